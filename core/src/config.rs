@@ -1,0 +1,167 @@
+//! The core's configuration: sizes, limits, timers and the server's probed capabilities.
+//! The driver builds it from the user's configuration file; the simulator draws it per seed.
+
+use std::time::Duration;
+use thiserror::Error;
+
+/// Faults that can be planted in the core to prove the simulator finds them.
+#[cfg(feature = "planted-bugs")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// Eviction also takes chunks holding dirty bytes.
+    EvictDirtyChunk,
+    /// A fetched chunk is marked clean before its CRC is recorded (CRC left as the
+    /// "not computed" sentinel, which reads accept).
+    CleanBeforeCrc,
+    /// `fsync` is answered once the data is synced, before the index commit.
+    FsyncReplyBeforeCommit,
+    /// A 412 on upload is retried as an unconditional overwrite.
+    RetryPreconditionAsOverwrite,
+    /// An upload's success cleans every dirty byte, including bytes written during it.
+    CleanWritesDuringUpload,
+}
+
+/// Sizes, limits and timers of the core. See `docs/architecture.md`.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    /// Fixed chunk size in bytes: the unit of fetching, CRC and eviction.
+    pub chunk_size: u64,
+    /// Smallest part a multipart upload may have, except the last (5 MiB on S3).
+    pub min_part_size: u64,
+    /// Objects larger than this are uploaded as multipart.
+    pub multipart_threshold: u64,
+    /// Uploads running at once.
+    pub max_concurrent_uploads: usize,
+    /// Parts of one multipart upload in flight at once.
+    pub max_parts_in_flight: usize,
+    /// Remote chunk fetches in flight at once.
+    pub max_concurrent_fetches: usize,
+    /// How long after its last write an object waits before it is uploaded.
+    pub write_back_delay: Duration,
+    /// Interval of the periodic commit that bounds what a crash can lose.
+    pub commit_interval: Duration,
+    /// First retry backoff of a failed upload.
+    pub retry_initial: Duration,
+    /// Largest retry backoff; uploads of dirty data are retried forever at this pace.
+    pub retry_max: Duration,
+    /// Cache size budget in bytes (clean and dirty chunks).
+    pub cache_budget: u64,
+    /// Eviction starts above this percentage of the budget...
+    pub high_watermark_pct: u8,
+    /// ...and stops below this one.
+    pub low_watermark_pct: u8,
+    /// Dirty bytes above which new writes wait (back-pressure).
+    pub dirty_limit: u64,
+    /// How long a write may wait for space before it fails with `NoSpace`.
+    pub write_wait_timeout: Duration,
+    /// Bytes of free disk space kept in reserve for index commits and the journal; writes
+    /// that would eat into it wait as if the disk were full.
+    pub min_free_space: u64,
+    /// The server enforces `If-Match`/`If-None-Match` on PUT (probed at mount).
+    pub conditional_put: bool,
+    /// The server enforces `If-Match`/`If-None-Match` on CompleteMultipartUpload.
+    pub conditional_complete: bool,
+    /// Seed of the retry jitter.
+    pub seed: u64,
+    /// The planted fault, if any.
+    #[cfg(feature = "planted-bugs")]
+    pub planted_bug: Option<PlantedBug>,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        const MIB: u64 = 1024 * 1024;
+        CoreConfig {
+            chunk_size: MIB,
+            min_part_size: 5 * MIB,
+            multipart_threshold: 16 * MIB,
+            max_concurrent_uploads: 4,
+            max_parts_in_flight: 4,
+            max_concurrent_fetches: 16,
+            write_back_delay: Duration::from_secs(5),
+            commit_interval: Duration::from_secs(5),
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            cache_budget: 10 * 1024 * MIB,
+            high_watermark_pct: 95,
+            low_watermark_pct: 85,
+            dirty_limit: 4 * 1024 * MIB,
+            write_wait_timeout: Duration::from_secs(30),
+            min_free_space: 256 * MIB,
+            conditional_put: true,
+            conditional_complete: true,
+            seed: 0,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
+        }
+    }
+}
+
+/// A configuration the core cannot run with.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("invalid core configuration: {field} {rule}")]
+pub struct ConfigError {
+    /// The offending field.
+    pub field: &'static str,
+    /// The rule it breaks.
+    pub rule: &'static str,
+}
+
+impl CoreConfig {
+    /// Checks the rules the core relies on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, rule| Err(ConfigError { field, rule });
+        if self.chunk_size == 0 {
+            return err("chunk_size", "must be > 0");
+        }
+        if self.min_part_size == 0 {
+            return err("min_part_size", "must be > 0");
+        }
+        if self.max_concurrent_uploads == 0 || self.max_parts_in_flight == 0 || self.max_concurrent_fetches == 0 {
+            return err("max_concurrent_*", "must be > 0");
+        }
+        if self.low_watermark_pct > self.high_watermark_pct || self.high_watermark_pct > 100 {
+            return err("watermarks", "must satisfy low <= high <= 100");
+        }
+        if self.dirty_limit > self.cache_budget {
+            return err("dirty_limit", "must not exceed cache_budget");
+        }
+        if self.retry_initial > self.retry_max {
+            return err("upload_retry", "initial backoff must not exceed max");
+        }
+        Ok(())
+    }
+
+    /// The part size of multipart uploads: `min_part_size` rounded up to whole chunks, so a
+    /// chunk always lies in exactly one part.
+    pub fn part_size(&self) -> u64 {
+        self.min_part_size.div_ceil(self.chunk_size) * self.chunk_size
+    }
+
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
+        self.planted_bug == Some(bug)
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    #[inline(always)]
+    pub(crate) fn planted(&self, _bug: PlantedBugName) -> bool {
+        false
+    }
+}
+
+/// Without the feature, planted-bug checks compile to `false`.
+#[cfg(not(feature = "planted-bugs"))]
+#[derive(Clone, Copy)]
+pub(crate) enum PlantedBugName {
+    EvictDirtyChunk,
+    CleanBeforeCrc,
+    FsyncReplyBeforeCommit,
+    RetryPreconditionAsOverwrite,
+    CleanWritesDuringUpload,
+}
+
+#[cfg(not(feature = "planted-bugs"))]
+pub(crate) use PlantedBugName as Bug;
+#[cfg(feature = "planted-bugs")]
+pub(crate) use PlantedBug as Bug;

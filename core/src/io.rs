@@ -1,0 +1,438 @@
+//! The core's one input type and one output type, and everything they carry.
+
+use crate::ids::{EntryId, HandleId, IoId, RemoteId, RequestId, TxnId};
+use crate::records::{ConflictRecord, IndexTxn, Precondition};
+use bytes::Bytes;
+use std::ops::Range;
+use thiserror::Error;
+
+/// A file request from the mount (or any embedder).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Open `key`; with `create`, an object that does not exist is created empty.
+    Open {
+        /// Object key.
+        key: String,
+        /// Create when missing.
+        create: bool,
+    },
+    /// Read up to `len` bytes at `offset` (short at end of file).
+    Read {
+        /// Handle from `Open`.
+        handle: HandleId,
+        /// First byte.
+        offset: u64,
+        /// Bytes wanted.
+        len: u64,
+    },
+    /// Write `data` at `offset`. Answered once the bytes are in the cache file.
+    Write {
+        /// Handle from `Open`.
+        handle: HandleId,
+        /// First byte.
+        offset: u64,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// Make everything written through this file durable (see `docs/durability.md`).
+    Fsync {
+        /// Handle from `Open`.
+        handle: HandleId,
+    },
+    /// Set the file's size.
+    Truncate {
+        /// Handle from `Open`.
+        handle: HandleId,
+        /// New size.
+        size: u64,
+    },
+    /// Close a handle.
+    Close {
+        /// Handle from `Open`.
+        handle: HandleId,
+    },
+    /// Remove `key`. Answered once the removal is journaled durably.
+    Unlink {
+        /// Object key.
+        key: String,
+    },
+    /// Rename `from` to `to`, replacing `to`. Answered once journaled durably.
+    Rename {
+        /// Current key.
+        from: String,
+        /// New key.
+        to: String,
+    },
+}
+
+/// The successful answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `Open` succeeded.
+    Opened {
+        /// The new handle.
+        handle: HandleId,
+        /// Current size of the file.
+        size: u64,
+    },
+    /// `Read` data (shorter than asked at end of file).
+    Data(Bytes),
+    /// `Write` done.
+    Written {
+        /// Bytes written.
+        len: u64,
+    },
+    /// `Fsync` done: durable.
+    Synced,
+    /// `Truncate` done.
+    Truncated,
+    /// `Close` done.
+    Closed,
+    /// `Unlink` done and journaled.
+    Unlinked,
+    /// `Rename` done and journaled.
+    Renamed,
+}
+
+/// Why a request failed. Each maps to an errno at the mount.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum FileError {
+    /// No such object (ENOENT).
+    #[error("no such object")]
+    NotFound,
+    /// The handle is not open (EBADF).
+    #[error("bad file handle")]
+    BadHandle,
+    /// The cache is full of data not yet uploaded and stayed full (ENOSPC).
+    #[error("no space left in the cache: dirty data fills it and could not be uploaded in time")]
+    NoSpace,
+    /// The target is busy (EBUSY).
+    #[error("target is busy: {0}")]
+    Busy(String),
+    /// A local or remote I/O error (EIO).
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+/// A cache-file operation. Operations on one entry are executed, and completed, in the order
+/// the core emits them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalOp {
+    /// Write `data` at `offset`, extending the file if needed.
+    Write {
+        /// Entry (names the cache file).
+        entry: EntryId,
+        /// First byte.
+        offset: u64,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// Read exactly `len` bytes at `offset`; bytes past the end of the file read as zero.
+    Read {
+        /// Entry.
+        entry: EntryId,
+        /// First byte.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// Make `offset..offset+len` read as zeros, extending the file if needed (punch a hole
+    /// where the platform can).
+    Zero {
+        /// Entry.
+        entry: EntryId,
+        /// First byte.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// Reclaim the space of `offset..offset+len` (eviction); the contents become undefined.
+    Punch {
+        /// Entry.
+        entry: EntryId,
+        /// First byte.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// Set the file's length.
+    SetLen {
+        /// Entry.
+        entry: EntryId,
+        /// New length.
+        size: u64,
+    },
+    /// fsync the file's data.
+    Sync {
+        /// Entry.
+        entry: EntryId,
+    },
+    /// Delete the cache file.
+    Remove {
+        /// Entry.
+        entry: EntryId,
+    },
+}
+
+/// A successful [`LocalOp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalOk {
+    /// Done.
+    Done,
+    /// The bytes of a `Read`.
+    Data(Bytes),
+}
+
+/// A failed [`LocalOp`].
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum LocalError {
+    /// ENOSPC: the disk is full. A failed write may have written a prefix.
+    #[error("no space left on device")]
+    NoSpace,
+    /// Any other I/O error.
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+/// What a remote object is, as HEAD says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// ETag.
+    pub etag: String,
+    /// Size.
+    pub size: u64,
+    /// Last-modified, ms since the Unix epoch.
+    pub mtime_ms: u64,
+    /// The upload token stored with it, if silt uploaded it.
+    pub token: Option<String>,
+}
+
+/// An object-store operation. Every write is conditional unless the server lacks support.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteOp {
+    /// HeadObject.
+    Head {
+        /// Key.
+        key: String,
+    },
+    /// Ranged GetObject with `If-Match`; the driver reports the ETag it got back.
+    Get {
+        /// Key.
+        key: String,
+        /// Byte range.
+        range: Range<u64>,
+        /// Expected ETag.
+        if_match: String,
+    },
+    /// PutObject.
+    Put {
+        /// Key.
+        key: String,
+        /// Whole content.
+        data: Bytes,
+        /// Condition on the replaced version (`None`: unconditional).
+        precondition: Option<Precondition>,
+        /// Token stored as object metadata.
+        token: String,
+    },
+    /// CreateMultipartUpload.
+    CreateMultipart {
+        /// Key.
+        key: String,
+        /// Token stored as object metadata.
+        token: String,
+    },
+    /// UploadPart.
+    UploadPart {
+        /// Key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+        /// Part number (1-based).
+        part: u32,
+        /// Part content.
+        data: Bytes,
+    },
+    /// UploadPartCopy from `source_key` at version `source_etag` (copy-source-if-match).
+    UploadPartCopy {
+        /// Key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+        /// Part number (1-based).
+        part: u32,
+        /// Source key.
+        source_key: String,
+        /// Source version.
+        source_etag: String,
+        /// Source byte range.
+        range: Range<u64>,
+    },
+    /// CompleteMultipartUpload.
+    Complete {
+        /// Key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+        /// Parts (number, ETag), ascending.
+        parts: Vec<(u32, String)>,
+        /// Condition on the replaced version (`None`: unconditional).
+        precondition: Option<Precondition>,
+    },
+    /// AbortMultipartUpload.
+    Abort {
+        /// Key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+    },
+    /// ListParts.
+    ListParts {
+        /// Key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+    },
+    /// DeleteObject, `If-Match` when given.
+    Delete {
+        /// Key.
+        key: String,
+        /// Expected version.
+        if_match: Option<String>,
+    },
+}
+
+/// A successful [`RemoteOp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteOk {
+    /// HEAD: the object, or `None` when it does not exist.
+    Head(Option<ObjectInfo>),
+    /// GET: the bytes, the ETag the server returned and the object's total size.
+    Got {
+        /// Bytes of the range.
+        data: Bytes,
+        /// ETag returned.
+        etag: String,
+        /// Total object size.
+        object_size: u64,
+    },
+    /// PUT / Complete: the new version's ETag.
+    Stored {
+        /// New ETag.
+        etag: String,
+    },
+    /// CreateMultipartUpload.
+    Created {
+        /// Upload id.
+        upload_id: String,
+    },
+    /// UploadPart / UploadPartCopy.
+    Part {
+        /// Part ETag.
+        etag: String,
+    },
+    /// ListParts.
+    Parts(Vec<(u32, String)>),
+    /// Abort / Delete.
+    Done,
+}
+
+/// A failed [`RemoteOp`], classified.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum RemoteError {
+    /// 5xx, throttling, timeout, reset: retried with backoff. The operation may or may not
+    /// have taken effect.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// 412: the object (or the copy source) is not the expected version.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// 404 on the object.
+    #[error("not found")]
+    NotFound,
+    /// The multipart upload id is unknown (completed, aborted or expired).
+    #[error("no such upload")]
+    NoSuchUpload,
+    /// 403, no such bucket, invalid request: surfaced loudly, retried slowly.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// Notifications for logs, metrics and the status command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An object version was stored.
+    Uploaded {
+        /// Key.
+        key: String,
+        /// New ETag.
+        etag: String,
+    },
+    /// A clean cached object changed remotely; the cache now follows `etag` (`None`: deleted).
+    Invalidated {
+        /// Key.
+        key: String,
+        /// New ETag.
+        etag: Option<String>,
+    },
+    /// The local version was kept as a conflict copy.
+    Conflict(ConflictRecord),
+    /// A journaled remote delete was skipped: the object changed since.
+    DeleteSkipped {
+        /// Key.
+        key: String,
+    },
+    /// An upload failed; it will be retried.
+    UploadFailed {
+        /// Key.
+        key: String,
+        /// Attempts so far.
+        attempts: u32,
+        /// The error.
+        error: String,
+        /// Whether the error is permanent (needs an operator).
+        permanent: bool,
+    },
+    /// Dirty data fills the cache and nothing could be evicted: writers get ENOSPC.
+    SpaceExhausted {
+        /// Dirty bytes.
+        dirty_bytes: u64,
+    },
+    /// The cache cannot go on safely (a failed fsync or index commit); remount.
+    Fatal(String),
+}
+
+/// Everything the core reacts to. Completions carry the id of the order they complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A file request.
+    Request(RequestId, Request),
+    /// A [`LocalOp`] finished.
+    Local(IoId, Result<LocalOk, LocalError>),
+    /// An index transaction finished (`Ok`: durable).
+    Index(TxnId, Result<(), String>),
+    /// A [`RemoteOp`] finished.
+    Remote(RemoteId, Result<RemoteOk, RemoteError>),
+    /// A reading of free space on the cache disk.
+    DiskFree {
+        /// Free bytes.
+        bytes: u64,
+    },
+    /// Time passed (`poll_timeout` was reached). Safe to send early or twice.
+    Timeout,
+}
+
+/// Everything the core asks of the world.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Answer a request.
+    Reply(RequestId, Result<Reply, FileError>),
+    /// Perform a cache-file operation; report with [`Input::Local`].
+    Local(IoId, LocalOp),
+    /// Commit a transaction durably; report with [`Input::Index`].
+    Index(TxnId, IndexTxn),
+    /// Perform an object-store operation; report with [`Input::Remote`].
+    Remote(RemoteId, RemoteOp),
+    /// A notification.
+    Event(Event),
+}

@@ -1,0 +1,342 @@
+//! The cache state machine. See the crate documentation for the driver contract.
+//!
+//! Methods of [`Core`] come in four kinds:
+//! - constructors: [`Core::new`] for an empty cache, [`Core::recover`] from index contents;
+//! - `handle_*`: inputs from the world ([`Core::handle_input`]);
+//! - `poll_*`: outputs ([`Core::poll_output`], [`Core::poll_timeout`]);
+//! - getters for status and for the simulator's checks.
+//!
+//! Inside, every object is an [`entry::Entry`] with a queue of jobs (`jobs.rs`) run one at a
+//! time, so the local operations of one entry never overlap and every job sees the effects of
+//! the jobs before it. Fetches (`fetch.rs`), uploads and deletes (`upload.rs`, `journal.rs`),
+//! commits (`commit.rs`) and eviction (`evict.rs`) feed jobs into those queues.
+
+mod commit;
+mod entry;
+mod evict;
+mod fetch;
+mod jobs;
+mod journal;
+mod recovery;
+mod requests;
+mod upload;
+
+use crate::config::{ConfigError, CoreConfig};
+use crate::ids::{EntryId, HandleId, IoId, JournalId, RemoteId, TxnId};
+use crate::io::{Event, Input, LocalOp, Output, RemoteOp};
+use crate::records::{ConflictRecord, EntryRecord, JournalRecord, Meta, Recovered};
+use crate::rng::Rng;
+use crate::time::Instant;
+use commit::CommitState;
+use entry::Entry;
+use journal::JournalEntry;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+pub(crate) use jobs::Job;
+
+/// Why a remote operation was ordered: how to route its completion.
+#[derive(Clone, Debug)]
+pub(crate) enum RemoteCtx {
+    /// HEAD of a key not cached, for an open, unlink or rename.
+    Lookup { key: String },
+    /// GET of one chunk.
+    Fetch { entry: EntryId, chunk: u64, etag: String },
+    /// HEAD after a fetch saw another version.
+    Revalidate { entry: EntryId },
+    /// A step of an upload attempt.
+    Upload { jid: JournalId, attempt: u32, step: upload::Step },
+    /// A journaled delete.
+    Delete { jid: JournalId },
+    /// Fire and forget (abort of an abandoned multipart upload).
+    Ignore,
+}
+
+/// The sans-IO cache core. See the crate documentation.
+#[derive(Debug)]
+pub struct Core {
+    pub(crate) cfg: CoreConfig,
+    pub(crate) now: Instant,
+    pub(crate) rng: Rng,
+    pub(crate) meta: Meta,
+    pub(crate) meta_changed: bool,
+    pub(crate) entries: BTreeMap<EntryId, Entry>,
+    pub(crate) names: BTreeMap<String, EntryId>,
+    pub(crate) handles: BTreeMap<HandleId, EntryId>,
+    pub(crate) journal: BTreeMap<JournalId, JournalEntry>,
+    pub(crate) conflicts: Vec<ConflictRecord>,
+    pub(crate) lookups: BTreeMap<String, Vec<requests::Pending>>,
+    pub(crate) fetch: fetch::FetchState,
+    pub(crate) commit: CommitState,
+    pub(crate) space: evict::SpaceState,
+    pub(crate) poisoned: Option<String>,
+    pub(crate) next_commit: Instant,
+    local_io: BTreeMap<IoId, EntryId>,
+    remote_io: BTreeMap<RemoteId, RemoteCtx>,
+    out: VecDeque<Output>,
+    next_handle: u64,
+    next_io: u64,
+    next_remote: u64,
+    next_txn: u64,
+    /// Entries whose job queue may be able to start a job.
+    ready: BTreeSet<EntryId>,
+}
+
+impl Core {
+    /// A core for an empty cache.
+    pub fn new(cfg: CoreConfig, now: Instant) -> Result<Core, ConfigError> {
+        Core::recover(cfg, Recovered::default(), now)
+    }
+
+    pub(crate) fn empty(cfg: CoreConfig, meta: Meta, now: Instant) -> Core {
+        Core {
+            rng: Rng::new(cfg.seed),
+            next_commit: now.add(cfg.commit_interval),
+            cfg,
+            now,
+            meta,
+            meta_changed: false,
+            entries: BTreeMap::new(),
+            names: BTreeMap::new(),
+            handles: BTreeMap::new(),
+            journal: BTreeMap::new(),
+            conflicts: Vec::new(),
+            lookups: BTreeMap::new(),
+            fetch: fetch::FetchState::default(),
+            commit: CommitState::default(),
+            space: evict::SpaceState::default(),
+            poisoned: None,
+            local_io: BTreeMap::new(),
+            remote_io: BTreeMap::new(),
+            out: VecDeque::new(),
+            next_handle: 1,
+            next_io: 1,
+            next_remote: 1,
+            next_txn: 1,
+            ready: BTreeSet::new(),
+        }
+    }
+
+    /// Handles one input at time `now`. Afterwards drain [`Core::poll_output`] until it
+    /// returns `None`, then wait for the next input or [`Core::poll_timeout`].
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.now = self.now.max(now);
+        match input {
+            Input::Request(id, req) => self.handle_request(id, req),
+            Input::Local(io, result) => {
+                if let Some(eid) = self.local_io.remove(&io) {
+                    self.on_local_done(eid, result);
+                }
+            }
+            Input::Index(txn, result) => self.on_txn_done(txn, result),
+            Input::Remote(id, result) => {
+                if let Some(ctx) = self.remote_io.remove(&id) {
+                    self.on_remote_done(ctx, result);
+                }
+            }
+            Input::DiskFree { bytes } => self.on_disk_free(bytes),
+            Input::Timeout => self.on_timeout(),
+        }
+        self.pump();
+    }
+
+    /// The next output, or `None` when drained. Changes only after `handle_input`.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When to send [`Input::Timeout`] if nothing else happens first. Always in the future
+    /// of the last `now`, or `None` when no timer is armed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let now = self.now;
+        let mut t = Some(self.next_commit);
+        let mut consider = |c: Option<Instant>| {
+            if let Some(c) = c.filter(|c| *c > now) {
+                t = Some(t.map_or(c, |t: Instant| t.min(c)));
+            }
+        };
+        consider(self.journal_timeout());
+        consider(self.fetch.next_retry());
+        consider(self.space.next_retry());
+        t
+    }
+
+    fn on_timeout(&mut self) {
+        if self.now >= self.next_commit {
+            self.next_commit = self.now.add(self.cfg.commit_interval);
+            self.periodic_commit();
+        }
+        self.fetch_retry_due();
+        self.space_retry_due();
+    }
+
+    /// Runs everything that may have become possible, until nothing changes.
+    fn pump(&mut self) {
+        for _ in 0..1000 {
+            let before = (self.out.len(), self.ready.len(), self.commit.ready.len());
+            self.schedule_journal();
+            self.pump_fetches();
+            self.maybe_evict();
+            self.start_ready_jobs();
+            self.maybe_commit();
+            if (self.out.len(), self.ready.len(), self.commit.ready.len()) == before && self.ready.is_empty() {
+                return;
+            }
+        }
+        unreachable!("core pump did not settle: a scheduling loop is a bug");
+    }
+
+    pub(crate) fn emit_local(&mut self, eid: EntryId, op: LocalOp) {
+        let io = IoId(self.next_io);
+        self.next_io += 1;
+        self.local_io.insert(io, eid);
+        self.out.push_back(Output::Local(io, op));
+    }
+
+    pub(crate) fn emit_remote(&mut self, ctx: RemoteCtx, op: RemoteOp) {
+        let id = RemoteId(self.next_remote);
+        self.next_remote += 1;
+        self.remote_io.insert(id, ctx);
+        self.out.push_back(Output::Remote(id, op));
+    }
+
+    pub(crate) fn emit_txn(&mut self, txn: crate::records::IndexTxn) -> TxnId {
+        let id = TxnId(self.next_txn);
+        self.next_txn += 1;
+        self.out.push_back(Output::Index(id, txn));
+        id
+    }
+
+    pub(crate) fn emit(&mut self, out: Output) {
+        self.out.push_back(out);
+    }
+
+    pub(crate) fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    pub(crate) fn alloc_handle(&mut self) -> HandleId {
+        let h = HandleId(self.next_handle);
+        self.next_handle += 1;
+        h
+    }
+
+    /// A fresh id for an entry or a journal record, never reused.
+    pub(crate) fn alloc_id(&mut self) -> u64 {
+        self.meta.next_id += 1;
+        self.meta_changed = true;
+        self.meta.next_id
+    }
+
+    pub(crate) fn tick_atime(&mut self) -> u64 {
+        self.meta.atime_clock += 1;
+        self.meta_changed = true;
+        self.meta.atime_clock
+    }
+
+    pub(crate) fn mark_ready(&mut self, eid: EntryId) {
+        self.ready.insert(eid);
+    }
+
+    fn start_ready_jobs(&mut self) {
+        while let Some(eid) = self.ready.pop_first() {
+            self.start_next_job(eid);
+        }
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    /// The configuration.
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    /// Bytes held in the cache (clean and dirty chunks), as eviction accounts them.
+    pub fn cached_bytes(&self) -> u64 {
+        self.entries.values().map(|e| e.cached_bytes(self.cfg.chunk_size)).sum()
+    }
+
+    /// Dirty bytes not yet uploaded.
+    pub fn dirty_bytes(&self) -> u64 {
+        self.entries.values().map(|e| e.dirty.covered_len()).sum()
+    }
+
+    /// The record the core would store for `entry` now.
+    pub fn entry_record(&self, entry: EntryId) -> Option<EntryRecord> {
+        self.entries.get(&entry).map(Entry::record)
+    }
+
+    /// The entry visible at `key`, with the ETag of its base version.
+    pub fn lookup(&self, key: &str) -> Option<(EntryId, Option<String>)> {
+        let id = *self.names.get(key)?;
+        let e = self.entries.get(&id)?;
+        Some((id, e.base.as_ref().map(|b| b.etag.clone())))
+    }
+
+    /// The journal records as they stand.
+    pub fn journal_records(&self) -> Vec<JournalRecord> {
+        self.journal.values().map(|j| j.rec.clone()).collect()
+    }
+
+    /// Conflicts recorded so far.
+    pub fn conflicts(&self) -> &[ConflictRecord] {
+        &self.conflicts
+    }
+
+    /// Everything the core would store now: equal to the index when [`Core::is_persisted`].
+    pub fn persistent_view(&self) -> Recovered {
+        let mut conflicts = self.conflicts.clone();
+        conflicts.sort_by(|a, b| (a.entry, &a.conflict_key).cmp(&(b.entry, &b.conflict_key)));
+        Recovered {
+            entries: self.entries.values().map(Entry::record).collect(),
+            journal: self.journal.values().map(|j| j.rec.clone()).collect(),
+            conflicts,
+            meta: self.meta.clone(),
+        }
+    }
+
+    /// True when everything the core knows is committed to the index and nothing is pending.
+    pub fn is_persisted(&self) -> bool {
+        self.commit.in_flight.is_none()
+            && self.commit.ready.is_empty()
+            && self.commit.pending_ops.is_empty()
+            && !self.meta_changed
+            && self.journal.values().all(|j| !j.changed && !j.finished)
+            && self.entries.values().all(|e| {
+                !e.persist_wanted && e.snapshot.is_none() && !e.sync_queued && e.finished_journal.is_empty()
+            })
+    }
+
+    /// Why the core is not idle, or `None` when nothing is pending (no upload, delete, job,
+    /// fetch, commit or lookup). For liveness checks and `silt status`.
+    pub fn pending(&self) -> Option<String> {
+        if let Some((id, e)) = self.entries.iter().find(|(_, e)| !e.idle()) {
+            return Some(format!("entry {id} has jobs (queued {}, parked {})", e.queue.len(), e.parked.len()));
+        }
+        if let Some(j) = self.journal.values().next() {
+            return Some(format!(
+                "journal record {} for {:?}: {:?}, attempts {}, last error {:?}",
+                j.rec.id, j.rec.path, j.rec.status, j.rec.attempts, j.rec.last_error
+            ));
+        }
+        if let Some((id, e)) = self.entries.iter().find(|(_, e)| e.needs_upload()) {
+            return Some(format!("entry {id} ({:?}) needs an upload but has none queued", e.key));
+        }
+        if !self.remote_io.is_empty() || !self.local_io.is_empty() {
+            return Some(format!("{} remote and {} local operations in flight", self.remote_io.len(), self.local_io.len()));
+        }
+        if !self.lookups.is_empty() || !self.space.waiters.is_empty() {
+            return Some("lookups or writers waiting for space".to_string());
+        }
+        if !self.is_persisted() {
+            return Some("index commit pending".to_string());
+        }
+        None
+    }
+
+    /// Present chunk states of `entry`, for checks.
+    pub fn chunk_states(&self, entry: EntryId) -> Vec<(u64, crate::chunks::ChunkState)> {
+        self.entries.get(&entry).map(|e| e.chunks.iter().map(|(c, s)| (*c, *s)).collect()).unwrap_or_default()
+    }
+}

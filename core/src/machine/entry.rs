@@ -1,0 +1,234 @@
+//! One cached object: its base version, size, dirty bytes, chunk table, job queue and the
+//! bookkeeping that decides when its state is persisted.
+
+use super::jobs::{Job, Running};
+use crate::chunks::{self, ChunkState};
+use crate::ids::{EntryId, JournalId};
+use crate::ranges::RangeMap;
+use crate::records::{BaseVersion, CleanChunk, DirtyExtent, EntryRecord, Precondition};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A snapshot of an entry's persistent state, taken when a `Sync` job started: everything in
+/// it is covered by that sync.
+#[derive(Clone, Debug)]
+pub(crate) struct Snapshot {
+    pub record: EntryRecord,
+    /// Journal records finished (uploaded) as of the snapshot: deleted in the same transaction.
+    pub finished_journal: Vec<JournalId>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub id: EntryId,
+    pub key: Option<String>,
+    pub remote_key: Option<String>,
+    pub base: Option<BaseVersion>,
+    pub target_precondition: Precondition,
+    pub local_size: u64,
+    pub generation: u64,
+    /// Generation of the last truncate: an upload whose snapshot is older is stale.
+    pub truncated_at: u64,
+    pub dirty: RangeMap<u64>,
+    pub chunks: BTreeMap<u64, ChunkState>,
+    pub atime: u64,
+    pub handles: u32,
+    /// Jobs waiting for the entry, and the one running.
+    pub queue: VecDeque<Job>,
+    pub running: Option<Running>,
+    /// Jobs waiting for fetches.
+    pub parked: Vec<Job>,
+    /// Chunks being fetched.
+    pub fetching: BTreeSet<u64>,
+    /// Fetched chunks that could not be written to disk (ENOSPC): served from memory once.
+    pub direct: BTreeMap<u64, Bytes>,
+    /// The active upload-journal record, if any.
+    pub upload: Option<JournalId>,
+    /// Uploads finished whose journal records go with the next snapshot.
+    pub finished_journal: Vec<JournalId>,
+    /// Writes since the last `Sync` was issued.
+    pub unsynced: bool,
+    /// Persistent state changed since the last snapshot.
+    pub persist_wanted: bool,
+    /// A `Sync` job is queued or running.
+    pub sync_queued: bool,
+    /// Latest completed snapshot, not yet handed to a transaction.
+    pub snapshot: Option<Snapshot>,
+    /// The remote object disappeared under a clean entry: nothing to fetch any more.
+    pub orphaned: bool,
+}
+
+impl Entry {
+    pub fn new(id: EntryId, key: String, base: Option<BaseVersion>, atime: u64) -> Self {
+        let local_size = base.as_ref().map_or(0, |b| b.size);
+        let remote_key = base.as_ref().map(|_| key.clone());
+        Entry {
+            id,
+            key: Some(key),
+            remote_key,
+            base,
+            target_precondition: Precondition::IfNoneMatch,
+            local_size,
+            generation: 0,
+            truncated_at: 0,
+            dirty: RangeMap::new(),
+            chunks: BTreeMap::new(),
+            atime,
+            handles: 0,
+            queue: VecDeque::new(),
+            running: None,
+            parked: Vec::new(),
+            fetching: BTreeSet::new(),
+            direct: BTreeMap::new(),
+            upload: None,
+            finished_journal: Vec::new(),
+            unsynced: false,
+            persist_wanted: true,
+            sync_queued: false,
+            snapshot: None,
+            orphaned: false,
+        }
+    }
+
+    /// Rebuilds an entry from its record. Dirty chunks come back unfilled: bytes written
+    /// after the last commit may sit in the file where base bytes belong.
+    pub fn from_record(r: &EntryRecord, chunk_size: u64) -> Self {
+        let mut e = Entry::new(r.id, String::new(), None, r.atime);
+        e.key = r.key.clone();
+        e.remote_key = r.remote_key.clone();
+        e.base = r.base.clone();
+        e.target_precondition = r.target_precondition.clone();
+        e.local_size = r.local_size;
+        e.generation = r.generation;
+        for d in &r.dirty {
+            e.dirty.insert(d.offset..d.offset + d.len, d.generation);
+        }
+        for c in &r.clean_chunks {
+            e.chunks.insert(c.index, ChunkState::Clean { crc32c: c.crc32c });
+        }
+        let dirty_chunks: BTreeSet<u64> = e
+            .dirty
+            .iter()
+            .flat_map(|(r, _)| chunks::chunks_overlapping(&r, chunk_size))
+            .collect();
+        for c in dirty_chunks {
+            e.chunks.insert(c, ChunkState::Dirty { filled: false });
+        }
+        for c in e.chunks.keys().copied().collect::<Vec<_>>() {
+            e.refresh_chunk(c, chunk_size);
+        }
+        e.persist_wanted = false;
+        e
+    }
+
+    pub fn record(&self) -> EntryRecord {
+        EntryRecord {
+            id: self.id,
+            key: self.key.clone(),
+            remote_key: self.remote_key.clone(),
+            base: self.base.clone(),
+            target_precondition: self.target_precondition.clone(),
+            local_size: self.local_size,
+            generation: self.generation,
+            dirty: self
+                .dirty
+                .iter()
+                .map(|(r, g)| DirtyExtent { offset: r.start, len: r.end - r.start, generation: g })
+                .collect(),
+            clean_chunks: self
+                .chunks
+                .iter()
+                .filter_map(|(&index, s)| match s {
+                    ChunkState::Clean { crc32c } => Some(CleanChunk { index, crc32c: *crc32c }),
+                    ChunkState::Dirty { .. } => None,
+                })
+                .collect(),
+            atime: self.atime,
+        }
+    }
+
+    pub fn base_size(&self) -> u64 {
+        self.base.as_ref().map_or(0, |b| b.size)
+    }
+
+    /// The live extent of chunk `c`: bytes that hold base data.
+    pub fn live(&self, c: u64, chunk_size: u64) -> std::ops::Range<u64> {
+        chunks::live_extent(c, chunk_size, self.base_size(), self.local_size)
+    }
+
+    /// True when the local version differs from what is stored at `key`: the entry must be
+    /// uploaded.
+    pub fn needs_upload(&self) -> bool {
+        self.key.is_some()
+            && !self.orphaned
+            && (!self.dirty.is_empty()
+                || self.base.is_none()
+                || self.local_size != self.base_size()
+                || self.key != self.remote_key)
+    }
+
+    /// Non-dirty live bytes of `c` inside `range` that are not present: they must be fetched
+    /// before they can be read.
+    pub fn needs_fill(&self, c: u64, range: &std::ops::Range<u64>, chunk_size: u64) -> bool {
+        let live = self.live(c, chunk_size);
+        let want = live.start.max(range.start)..live.end.min(range.end);
+        if want.start >= want.end || self.dirty.covers(want.clone()) {
+            return false;
+        }
+        match self.chunks.get(&c) {
+            Some(ChunkState::Clean { .. }) | Some(ChunkState::Dirty { filled: true }) => false,
+            Some(ChunkState::Dirty { filled: false }) | None => !self.direct.contains_key(&c),
+        }
+    }
+
+    /// Re-derives chunk `c`'s state after its dirty bytes changed. A chunk gaining dirty bytes
+    /// stays filled only if its base bytes were present; a chunk that lost all its live bytes
+    /// or whose clean extent is no longer whole is dropped.
+    pub fn refresh_chunk(&mut self, c: u64, chunk_size: u64) {
+        let range = chunks::chunk_range(c, chunk_size);
+        let live = self.live(c, chunk_size);
+        let has_dirty = self.dirty.intersects(range.start..range.end.min(self.local_size));
+        let prev = self.chunks.get(&c).copied();
+        let next = if has_dirty {
+            let present = matches!(prev, Some(ChunkState::Clean { .. }) | Some(ChunkState::Dirty { filled: true }));
+            let nothing_to_fill = self.dirty.covers(live.clone());
+            Some(ChunkState::Dirty { filled: present || nothing_to_fill })
+        } else {
+            match prev {
+                Some(ChunkState::Clean { crc32c }) if !live.is_empty() => Some(ChunkState::Clean { crc32c }),
+                // Was dirty, now nothing is: its base bytes are present only if it was filled,
+                // and then they carry no CRC; drop it (it will be refetched when needed).
+                _ => None,
+            }
+        };
+        match next {
+            Some(s) => {
+                self.chunks.insert(c, s);
+            }
+            None => {
+                self.chunks.remove(&c);
+            }
+        }
+    }
+
+    /// Bytes of the cache this entry accounts for: every chunk it holds, clipped to its size.
+    pub fn cached_bytes(&self, chunk_size: u64) -> u64 {
+        self.chunks
+            .keys()
+            .map(|&c| {
+                let r = chunks::chunk_range(c, chunk_size);
+                r.end.min(self.local_size).saturating_sub(r.start)
+            })
+            .sum()
+    }
+
+    pub fn snapshot(&mut self) -> Snapshot {
+        self.persist_wanted = false;
+        Snapshot { record: self.record(), finished_journal: std::mem::take(&mut self.finished_journal) }
+    }
+
+    /// True when no job, fetch or parked work is pending.
+    pub fn idle(&self) -> bool {
+        self.running.is_none() && self.queue.is_empty() && self.parked.is_empty() && self.fetching.is_empty()
+    }
+}

@@ -1,0 +1,620 @@
+//! Jobs: the only place an entry's state changes. Each entry runs one job at a time, in
+//! order, so its local operations never overlap and every decision sees the effects of the
+//! jobs before it. A job that needs remote bytes parks itself and is re-run when they land.
+
+use super::commit::Waiter;
+use super::Core;
+use crate::chunks::{self, ChunkState};
+use crate::config::Bug;
+use crate::crc32c;
+use crate::ids::{EntryId, JournalId, RequestId};
+use crate::io::{Event, FileError, LocalError, LocalOk, LocalOp, Output, Reply};
+use crate::records::BaseVersion;
+use crate::time::Instant;
+use bytes::Bytes;
+use std::ops::Range;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Job {
+    Read { req: RequestId, offset: u64, len: u64 },
+    Write { req: RequestId, offset: u64, data: Bytes, first_try: Instant },
+    Truncate { req: Option<RequestId>, size: u64 },
+    Sync { waiter: Option<Waiter> },
+    Backfill { chunk: u64, etag: String, data: Bytes },
+    UploadRead { jid: JournalId, attempt: u32, part: Option<u32>, range: Range<u64> },
+    UploadDone { jid: JournalId, etag: String, direct: bool },
+    Invalidate { base: Option<BaseVersion> },
+    Convert { remote_etag: Option<String> },
+    Punch { chunk: u64 },
+    Remove,
+}
+
+#[derive(Debug)]
+pub(crate) struct Running {
+    pub job: Job,
+    /// Local operations still in flight.
+    pub pending: u32,
+    /// First failure among them.
+    pub failed: Option<LocalError>,
+    /// Offset of the data a read job asked for.
+    pub read_at: u64,
+    /// Data a read job got back.
+    pub data: Option<Bytes>,
+    /// A snapshot taken by a sync job, or zero ranges of a convert job.
+    pub snapshot: Option<super::entry::Snapshot>,
+    pub ranges: Vec<Range<u64>>,
+}
+
+impl Running {
+    fn new(job: Job, pending: u32) -> Self {
+        Running { job, pending, failed: None, read_at: 0, data: None, snapshot: None, ranges: Vec::new() }
+    }
+}
+
+/// What starting a job did.
+enum Started {
+    /// Local operations are in flight.
+    Running(Running),
+    /// Finished (or parked) without waiting.
+    Done,
+}
+
+impl Core {
+    pub(crate) fn enqueue(&mut self, eid: EntryId, job: Job) {
+        if let Some(e) = self.entries.get_mut(&eid) {
+            e.queue.push_back(job);
+            self.mark_ready(eid);
+        }
+    }
+
+    pub(crate) fn enqueue_front(&mut self, eid: EntryId, job: Job) {
+        if let Some(e) = self.entries.get_mut(&eid) {
+            e.queue.push_front(job);
+            self.mark_ready(eid);
+        }
+    }
+
+    /// Queues a sync of `eid` that snapshots its state for the next commit.
+    pub(crate) fn enqueue_sync(&mut self, eid: EntryId, waiter: Option<Waiter>) {
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        if waiter.is_none() && e.sync_queued {
+            return;
+        }
+        e.sync_queued = true;
+        self.enqueue(eid, Job::Sync { waiter });
+    }
+
+    pub(crate) fn wake_parked(&mut self, eid: EntryId) {
+        if let Some(e) = self.entries.get_mut(&eid) {
+            let parked = std::mem::take(&mut e.parked);
+            for job in parked.into_iter().rev() {
+                e.queue.push_front(job);
+            }
+            self.mark_ready(eid);
+        }
+    }
+
+    pub(crate) fn reply(&mut self, req: RequestId, r: Result<Reply, FileError>) {
+        self.emit(Output::Reply(req, r));
+    }
+
+    pub(crate) fn start_next_job(&mut self, eid: EntryId) {
+        loop {
+            let Some(e) = self.entries.get_mut(&eid) else { return };
+            if e.running.is_some() {
+                return;
+            }
+            let Some(job) = e.queue.pop_front() else { return };
+            if let Started::Running(r) = self.start_job(eid, job) {
+                if let Some(e) = self.entries.get_mut(&eid) {
+                    e.running = Some(r);
+                }
+                return;
+            }
+        }
+    }
+
+    fn start_job(&mut self, eid: EntryId, job: Job) -> Started {
+        let cs = self.cfg.chunk_size;
+        let Some(e) = self.entries.get_mut(&eid) else { return Started::Done };
+        match job {
+            Job::Read { req, offset, len } => {
+                let end = offset.saturating_add(len).min(e.local_size);
+                if offset >= end {
+                    self.reply(req, Ok(Reply::Data(Bytes::new())));
+                    return Started::Done;
+                }
+                let range = offset..end;
+                if self.park_for_fill(eid, &range, Job::Read { req, offset, len }) {
+                    return Started::Done;
+                }
+                let rr = self.read_range_for(eid, &range);
+                self.emit_local(eid, LocalOp::Read { entry: eid, offset: rr.start, len: rr.end - rr.start });
+                let mut r = Running::new(Job::Read { req, offset, len }, 1);
+                r.read_at = rr.start;
+                Started::Running(r)
+            }
+            Job::Write { req, offset, data, first_try } => {
+                if self.space_blocks_writes() {
+                    self.park_for_space(eid, Job::Write { req, offset, data, first_try });
+                    return Started::Done;
+                }
+                if offset > e.local_size {
+                    e.queue.push_front(Job::Write { req, offset, data, first_try });
+                    e.queue.push_front(Job::Truncate { req: None, size: offset });
+                    return Started::Done;
+                }
+                self.emit_local(eid, LocalOp::Write { entry: eid, offset, data: data.clone() });
+                Started::Running(Running::new(Job::Write { req, offset, data, first_try }, 1))
+            }
+            Job::Truncate { req, size } => {
+                let old = e.local_size;
+                if size == old {
+                    if let Some(req) = req {
+                        self.reply(req, Ok(Reply::Truncated));
+                    }
+                    return Started::Done;
+                }
+                let op = if size < old {
+                    LocalOp::SetLen { entry: eid, size }
+                } else {
+                    LocalOp::Zero { entry: eid, offset: old, len: size - old }
+                };
+                self.emit_local(eid, op);
+                Started::Running(Running::new(Job::Truncate { req, size }, 1))
+            }
+            Job::Sync { waiter } => {
+                let snap = e.snapshot();
+                if e.unsynced {
+                    e.unsynced = false;
+                    self.emit_local(eid, LocalOp::Sync { entry: eid });
+                    let mut r = Running::new(Job::Sync { waiter }, 1);
+                    r.snapshot = Some(snap);
+                    Started::Running(r)
+                } else {
+                    self.sync_done(eid, snap, waiter);
+                    Started::Done
+                }
+            }
+            Job::Backfill { chunk, etag, data } => {
+                let live = e.live(chunk, cs);
+                if e.base.as_ref().map(|b| &b.etag) != Some(&etag) || live.is_empty() {
+                    self.wake_parked(eid);
+                    return Started::Done;
+                }
+                let start = chunks::chunk_range(chunk, cs).start;
+                let gaps = e.dirty.gaps(live.clone());
+                let slice_ok = data.len() as u64 >= live.end - start;
+                if !slice_ok {
+                    // A short body is never cached: refetch.
+                    self.wake_parked(eid);
+                    return Started::Done;
+                }
+                for g in &gaps {
+                    let d = data.slice((g.start - start) as usize..(g.end - start) as usize);
+                    self.emit_local(eid, LocalOp::Write { entry: eid, offset: g.start, data: d });
+                }
+                let n = gaps.len() as u32;
+                let mut r = Running::new(Job::Backfill { chunk, etag, data }, n);
+                r.ranges = gaps;
+                if n == 0 {
+                    self.backfill_done(eid, r);
+                    return Started::Done;
+                }
+                Started::Running(r)
+            }
+            Job::UploadRead { jid, attempt, part, range } => {
+                if !self.upload_read_valid(eid, jid, attempt, &range) {
+                    return Started::Done;
+                }
+                if self.park_for_fill(eid, &range, Job::UploadRead { jid, attempt, part, range: range.clone() }) {
+                    return Started::Done;
+                }
+                let rr = self.read_range_for(eid, &range);
+                self.emit_local(eid, LocalOp::Read { entry: eid, offset: rr.start, len: rr.end - rr.start });
+                let mut r = Running::new(Job::UploadRead { jid, attempt, part, range }, 1);
+                r.read_at = rr.start;
+                Started::Running(r)
+            }
+            Job::UploadDone { jid, etag, direct } => {
+                self.apply_upload_success(eid, jid, etag, direct);
+                Started::Done
+            }
+            Job::Invalidate { base } => {
+                if e.needs_upload() || e.upload.is_some() {
+                    let etag = base.map(|b| b.etag);
+                    e.queue.push_front(Job::Convert { remote_etag: etag });
+                    return Started::Done;
+                }
+                e.chunks.clear();
+                e.direct.clear();
+                e.local_size = base.as_ref().map_or(0, |b| b.size);
+                let key = e.key.clone().unwrap_or_default();
+                let etag = base.as_ref().map(|b| b.etag.clone());
+                if base.is_none() {
+                    e.orphaned = true;
+                    if self.names.get(&key) == Some(&eid) {
+                        self.names.remove(&key);
+                    }
+                }
+                let e = self.entries.get_mut(&eid).expect("entry checked above");
+                e.base = base;
+                e.persist_wanted = true;
+                self.event(Event::Invalidated { key, etag });
+                self.emit_local(eid, LocalOp::SetLen { entry: eid, size: 0 });
+                Started::Running(Running::new(Job::Invalidate { base: None }, 1))
+            }
+            Job::Convert { remote_etag } => match self.convert_to_conflict(eid, remote_etag) {
+                Some(ranges) if !ranges.is_empty() => {
+                    for r in &ranges {
+                        self.emit_local(eid, LocalOp::Zero { entry: eid, offset: r.start, len: r.end - r.start });
+                    }
+                    let mut run = Running::new(Job::Convert { remote_etag: None }, ranges.len() as u32);
+                    run.ranges = ranges;
+                    Started::Running(run)
+                }
+                _ => Started::Done,
+            },
+            Job::Punch { chunk } => {
+                let r = chunks::chunk_range(chunk, cs);
+                let len = r.end.min(e.local_size).saturating_sub(r.start);
+                if len == 0 {
+                    return Started::Done;
+                }
+                self.emit_local(eid, LocalOp::Punch { entry: eid, offset: r.start, len });
+                Started::Running(Running::new(Job::Punch { chunk }, 1))
+            }
+            Job::Remove => {
+                self.emit_local(eid, LocalOp::Remove { entry: eid });
+                Started::Running(Running::new(Job::Remove, 1))
+            }
+        }
+    }
+
+    /// Parks `job` and orders fetches when some non-dirty bytes of `range` are not present.
+    fn park_for_fill(&mut self, eid: EntryId, range: &Range<u64>, job: Job) -> bool {
+        let cs = self.cfg.chunk_size;
+        let Some(e) = self.entries.get_mut(&eid) else { return false };
+        let need: Vec<u64> = chunks::chunks_overlapping(range, cs).filter(|&c| e.needs_fill(c, range, cs)).collect();
+        if need.is_empty() {
+            return false;
+        }
+        if e.orphaned {
+            match job {
+                Job::Read { req, .. } => self.reply(req, Err(FileError::NotFound)),
+                _ => {}
+            }
+            return true;
+        }
+        e.parked.push(job);
+        for c in need {
+            self.request_fetch(eid, c);
+        }
+        true
+    }
+
+    /// `range` widened to the whole live extents of the clean chunks it touches (their CRC
+    /// covers whole extents).
+    fn read_range_for(&self, eid: EntryId, range: &Range<u64>) -> Range<u64> {
+        let cs = self.cfg.chunk_size;
+        let mut rr = range.clone();
+        if let Some(e) = self.entries.get(&eid) {
+            for c in chunks::chunks_overlapping(range, cs) {
+                if let Some(ChunkState::Clean { .. }) = e.chunks.get(&c) {
+                    let l = e.live(c, cs);
+                    rr.start = rr.start.min(l.start);
+                    rr.end = rr.end.max(l.end);
+                }
+            }
+        }
+        rr
+    }
+
+    /// Checks the clean chunks of `range` in `data` (read at `at`); drops those that do not
+    /// match their CRC. Returns false when any was dropped.
+    fn verify_clean(&mut self, eid: EntryId, range: &Range<u64>, at: u64, data: &Bytes) -> bool {
+        let cs = self.cfg.chunk_size;
+        let skip_sentinel = self.cfg.planted(Bug::CleanBeforeCrc);
+        let Some(e) = self.entries.get_mut(&eid) else { return true };
+        let mut ok = true;
+        for c in chunks::chunks_overlapping(range, cs) {
+            if let Some(ChunkState::Clean { crc32c }) = e.chunks.get(&c).copied() {
+                if skip_sentinel && crc32c == 0 {
+                    continue;
+                }
+                let l = e.live(c, cs);
+                let lo = (l.start - at) as usize;
+                let hi = (l.end - at) as usize;
+                let good = data.get(lo..hi).is_some_and(|s| crc32c::checksum(s) == crc32c);
+                if !good {
+                    e.chunks.remove(&c);
+                    e.persist_wanted = true;
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+
+    pub(crate) fn on_local_done(&mut self, eid: EntryId, result: Result<LocalOk, LocalError>) {
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(r) = e.running.as_mut() else { return };
+        r.pending = r.pending.saturating_sub(1);
+        match result {
+            Ok(LocalOk::Data(d)) => r.data = Some(d),
+            Ok(LocalOk::Done) => {}
+            Err(err) => {
+                if r.failed.is_none() {
+                    r.failed = Some(err);
+                }
+            }
+        }
+        if r.pending > 0 {
+            return;
+        }
+        let Some(r) = e.running.take() else { return };
+        self.finish_job(eid, r);
+        self.mark_ready(eid);
+    }
+
+    fn finish_job(&mut self, eid: EntryId, mut r: Running) {
+        let cs = self.cfg.chunk_size;
+        let failed = r.failed.take();
+        let job = r.job.clone();
+        match job {
+            Job::Read { req, offset, len } => {
+                let data = r.data.take().unwrap_or_default();
+                if let Some(err) = failed {
+                    self.reply(req, Err(FileError::Io(err.to_string())));
+                    return;
+                }
+                let Some(e) = self.entries.get(&eid) else { return };
+                let end = offset.saturating_add(len).min(e.local_size);
+                let range = offset..end;
+                if !self.verify_clean(eid, &range, r.read_at, &data) {
+                    self.enqueue_front(eid, Job::Read { req, offset, len });
+                    return;
+                }
+                let out = self.merge_direct(eid, &range, r.read_at, data);
+                let atime = self.tick_atime();
+                if let Some(e) = self.entries.get_mut(&eid) {
+                    e.atime = atime;
+                    e.persist_wanted = true;
+                }
+                self.reply(req, Ok(Reply::Data(out)));
+            }
+            Job::Write { req, offset, data, first_try } => {
+                let end = offset + data.len() as u64;
+                match failed {
+                    None => {
+                        let atime = self.tick_atime();
+                        let Some(e) = self.entries.get_mut(&eid) else { return };
+                        e.generation += 1;
+                        e.dirty.insert(offset..end, e.generation);
+                        e.local_size = e.local_size.max(end);
+                        for c in chunks::chunks_overlapping(&(offset..end), cs) {
+                            e.refresh_chunk(c, cs);
+                        }
+                        e.unsynced = true;
+                        e.persist_wanted = true;
+                        e.atime = atime;
+                        self.ensure_upload_queued(eid);
+                        self.reply(req, Ok(Reply::Written { len: data.len() as u64 }));
+                    }
+                    Some(err) => {
+                        self.forget_presence(eid, offset..end);
+                        if err == LocalError::NoSpace {
+                            self.on_no_space(eid, Job::Write { req, offset, data, first_try });
+                        } else {
+                            self.reply(req, Err(FileError::Io(err.to_string())));
+                        }
+                    }
+                }
+            }
+            Job::Truncate { req, size } => {
+                if let Some(err) = failed {
+                    let Some(e) = self.entries.get_mut(&eid) else { return };
+                    let old = e.local_size;
+                    self.forget_presence(eid, old.min(size)..old.max(size));
+                    let fe = if err == LocalError::NoSpace { FileError::NoSpace } else { FileError::Io(err.to_string()) };
+                    match req {
+                        Some(req) => self.reply(req, Err(fe)),
+                        None => {
+                            // An internal extension for a write past the end: the write fails too.
+                            let e = self.entries.get_mut(&eid).expect("entry exists");
+                            if let Some(Job::Write { req, .. }) = e.queue.front().cloned() {
+                                e.queue.pop_front();
+                                self.reply(req, Err(fe));
+                            }
+                        }
+                    }
+                    return;
+                }
+                let Some(e) = self.entries.get_mut(&eid) else { return };
+                let old = e.local_size;
+                e.generation += 1;
+                if size < old {
+                    e.dirty.truncate(size);
+                    e.chunks.retain(|&c, _| chunks::chunk_range(c, cs).start < size);
+                    if size % cs != 0 {
+                        let c = chunks::chunk_of(size, cs);
+                        if let Some(ChunkState::Clean { .. }) = e.chunks.get(&c) {
+                            e.chunks.remove(&c);
+                        }
+                    }
+                    e.local_size = size;
+                    e.truncated_at = e.generation;
+                    e.direct.clear();
+                    let last = size.div_ceil(cs);
+                    if size % cs != 0 {
+                        e.refresh_chunk(last - 1, cs);
+                    }
+                } else {
+                    e.dirty.insert(old..size, e.generation);
+                    e.local_size = size;
+                    for c in chunks::chunks_overlapping(&(old..size), cs) {
+                        e.refresh_chunk(c, cs);
+                    }
+                }
+                e.unsynced = true;
+                e.persist_wanted = true;
+                self.ensure_upload_queued(eid);
+                if let Some(req) = req {
+                    self.reply(req, Ok(Reply::Truncated));
+                }
+            }
+            Job::Sync { waiter } => {
+                let snap = r.snapshot.take().expect("sync job carries its snapshot");
+                if let Some(err) = failed {
+                    self.poison(format!("fsync of cache file {eid} failed: {err}"));
+                    if let Some(e) = self.entries.get_mut(&eid) {
+                        e.unsynced = true;
+                        e.persist_wanted = true;
+                        e.sync_queued = false;
+                        e.finished_journal.extend(snap.finished_journal);
+                    }
+                    if let Some(w) = waiter {
+                        self.fail_waiter(w);
+                    }
+                    return;
+                }
+                self.sync_done(eid, snap, waiter);
+            }
+            Job::Backfill { chunk, .. } => {
+                if let Some(err) = failed {
+                    let ranges = std::mem::take(&mut r.ranges);
+                    for g in ranges {
+                        self.forget_presence(eid, g);
+                    }
+                    if err == LocalError::NoSpace {
+                        if let (Some(e), Job::Backfill { data, .. }) = (self.entries.get_mut(&eid), &r.job) {
+                            e.direct.insert(chunk, data.clone());
+                        }
+                        self.evict_for_space(cs);
+                    }
+                    self.wake_parked(eid);
+                    return;
+                }
+                self.backfill_done(eid, r);
+            }
+            Job::UploadRead { jid, attempt, part, range } => {
+                let data = r.data.take().unwrap_or_default();
+                if let Some(err) = failed {
+                    self.upload_failed_locally(jid, attempt, err.to_string());
+                    return;
+                }
+                if !self.verify_clean(eid, &range, r.read_at, &data) {
+                    self.enqueue_front(eid, Job::UploadRead { jid, attempt, part, range });
+                    return;
+                }
+                let lo = (range.start - r.read_at) as usize;
+                let hi = (range.end - r.read_at) as usize;
+                let body = data.slice(lo..hi.min(data.len()));
+                self.upload_data_ready(eid, jid, attempt, part, range, body);
+            }
+            Job::Convert { .. } => {
+                let Some(e) = self.entries.get_mut(&eid) else { return };
+                e.generation += 1;
+                for g in std::mem::take(&mut r.ranges) {
+                    e.dirty.insert(g.clone(), e.generation);
+                    for c in chunks::chunks_overlapping(&g, cs) {
+                        e.refresh_chunk(c, cs);
+                    }
+                }
+                e.unsynced = true;
+                e.persist_wanted = true;
+                self.enqueue_sync(eid, None);
+                self.ensure_upload_queued(eid);
+            }
+            Job::Invalidate { .. } => self.wake_parked(eid),
+            Job::Punch { .. } => self.space_retry_now(),
+            Job::Remove => {
+                self.entries.remove(&eid);
+            }
+            Job::UploadDone { .. } => {}
+        }
+    }
+
+    fn backfill_done(&mut self, eid: EntryId, r: Running) {
+        let cs = self.cfg.chunk_size;
+        let planted = self.cfg.planted(Bug::CleanBeforeCrc);
+        let Job::Backfill { chunk, data, .. } = r.job else { return };
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let live = e.live(chunk, cs);
+        let start = chunks::chunk_range(chunk, cs).start;
+        if e.dirty.intersects(live.clone()) {
+            e.chunks.insert(chunk, ChunkState::Dirty { filled: true });
+        } else if !live.is_empty() {
+            let crc = if planted { 0 } else { crc32c::checksum(&data[(live.start - start) as usize..(live.end - start) as usize]) };
+            e.chunks.insert(chunk, ChunkState::Clean { crc32c: crc });
+        }
+        e.direct.remove(&chunk);
+        e.unsynced = true;
+        e.persist_wanted = true;
+        self.wake_parked(eid);
+    }
+
+    fn sync_done(&mut self, eid: EntryId, mut snap: super::entry::Snapshot, waiter: Option<Waiter>) {
+        if let Some(e) = self.entries.get_mut(&eid) {
+            if let Some(old) = e.snapshot.take() {
+                snap.finished_journal.extend(old.finished_journal);
+            }
+            e.snapshot = Some(snap);
+            e.sync_queued = e.queue.iter().any(|j| matches!(j, Job::Sync { .. }));
+        }
+        if let Some(w) = waiter {
+            if let (true, Waiter::Reply(req, reply)) = (self.cfg.planted(Bug::FsyncReplyBeforeCommit), &w) {
+                let (req, reply) = (*req, reply.clone());
+                self.reply(req, Ok(reply));
+                return;
+            }
+            self.commit.ready.push(w);
+        }
+    }
+
+    /// Bytes of `range` may hold anything now (a failed write): base data in it is no
+    /// longer trusted.
+    pub(crate) fn forget_presence(&mut self, eid: EntryId, range: Range<u64>) {
+        let cs = self.cfg.chunk_size;
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        for c in chunks::chunks_overlapping(&range, cs) {
+            match e.chunks.get(&c) {
+                Some(ChunkState::Clean { .. }) => {
+                    e.chunks.remove(&c);
+                }
+                Some(ChunkState::Dirty { filled: true }) if !e.dirty.covers(e.live(c, cs)) => {
+                    e.chunks.insert(c, ChunkState::Dirty { filled: false });
+                }
+                _ => {}
+            }
+            e.persist_wanted = true;
+        }
+    }
+
+    /// Replaces the non-dirty bytes of `range` in `data` with fetched bytes held in memory
+    /// (chunks that could not be cached for lack of space).
+    fn merge_direct(&mut self, eid: EntryId, range: &Range<u64>, at: u64, data: Bytes) -> Bytes {
+        let cs = self.cfg.chunk_size;
+        let Some(e) = self.entries.get_mut(&eid) else { return data };
+        let lo = (range.start - at) as usize;
+        let hi = (range.end - at) as usize;
+        if e.direct.is_empty() {
+            return data.slice(lo..hi.min(data.len()));
+        }
+        let mut buf = data[lo..hi.min(data.len())].to_vec();
+        for c in chunks::chunks_overlapping(range, cs) {
+            let Some(d) = e.direct.remove(&c) else { continue };
+            let live = e.live(c, cs);
+            let want = live.start.max(range.start)..live.end.min(range.end);
+            let cstart = chunks::chunk_range(c, cs).start;
+            for g in e.dirty.gaps(want) {
+                for b in g {
+                    if let Some(v) = d.get((b - cstart) as usize) {
+                        buf[(b - range.start) as usize] = *v;
+                    }
+                }
+            }
+        }
+        Bytes::from(buf)
+    }
+}
