@@ -32,7 +32,6 @@ use entry::Entry;
 use journal::JournalEntry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-pub(crate) use jobs::Job;
 
 /// Why a remote operation was ordered: how to route its completion.
 #[derive(Clone, Debug)]
@@ -46,7 +45,7 @@ pub(crate) enum RemoteCtx {
     /// A step of an upload attempt.
     Upload { jid: JournalId, attempt: u32, step: upload::Step },
     /// A journaled delete.
-    Delete { jid: JournalId },
+    Delete { jid: JournalId, checked: bool },
     /// Fire and forget (abort of an abandoned multipart upload).
     Ignore,
 }

@@ -84,8 +84,8 @@ pub enum JournalOp {
     },
     /// Delete `path` if it is still version `etag`.
     Delete {
-        /// The version to delete.
-        etag: String,
+        /// The version to delete; `None` until an upload in flight to the key tells it.
+        etag: Option<String>,
         /// The entry that vacated the key (a rename), whose upload may change `etag`.
         vacated_by: Option<EntryId>,
     },

@@ -56,6 +56,8 @@ pub(crate) struct Entry {
     pub snapshot: Option<Snapshot>,
     /// The remote object disappeared under a clean entry: nothing to fetch any more.
     pub orphaned: bool,
+    /// Unlinked and closed: removed from the index and disk; its snapshots are ignored.
+    pub dropped: bool,
 }
 
 impl Entry {
@@ -87,6 +89,7 @@ impl Entry {
             sync_queued: false,
             snapshot: None,
             orphaned: false,
+            dropped: false,
         }
     }
 
@@ -225,6 +228,11 @@ impl Entry {
     pub fn snapshot(&mut self) -> Snapshot {
         self.persist_wanted = false;
         Snapshot { record: self.record(), finished_journal: std::mem::take(&mut self.finished_journal) }
+    }
+
+    /// Bytes of `0..local_size` that are not dirty.
+    pub fn dirty_gaps_all(&self) -> Vec<std::ops::Range<u64>> {
+        self.dirty.gaps(0..self.local_size)
     }
 
     /// True when no job, fetch or parked work is pending.

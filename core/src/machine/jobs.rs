@@ -135,11 +135,13 @@ impl Core {
                 Started::Running(r)
             }
             Job::Write { req, offset, data, first_try } => {
+                let local_size = e.local_size;
                 if self.space_blocks_writes() {
                     self.park_for_space(eid, Job::Write { req, offset, data, first_try });
                     return Started::Done;
                 }
-                if offset > e.local_size {
+                let Some(e) = self.entries.get_mut(&eid) else { return Started::Done };
+                if offset > local_size {
                     e.queue.push_front(Job::Write { req, offset, data, first_try });
                     e.queue.push_front(Job::Truncate { req: None, size: offset });
                     return Started::Done;

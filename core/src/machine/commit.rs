@@ -1,0 +1,119 @@
+//! Group commit. At most one index transaction is in flight; everything that became ready
+//! while it was (entry snapshots, journal changes, waiters) goes into the next one, so many
+//! fsyncs share one durable commit.
+//!
+//! The fsync protocol (see `docs/durability.md`): a `Sync` job snapshots the entry and fsyncs
+//! its cache file; when the fsync is done the snapshot is committable; the next transaction
+//! carries it, and the reply is sent when that transaction is durable.
+
+use super::Core;
+use crate::ids::{JournalId, RequestId, TxnId};
+use crate::io::{Event, FileError, Reply};
+use crate::records::{IndexOp, IndexTxn};
+
+/// Something waiting for its state to be durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Waiter {
+    /// Answer this request.
+    Reply(RequestId, Reply),
+    /// Start sending this upload: its record and the entry's snapshot are committed.
+    StartUpload(JournalId),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct CommitState {
+    pub in_flight: Option<(TxnId, Vec<Waiter>)>,
+    /// Waiters whose state is ready for the next transaction.
+    pub ready: Vec<Waiter>,
+    /// Operations that depend on no cache-file data (entry removals, deletes, conflicts).
+    pub pending_ops: Vec<IndexOp>,
+}
+
+impl Core {
+    pub(crate) fn maybe_commit(&mut self) {
+        if self.poisoned.is_some() {
+            for w in std::mem::take(&mut self.commit.ready) {
+                self.fail_waiter(w);
+            }
+            return;
+        }
+        if self.commit.in_flight.is_some() {
+            return;
+        }
+        let mut ops: Vec<IndexOp> = std::mem::take(&mut self.commit.pending_ops);
+        for j in self.journal.values_mut() {
+            if j.changed && !j.finished {
+                j.changed = false;
+                ops.push(IndexOp::PutJournal(j.rec.clone()));
+            }
+        }
+        let mut finished = Vec::new();
+        for e in self.entries.values_mut() {
+            if let Some(snap) = e.snapshot.take().filter(|_| !e.dropped) {
+                ops.push(IndexOp::PutEntry(snap.record));
+                for jid in snap.finished_journal {
+                    ops.push(IndexOp::DeleteJournal(jid));
+                    finished.push(jid);
+                }
+            }
+        }
+        for jid in finished {
+            self.journal.remove(&jid);
+        }
+        if self.meta_changed {
+            self.meta_changed = false;
+            ops.push(IndexOp::PutMeta(self.meta.clone()));
+        }
+        if ops.is_empty() && self.commit.ready.is_empty() {
+            return;
+        }
+        let waiters = std::mem::take(&mut self.commit.ready);
+        let id = self.emit_txn(IndexTxn { ops });
+        self.commit.in_flight = Some((id, waiters));
+    }
+
+    pub(crate) fn on_txn_done(&mut self, txn: TxnId, result: Result<(), String>) {
+        let Some((id, waiters)) = self.commit.in_flight.take() else { return };
+        if id != txn {
+            self.commit.in_flight = Some((id, waiters));
+            return;
+        }
+        if let Err(err) = result {
+            self.poison(format!("index commit failed: {err}"));
+            for w in waiters {
+                self.fail_waiter(w);
+            }
+            return;
+        }
+        for w in waiters {
+            match w {
+                Waiter::Reply(req, reply) => self.reply(req, Ok(reply)),
+                Waiter::StartUpload(jid) => self.upload_persisted(jid),
+            }
+        }
+    }
+
+    /// The periodic commit: snapshot every entry whose state changed.
+    pub(crate) fn periodic_commit(&mut self) {
+        let due: Vec<_> = self.entries.iter().filter(|(_, e)| e.persist_wanted && !e.sync_queued).map(|(id, _)| *id).collect();
+        for eid in due {
+            self.enqueue_sync(eid, None);
+        }
+    }
+
+    /// After a failed fsync or commit nothing more is acknowledged until the cache is
+    /// reopened and recovered from the index.
+    pub(crate) fn poison(&mut self, why: String) {
+        if self.poisoned.is_none() {
+            self.event(Event::Fatal(why.clone()));
+            self.poisoned = Some(why);
+        }
+    }
+
+    pub(crate) fn fail_waiter(&mut self, w: Waiter) {
+        if let Waiter::Reply(req, _) = w {
+            let why = self.poisoned.clone().unwrap_or_else(|| "commit failed".into());
+            self.reply(req, Err(FileError::Io(format!("cache needs a remount: {why}"))));
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Eviction and back-pressure.
+//!
+//! The cache holds at most `cache_budget` bytes of chunks: above the high watermark the least
+//! recently used clean chunks of entries not being uploaded are evicted (punched) until usage
+//! is below the low watermark. Dirty bytes and bytes of an object being uploaded are never
+//! evicted. When a write hits ENOSPC, clean chunks are evicted at once (soft LRU) and the
+//! write is retried; when dirty data alone fills the disk (or exceeds `dirty_limit`) writers
+//! wait, up to `write_wait_timeout`, and then get `NoSpace`, with everything acknowledged
+//! before intact.
+
+use super::jobs::Job;
+use super::Core;
+use crate::chunks::{self, ChunkState};
+use crate::config::Bug;
+use crate::ids::EntryId;
+use crate::io::{Event, FileError};
+use crate::records::JournalStatus;
+use crate::time::Instant;
+use std::time::Duration;
+
+const SPACE_RETRY: Duration = Duration::from_millis(100);
+
+#[derive(Debug)]
+pub(crate) struct SpaceWaiter {
+    eid: EntryId,
+    job: Job,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SpaceState {
+    pub waiters: Vec<SpaceWaiter>,
+    /// The last disk reading was below `min_free_space`.
+    pub low_space: bool,
+    retry_at: Option<Instant>,
+}
+
+impl SpaceState {
+    pub fn next_retry(&self) -> Option<Instant> {
+        if self.waiters.is_empty() {
+            None
+        } else {
+            self.retry_at
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn space_blocks_writes(&self) -> bool {
+        self.space.low_space || self.dirty_bytes() >= self.cfg.dirty_limit
+    }
+
+    /// Parks a write until space may be available, or fails it when it waited too long.
+    pub(crate) fn park_for_space(&mut self, eid: EntryId, job: Job) {
+        let Job::Write { req, first_try, .. } = &job else { return };
+        if self.now >= first_try.add(self.cfg.write_wait_timeout) {
+            let req = *req;
+            self.event(Event::SpaceExhausted { dirty_bytes: self.dirty_bytes() });
+            self.reply(req, Err(FileError::NoSpace));
+            return;
+        }
+        self.space.waiters.push(SpaceWaiter { eid, job });
+        let at = self.now.add(SPACE_RETRY);
+        self.space.retry_at = Some(self.space.retry_at.map_or(at, |t| t.min(at)).max(self.now));
+    }
+
+    /// A local write failed with ENOSPC: evict clean chunks at once and retry later.
+    pub(crate) fn on_no_space(&mut self, eid: EntryId, job: Job) {
+        let want = match &job {
+            Job::Write { data, .. } => data.len() as u64,
+            _ => 0,
+        } + self.cfg.chunk_size;
+        self.evict_for_space(want);
+        self.park_for_space(eid, job);
+    }
+
+    pub(crate) fn space_retry_due(&mut self) {
+        if self.space.retry_at.is_some_and(|t| t <= self.now) {
+            self.space_retry_now();
+        }
+    }
+
+    /// Gives every waiting writer another try.
+    pub(crate) fn space_retry_now(&mut self) {
+        self.space.retry_at = None;
+        for w in std::mem::take(&mut self.space.waiters) {
+            self.enqueue_front(w.eid, w.job);
+        }
+    }
+
+    pub(crate) fn on_disk_free(&mut self, bytes: u64) {
+        self.space.low_space = bytes < self.cfg.min_free_space;
+        if self.space.low_space {
+            self.evict_for_space(self.cfg.min_free_space - bytes);
+        } else {
+            self.space_retry_now();
+        }
+    }
+
+    pub(crate) fn maybe_evict(&mut self) {
+        let used = self.cached_bytes();
+        let high = self.cfg.cache_budget / 100 * u64::from(self.cfg.high_watermark_pct);
+        if used > high {
+            let low = self.cfg.cache_budget / 100 * u64::from(self.cfg.low_watermark_pct);
+            self.evict(used - low);
+        }
+    }
+
+    /// Evicts at least `bytes` (if that much is evictable), regardless of watermarks.
+    pub(crate) fn evict_for_space(&mut self, bytes: u64) {
+        self.evict(bytes);
+    }
+
+    fn evict(&mut self, bytes: u64) {
+        let cs = self.cfg.chunk_size;
+        let take_dirty = self.cfg.planted(Bug::EvictDirtyChunk);
+        let mut candidates: Vec<(u64, EntryId, u64, u64)> = Vec::new();
+        for (id, e) in &self.entries {
+            let pinned = e
+                .upload
+                .and_then(|j| self.journal.get(&j))
+                .is_some_and(|j| j.rec.status == JournalStatus::InProgress);
+            if pinned {
+                continue;
+            }
+            for (&c, s) in &e.chunks {
+                if matches!(s, ChunkState::Clean { .. }) || take_dirty {
+                    let r = chunks::chunk_range(c, cs);
+                    let len = r.end.min(e.local_size).saturating_sub(r.start);
+                    candidates.push((e.atime, *id, c, len));
+                }
+            }
+        }
+        candidates.sort_unstable();
+        let mut freed = 0;
+        for (_, eid, c, len) in candidates {
+            if freed >= bytes {
+                break;
+            }
+            if let Some(e) = self.entries.get_mut(&eid) {
+                e.chunks.remove(&c);
+                e.persist_wanted = true;
+                freed += len;
+                self.enqueue(eid, Job::Punch { chunk: c });
+            }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The upload journal: one record per pending upload or remote delete, persisted in the index
+//! with the entry state it depends on. Records move Queued -> InProgress -> (deleted on
+//! success) | RetryWait -> InProgress ...; a conflict replaces the record by a new one for the
+//! conflict copy. Uploads of dirty data are never given up: permanent errors are reported
+//! loudly and retried at the slowest pace.
+//!
+//! Ordering per key: an upload to a key waits while a delete of that key is journaled, and a
+//! delete waits while any entry still uses that version as the source of its unchanged bytes
+//! or an upload to the key is in progress.
+
+use super::entry::Entry;
+use super::{Core, RemoteCtx};
+use crate::ids::{EntryId, JournalId};
+use crate::io::{Event, RemoteError, RemoteOk, RemoteOp};
+use crate::records::{IndexOp, JournalOp, JournalRecord, JournalStatus, Precondition};
+use crate::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Where an upload is, beyond its persisted status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Queued or waiting to retry.
+    Idle,
+    /// Its start is being committed.
+    Persisting,
+    /// Remote operations in flight.
+    Running,
+    /// Succeeded; the entry is being updated.
+    Finishing,
+}
+
+#[derive(Debug)]
+pub(crate) struct JournalEntry {
+    pub rec: JournalRecord,
+    /// Changed since last written to the index.
+    pub changed: bool,
+    /// Succeeded: deleted from the index together with the entry's next snapshot.
+    pub finished: bool,
+    pub phase: Phase,
+    /// Bumped by every attempt; completions of older attempts are ignored.
+    pub attempt: u32,
+    /// When the record was first queued (bounds the write-back debounce).
+    pub first_queued: Instant,
+    /// Started before the last restart: bytes sent then were not read in this run.
+    pub resumed: bool,
+    /// Parts listed by the server after a restart.
+    pub listed: bool,
+    pub parts_in_flight: BTreeSet<u32>,
+    /// Parts uploaded from bytes read in this attempt.
+    pub data_parts: BTreeSet<u32>,
+    /// Parts copied server-side from the base version.
+    pub copied_parts: BTreeSet<u32>,
+    /// CRC of each chunk's bytes as uploaded in this attempt: chunk -> (extent end, crc).
+    pub snap_crcs: BTreeMap<u64, (u64, u32)>,
+    /// Body of a single PUT waiting for its HEAD pre-check.
+    pub body: Option<bytes::Bytes>,
+}
+
+impl JournalEntry {
+    pub fn new(rec: JournalRecord, now: Instant) -> Self {
+        JournalEntry {
+            rec,
+            changed: true,
+            finished: false,
+            phase: Phase::Idle,
+            attempt: 0,
+            first_queued: now,
+            resumed: false,
+            listed: false,
+            parts_in_flight: BTreeSet::new(),
+            data_parts: BTreeSet::new(),
+            copied_parts: BTreeSet::new(),
+            snap_crcs: BTreeMap::new(),
+            body: None,
+        }
+    }
+
+    pub fn is_upload_to(&self, path: &str) -> bool {
+        matches!(self.rec.op, JournalOp::Upload { .. }) && self.rec.path == path
+    }
+
+    pub fn in_progress(&self) -> bool {
+        self.rec.status == JournalStatus::InProgress
+    }
+}
+
+impl Core {
+    pub(crate) fn new_record(&mut self, path: String, op: JournalOp, next_attempt: Instant) -> JournalId {
+        let id = JournalId(self.alloc_id());
+        let rec = JournalRecord {
+            id,
+            path,
+            offset: 0,
+            len: 0,
+            status: JournalStatus::Queued,
+            attempts: 0,
+            last_error: None,
+            op,
+            base_etag: None,
+            source_key: None,
+            generation: 0,
+            precondition: Precondition::IfNoneMatch,
+            token: String::new(),
+            multipart: None,
+            next_attempt,
+        };
+        self.journal.insert(id, JournalEntry::new(rec, self.now));
+        id
+    }
+
+    /// Makes sure an entry that differs from the remote has a queued upload, and pushes the
+    /// start of a queued one back while writes keep coming (bounded).
+    pub(crate) fn ensure_upload_queued(&mut self, eid: EntryId) {
+        let delay = self.cfg.write_back_delay;
+        let now = self.now;
+        let Some(e) = self.entries.get(&eid) else { return };
+        if !e.needs_upload() {
+            return;
+        }
+        match e.upload {
+            Some(jid) => {
+                if let Some(j) = self.journal.get_mut(&jid) {
+                    if j.rec.status == JournalStatus::Queued && j.phase == Phase::Idle {
+                        let cap = j.first_queued.add(delay.saturating_mul(4));
+                        let next = now.add(delay).min(cap).max(j.rec.next_attempt);
+                        if next != j.rec.next_attempt {
+                            j.rec.next_attempt = next;
+                        }
+                    }
+                }
+            }
+            None => {
+                let path = e.key.clone().unwrap_or_default();
+                let jid = self.new_record(path, JournalOp::Upload { entry: eid }, now.add(delay));
+                if let Some(e) = self.entries.get_mut(&eid) {
+                    e.upload = Some(jid);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn journal_timeout(&self) -> Option<Instant> {
+        self.journal
+            .values()
+            .filter(|j| j.phase == Phase::Idle && !j.finished && j.rec.next_attempt > self.now)
+            .map(|j| j.rec.next_attempt)
+            .min()
+    }
+
+    /// Removes a record from memory and, in the next transaction, from the index.
+    pub(crate) fn remove_record(&mut self, jid: JournalId) {
+        if let Some(j) = self.journal.remove(&jid) {
+            if let JournalOp::Upload { entry } = j.rec.op {
+                if let Some(e) = self.entries.get_mut(&entry) {
+                    if e.upload == Some(jid) {
+                        e.upload = None;
+                    }
+                }
+            }
+            if let Some(mp) = j.rec.multipart.filter(|m| !m.upload_id.is_empty()) {
+                self.emit_remote(RemoteCtx::Ignore, RemoteOp::Abort { key: j.rec.path.clone(), upload_id: mp.upload_id });
+            }
+            self.commit.pending_ops.push(IndexOp::DeleteJournal(jid));
+        }
+    }
+
+    /// Starts every record that is due and allowed to run.
+    pub(crate) fn schedule_journal(&mut self) {
+        let now = self.now;
+        let due: Vec<JournalId> = self
+            .journal
+            .values()
+            .filter(|j| j.phase == Phase::Idle && !j.finished && j.rec.next_attempt <= now)
+            .map(|j| j.rec.id)
+            .collect();
+        for jid in due {
+            let Some(j) = self.journal.get(&jid) else { continue };
+            match j.rec.op.clone() {
+                JournalOp::Upload { entry } => {
+                    let running = self.journal.values().filter(|j| j.in_progress() && matches!(j.rec.op, JournalOp::Upload { .. })).count();
+                    if running >= self.cfg.max_concurrent_uploads {
+                        continue;
+                    }
+                    let Some(e) = self.entries.get(&entry) else {
+                        self.remove_record(jid);
+                        continue;
+                    };
+                    if !e.needs_upload() || e.upload != Some(jid) {
+                        self.remove_record(jid);
+                        continue;
+                    }
+                    let path = e.key.clone().unwrap_or_default();
+                    if self.key_busy_for_upload(&path, jid) {
+                        continue;
+                    }
+                    self.start_upload(jid, entry);
+                }
+                JournalOp::Delete { etag, .. } => {
+                    let path = j.rec.path.clone();
+                    let uploading = self.journal.values().any(|o| o.is_upload_to(&path) && o.in_progress());
+                    match etag {
+                        None if !uploading => self.remove_record(jid),
+                        None => {}
+                        Some(etag) => {
+                            let in_use = self.entries.values().any(|e| is_source(e, &path, &etag));
+                            if !in_use && !uploading {
+                                self.start_delete(jid, path, etag);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn key_busy_for_upload(&self, path: &str, me: JournalId) -> bool {
+        self.journal.values().any(|o| {
+            o.rec.id != me
+                && o.rec.path == path
+                && !o.finished
+                && (matches!(o.rec.op, JournalOp::Delete { .. }) || o.in_progress())
+        })
+    }
+
+    fn start_delete(&mut self, jid: JournalId, path: String, etag: String) {
+        let Some(j) = self.journal.get_mut(&jid) else { return };
+        j.phase = Phase::Running;
+        j.rec.status = JournalStatus::InProgress;
+        j.changed = true;
+        if self.cfg.conditional_put {
+            self.emit_remote(RemoteCtx::Delete { jid, checked: true }, RemoteOp::Delete { key: path, if_match: Some(etag) });
+        } else {
+            self.emit_remote(RemoteCtx::Delete { jid, checked: false }, RemoteOp::Head { key: path });
+        }
+    }
+
+    pub(crate) fn on_delete_done(&mut self, jid: JournalId, checked: bool, result: Result<RemoteOk, RemoteError>) {
+        let Some(j) = self.journal.get(&jid) else { return };
+        let path = j.rec.path.clone();
+        let etag = match &j.rec.op {
+            JournalOp::Delete { etag, .. } => etag.clone(),
+            JournalOp::Upload { .. } => None,
+        };
+        match (checked, result) {
+            (false, Ok(RemoteOk::Head(info))) => match info {
+                None => self.remove_record(jid),
+                Some(i) if Some(&i.etag) == etag.as_ref() => {
+                    self.emit_remote(RemoteCtx::Delete { jid, checked: true }, RemoteOp::Delete { key: path, if_match: etag });
+                }
+                Some(_) => {
+                    self.event(Event::DeleteSkipped { key: path });
+                    self.remove_record(jid);
+                }
+            },
+            (true, Ok(_)) | (_, Err(RemoteError::NotFound)) => self.remove_record(jid),
+            (_, Err(RemoteError::PreconditionFailed)) => {
+                self.event(Event::DeleteSkipped { key: path });
+                self.remove_record(jid);
+            }
+            (_, Err(err)) => {
+                let permanent = matches!(err, RemoteError::Permanent(_));
+                self.retry_later(jid, err.to_string(), permanent);
+            }
+            (false, Ok(_)) => self.retry_later(jid, "unexpected answer to HEAD".into(), false),
+        }
+    }
+
+    /// Exponential backoff with jitter: uniformly in [b/2, b], b = initial * 2^(attempts-1),
+    /// capped at `retry_max`; permanent errors wait `retry_max`.
+    pub(crate) fn backoff(&mut self, attempts: u32, permanent: bool) -> Duration {
+        let cap = self.cfg.retry_max;
+        let b = if permanent {
+            cap
+        } else {
+            self.cfg.retry_initial.saturating_mul(1u32 << attempts.saturating_sub(1).min(20)).min(cap)
+        };
+        let ms = u64::try_from(b.as_millis()).unwrap_or(u64::MAX);
+        let half = ms / 2;
+        Duration::from_millis(half + self.rng.below(ms - half + 1))
+    }
+
+    /// Puts a record back to wait after a failure; its snapshot (and multipart progress) is
+    /// kept for the next attempt.
+    pub(crate) fn retry_later(&mut self, jid: JournalId, error: String, permanent: bool) {
+        let Some(j) = self.journal.get(&jid) else { return };
+        let attempts = j.rec.attempts + 1;
+        let wait = self.backoff(attempts, permanent);
+        let now = self.now;
+        let Some(j) = self.journal.get_mut(&jid) else { return };
+        j.rec.attempts = attempts;
+        j.rec.last_error = Some(error.clone());
+        j.rec.status = JournalStatus::RetryWait;
+        j.rec.next_attempt = now.add(wait);
+        j.phase = Phase::Idle;
+        j.attempt += 1;
+        j.parts_in_flight.clear();
+        j.body = None;
+        j.changed = true;
+        let key = j.rec.path.clone();
+        self.event(Event::UploadFailed { key, attempts, error, permanent });
+    }
+}
+
+/// True when `e` still uses version `etag` of `path` as its base (the source of its unchanged
+/// bytes): that version must not be deleted yet.
+fn is_source(e: &Entry, path: &str, etag: &str) -> bool {
+    !e.dropped && e.remote_key.as_deref() == Some(path) && e.base.as_ref().is_some_and(|b| b.etag == etag)
+}

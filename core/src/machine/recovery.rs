@@ -1,0 +1,71 @@
+//! Recovery: the core rebuilds its state from what the index held, without looking at cache
+//! files. Dirty chunks come back unfilled and clean chunks are checked against their CRC on
+//! first read, so bytes written after the last commit can never pass for base data.
+
+use super::entry::Entry;
+use super::journal::JournalEntry;
+use super::Core;
+use crate::config::{ConfigError, CoreConfig};
+use crate::io::RemoteOp;
+use crate::records::{IndexOp, JournalOp, JournalStatus, Recovered};
+use crate::time::Instant;
+
+impl Core {
+    /// A core for a cache whose index holds `rec`. Drain [`Core::poll_output`] afterwards:
+    /// recovery may order aborts, deletes and commits.
+    pub fn recover(cfg: CoreConfig, rec: Recovered, now: Instant) -> Result<Core, ConfigError> {
+        cfg.validate()?;
+        let cs = cfg.chunk_size;
+        let mut core = Core::empty(cfg, rec.meta.clone(), now);
+        for r in &rec.entries {
+            let e = Entry::from_record(r, cs);
+            if let Some(k) = &e.key {
+                core.names.insert(k.clone(), e.id);
+            }
+            core.entries.insert(e.id, e);
+        }
+        core.conflicts = rec.conflicts.clone();
+        for r in &rec.journal {
+            let mut j = JournalEntry::new(r.clone(), now);
+            j.changed = false;
+            j.resumed = !r.token.is_empty();
+            match r.op {
+                JournalOp::Upload { entry } => {
+                    let valid = core.entries.get(&entry).is_some_and(|e| {
+                        e.key.as_deref() == Some(r.path.as_str()) && e.needs_upload() && e.upload.is_none()
+                    });
+                    if !valid {
+                        core.commit.pending_ops.push(IndexOp::DeleteJournal(r.id));
+                        if let Some(mp) = r.multipart.as_ref().filter(|m| !m.upload_id.is_empty()) {
+                            let op = RemoteOp::Abort { key: r.path.clone(), upload_id: mp.upload_id.clone() };
+                            core.emit_remote(super::RemoteCtx::Ignore, op);
+                        }
+                        continue;
+                    }
+                    if let Some(e) = core.entries.get_mut(&entry) {
+                        e.upload = Some(r.id);
+                    }
+                }
+                JournalOp::Delete { .. } => {}
+            }
+            if j.rec.status == JournalStatus::InProgress {
+                // Resumed at once with the same snapshot and token.
+                j.rec.status = JournalStatus::Queued;
+                j.rec.next_attempt = now;
+                j.changed = true;
+            }
+            core.journal.insert(r.id, j);
+        }
+        let ids: Vec<_> = core.entries.keys().copied().collect();
+        for eid in ids {
+            let Some(e) = core.entries.get(&eid) else { continue };
+            if e.key.is_none() {
+                core.drop_entry(eid);
+            } else {
+                core.ensure_upload_queued(eid);
+            }
+        }
+        core.pump();
+        Ok(core)
+    }
+}

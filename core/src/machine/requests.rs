@@ -1,0 +1,282 @@
+//! File requests: handle bookkeeping and the namespace (open, close, unlink, rename). Reads,
+//! writes, truncates and fsyncs become jobs of the entry.
+
+use super::commit::Waiter;
+use super::entry::Entry;
+use super::fetch::base_of;
+use super::jobs::Job;
+use super::{Core, RemoteCtx};
+use crate::ids::{EntryId, RequestId};
+use crate::io::{FileError, ObjectInfo, RemoteError, RemoteOk, RemoteOp, Reply, Request};
+use crate::records::{IndexOp, JournalOp, Precondition};
+
+/// A request waiting for the HEAD of a key that is not cached.
+#[derive(Clone, Debug)]
+pub(crate) enum Pending {
+    Open { req: RequestId, create: bool },
+    Unlink { req: RequestId },
+    Rename { req: RequestId, to: String },
+}
+
+impl Core {
+    pub(crate) fn handle_request(&mut self, req: RequestId, r: Request) {
+        let durable = matches!(r, Request::Fsync { .. } | Request::Unlink { .. } | Request::Rename { .. });
+        if durable {
+            if let Some(why) = self.poisoned.clone() {
+                self.reply(req, Err(FileError::Io(format!("cache needs a remount: {why}"))));
+                return;
+            }
+        }
+        match r {
+            Request::Open { key, create } => match self.names.get(&key).copied() {
+                Some(eid) => self.open_entry(req, eid),
+                None => self.lookup_remote(key, Pending::Open { req, create }),
+            },
+            Request::Read { handle, offset, len } => self.with_handle(req, handle, |_| Job::Read { req, offset, len }),
+            Request::Write { handle, offset, data } => {
+                let first_try = self.now;
+                self.with_handle(req, handle, |_| Job::Write { req, offset, data, first_try })
+            }
+            Request::Truncate { handle, size } => self.with_handle(req, handle, |_| Job::Truncate { req: Some(req), size }),
+            Request::Fsync { handle } => match self.handles.get(&handle).copied() {
+                Some(eid) => self.enqueue_sync(eid, Some(Waiter::Reply(req, Reply::Synced))),
+                None => self.reply(req, Err(FileError::BadHandle)),
+            },
+            Request::Close { handle } => match self.handles.remove(&handle) {
+                Some(eid) => {
+                    if let Some(e) = self.entries.get_mut(&eid) {
+                        e.handles = e.handles.saturating_sub(1);
+                        if e.key.is_none() && e.handles == 0 && e.upload.is_none() {
+                            self.drop_entry(eid);
+                        }
+                    }
+                    self.reply(req, Ok(Reply::Closed));
+                }
+                None => self.reply(req, Err(FileError::BadHandle)),
+            },
+            Request::Unlink { key } => match self.names.get(&key).copied() {
+                Some(eid) => self.unlink_entry(req, eid),
+                None => self.lookup_remote(key, Pending::Unlink { req }),
+            },
+            Request::Rename { from, to } => {
+                if from == to {
+                    self.reply(req, Ok(Reply::Renamed));
+                    return;
+                }
+                match self.names.get(&from).copied() {
+                    Some(eid) => self.rename_entry(req, eid, to),
+                    None => self.lookup_remote(from, Pending::Rename { req, to }),
+                }
+            }
+        }
+    }
+
+    fn with_handle(&mut self, req: RequestId, handle: crate::ids::HandleId, job: impl FnOnce(EntryId) -> Job) {
+        match self.handles.get(&handle).copied() {
+            Some(eid) => {
+                let j = job(eid);
+                self.enqueue(eid, j);
+            }
+            None => self.reply(req, Err(FileError::BadHandle)),
+        }
+    }
+
+    fn open_entry(&mut self, req: RequestId, eid: EntryId) {
+        let atime = self.tick_atime();
+        let h = self.alloc_handle();
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        e.handles += 1;
+        e.atime = atime;
+        e.persist_wanted = true;
+        let size = e.local_size;
+        self.handles.insert(h, eid);
+        self.reply(req, Ok(Reply::Opened { handle: h, size }));
+    }
+
+    fn lookup_remote(&mut self, key: String, p: Pending) {
+        let list = self.lookups.entry(key.clone()).or_default();
+        list.push(p);
+        if list.len() == 1 {
+            self.emit_remote(RemoteCtx::Lookup { key: key.clone() }, RemoteOp::Head { key });
+        }
+    }
+
+    fn new_entry(&mut self, key: String, info: Option<&ObjectInfo>) -> EntryId {
+        let eid = EntryId(self.alloc_id());
+        let atime = self.tick_atime();
+        self.entries.insert(eid, Entry::new(eid, key.clone(), info.map(base_of), atime));
+        self.names.insert(key, eid);
+        self.ensure_upload_queued(eid);
+        eid
+    }
+
+    pub(crate) fn on_lookup_done(&mut self, key: String, result: Result<RemoteOk, RemoteError>) {
+        let waiting = self.lookups.remove(&key).unwrap_or_default();
+        let info = match result {
+            Ok(RemoteOk::Head(info)) => info,
+            Err(RemoteError::NotFound) => None,
+            Ok(other) => {
+                return self.fail_all(waiting, format!("unexpected answer {other:?}"));
+            }
+            Err(err) => return self.fail_all(waiting, err.to_string()),
+        };
+        for p in waiting {
+            let cached = self.names.get(&key).copied();
+            match (p, cached, &info) {
+                (Pending::Open { req, .. }, Some(eid), _) => self.open_entry(req, eid),
+                (Pending::Open { req, create }, None, i) if i.is_some() || create => {
+                    let eid = self.new_entry(key.clone(), i.as_ref());
+                    self.open_entry(req, eid);
+                }
+                (Pending::Unlink { req }, Some(eid), _) => self.unlink_entry(req, eid),
+                (Pending::Unlink { req }, None, Some(i)) => {
+                    let op = JournalOp::Delete { etag: Some(i.etag.clone()), vacated_by: None };
+                    self.new_record(key.clone(), op, self.now);
+                    self.commit.ready.push(Waiter::Reply(req, Reply::Unlinked));
+                }
+                (Pending::Rename { req, to }, Some(eid), _) => self.rename_entry(req, eid, to),
+                (Pending::Rename { req, to }, None, Some(i)) => {
+                    let eid = self.new_entry(key.clone(), Some(i));
+                    self.rename_entry(req, eid, to);
+                }
+                (Pending::Open { req, .. } | Pending::Unlink { req } | Pending::Rename { req, .. }, None, _) => {
+                    self.reply(req, Err(FileError::NotFound))
+                }
+            }
+        }
+    }
+
+    fn fail_all(&mut self, waiting: Vec<Pending>, why: String) {
+        for p in waiting {
+            let (Pending::Open { req, .. } | Pending::Unlink { req } | Pending::Rename { req, .. }) = p;
+            self.reply(req, Err(FileError::Io(format!("object store: {why}"))));
+        }
+    }
+
+    /// What the remote holds at the entry's key, as a condition for replacing it.
+    fn remote_state_at_key(e: &Entry) -> Precondition {
+        if e.key == e.remote_key {
+            e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| Precondition::IfMatch(b.etag.clone()))
+        } else {
+            e.target_precondition.clone()
+        }
+    }
+
+    /// The entry leaves `key`: journal the removal of whatever the remote holds there for it.
+    fn vacate(&mut self, eid: EntryId, key: &str) {
+        let Some(e) = self.entries.get(&eid) else { return };
+        let etag = match Self::remote_state_at_key(e) {
+            Precondition::IfMatch(etag) => Some(etag),
+            Precondition::IfNoneMatch => None,
+        };
+        let uploading = self.journal.values().any(|j| j.is_upload_to(key) && j.in_progress());
+        if etag.is_some() || uploading {
+            self.new_record(key.to_string(), JournalOp::Delete { etag, vacated_by: Some(eid) }, self.now);
+        }
+    }
+
+    fn unlink_entry(&mut self, req: RequestId, eid: EntryId) {
+        let Some(key) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
+            return self.reply(req, Err(FileError::NotFound));
+        };
+        self.vacate(eid, &key);
+        self.names.remove(&key);
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        e.key = None;
+        e.persist_wanted = true;
+        let uploading = e.upload.and_then(|j| self.journal.get(&j)).is_some_and(|j| j.in_progress());
+        if e.handles == 0 && !uploading {
+            self.drop_entry(eid);
+            self.commit.ready.push(Waiter::Reply(req, Reply::Unlinked));
+        } else {
+            self.enqueue_sync(eid, Some(Waiter::Reply(req, Reply::Unlinked)));
+        }
+    }
+
+    fn rename_entry(&mut self, req: RequestId, eid: EntryId, to: String) {
+        let Some(from) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
+            return self.reply(req, Err(FileError::NotFound));
+        };
+        // The replaced target: its remote state becomes our condition.
+        let precondition = match self.names.get(&to).copied() {
+            Some(t) => {
+                let Some(te) = self.entries.get(&t) else { return };
+                let busy = te.upload.and_then(|j| self.journal.get(&j)).is_some_and(|j| j.in_progress());
+                if busy {
+                    return self.reply(req, Err(FileError::Busy(format!("{to} is being uploaded"))));
+                }
+                let p = Self::remote_state_at_key(te);
+                self.names.remove(&to);
+                if let Some(te) = self.entries.get_mut(&t) {
+                    te.key = None;
+                    te.persist_wanted = true;
+                    if te.handles == 0 {
+                        self.drop_entry(t);
+                    }
+                }
+                p
+            }
+            None => Precondition::IfNoneMatch,
+        };
+        let back_home = self.entries.get(&eid).is_some_and(|e| e.remote_key.as_deref() == Some(to.as_str()));
+        self.vacate(eid, &from);
+        if back_home {
+            let stale: Vec<_> = self
+                .journal
+                .values()
+                .filter(|j| j.rec.path == to && matches!(j.rec.op, JournalOp::Delete { vacated_by: Some(v), .. } if v == eid))
+                .map(|j| j.rec.id)
+                .collect();
+            for jid in stale {
+                self.remove_record(jid);
+            }
+        }
+        self.names.remove(&from);
+        self.names.insert(to.clone(), eid);
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        e.key = Some(to);
+        e.target_precondition = precondition;
+        e.persist_wanted = true;
+        if let Some(jid) = e.upload {
+            // A queued upload still names the old key: re-queue it for the new one.
+            if self.journal.get(&jid).is_some_and(|j| !j.in_progress()) {
+                self.remove_record(jid);
+            }
+        }
+        self.ensure_upload_queued(eid);
+        self.enqueue_sync(eid, Some(Waiter::Reply(req, Reply::Renamed)));
+    }
+
+    /// Forgets an unlinked, closed entry: removed from the index and its file deleted.
+    pub(crate) fn drop_entry(&mut self, eid: EntryId) {
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        if e.dropped {
+            return;
+        }
+        e.dropped = true;
+        e.snapshot = None;
+        e.persist_wanted = false;
+        let finished = std::mem::take(&mut e.finished_journal);
+        let upload = e.upload.take();
+        for jid in finished {
+            self.journal.remove(&jid);
+            self.commit.pending_ops.push(IndexOp::DeleteJournal(jid));
+        }
+        if let Some(jid) = upload {
+            self.remove_record(jid);
+        }
+        self.commit.pending_ops.push(IndexOp::DeleteEntry(eid));
+        self.enqueue(eid, Job::Remove);
+    }
+
+    pub(crate) fn on_remote_done(&mut self, ctx: RemoteCtx, result: Result<RemoteOk, RemoteError>) {
+        match ctx {
+            RemoteCtx::Lookup { key } => self.on_lookup_done(key, result),
+            RemoteCtx::Fetch { entry, chunk, etag } => self.on_fetch_done(entry, chunk, etag, result),
+            RemoteCtx::Revalidate { entry } => self.on_revalidate_done(entry, result),
+            RemoteCtx::Upload { jid, attempt, step } => self.on_upload_done(jid, attempt, step, result),
+            RemoteCtx::Delete { jid, checked } => self.on_delete_done(jid, checked, result),
+            RemoteCtx::Ignore => {}
+        }
+    }
+}

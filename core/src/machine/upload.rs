@@ -1,0 +1,537 @@
+//! One upload, step by step.
+//!
+//! Start: the snapshot (generation, size, precondition, token, single or multipart) is fixed
+//! and committed with the entry's state before any byte is sent, so that after a crash the
+//! same token identifies an upload that may already have landed.
+//!
+//! Single PUT: fill absent base bytes, read the whole object, PUT it conditionally.
+//! Multipart: create (or, after a restart, list the parts already there), then per part:
+//! unchanged parts are copied server-side from the base version (`copy-source-if-match`),
+//! parts with dirty bytes are read from the cache file and uploaded; then complete
+//! conditionally.
+//!
+//! A 412 (or an unknown upload id at completion) is not retried blindly: a HEAD tells whether
+//! the object carries our token (our own earlier attempt landed: success) or not (someone
+//! else's version: conflict). On success only bytes still at the snapshot generation become
+//! clean; chunks become clean only if their bytes were read and checksummed in this attempt.
+
+use super::commit::Waiter;
+use super::jobs::Job;
+use super::journal::Phase;
+use super::{Core, RemoteCtx};
+use crate::chunks::{self, ChunkState};
+use crate::config::Bug;
+use crate::crc32c;
+use crate::ids::{EntryId, JournalId};
+use crate::io::{Event, ObjectInfo, RemoteError, RemoteOk, RemoteOp};
+use crate::records::{BaseVersion, ConflictRecord, IndexOp, JournalOp, JournalStatus, MultipartProgress, Precondition};
+use bytes::Bytes;
+use std::ops::Range;
+
+/// The remote step an upload's operation belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// HEAD before an unconditional write (server without conditional writes).
+    PreCheck,
+    Put,
+    Create,
+    ListParts,
+    Part(u32),
+    Complete,
+    /// HEAD after a 412 or a vanished upload id: ours, or a conflict?
+    Verify,
+}
+
+impl Core {
+    pub(crate) fn start_upload(&mut self, jid: JournalId, eid: EntryId) {
+        let threshold = self.cfg.multipart_threshold;
+        let part_size = self.cfg.part_size();
+        let Some(e) = self.entries.get(&eid) else { return };
+        let key = e.key.clone().unwrap_or_default();
+        let precondition = if e.key == e.remote_key {
+            e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| Precondition::IfMatch(b.etag.clone()))
+        } else {
+            e.target_precondition.clone()
+        };
+        let (generation, len, source_key) = (e.generation, e.local_size, e.remote_key.clone());
+        let base_etag = e.base.as_ref().map(|b| b.etag.clone());
+        let Some(j) = self.journal.get_mut(&jid) else { return };
+        if j.rec.token.is_empty() {
+            j.rec.path = key;
+            j.rec.generation = generation;
+            j.rec.len = len;
+            j.rec.offset = 0;
+            j.rec.source_key = source_key;
+            j.rec.base_etag = base_etag;
+            j.rec.precondition = precondition;
+            j.rec.token = format!("silt-{}-{}", jid.0, generation);
+            j.rec.multipart = (len > threshold).then(|| MultipartProgress { upload_id: String::new(), part_size, parts_done: Vec::new() });
+        }
+        j.rec.status = JournalStatus::InProgress;
+        j.phase = Phase::Persisting;
+        j.attempt += 1;
+        j.changed = true;
+        j.data_parts.clear();
+        j.copied_parts.clear();
+        j.snap_crcs.clear();
+        self.enqueue_sync(eid, Some(Waiter::StartUpload(jid)));
+    }
+
+    /// The start is durable: send.
+    pub(crate) fn upload_persisted(&mut self, jid: JournalId) {
+        if let Some(j) = self.journal.get_mut(&jid) {
+            if j.phase == Phase::Persisting {
+                j.phase = Phase::Running;
+                self.upload_step(jid);
+            }
+        }
+    }
+
+    fn upload_entry(&self, jid: JournalId) -> Option<EntryId> {
+        match self.journal.get(&jid)?.rec.op {
+            JournalOp::Upload { entry } => Some(entry),
+            JournalOp::Delete { .. } => None,
+        }
+    }
+
+    /// True while the upload's snapshot still describes the entry (no truncate since, not
+    /// unlinked); otherwise abandons or restarts it.
+    fn upload_still_valid(&mut self, jid: JournalId) -> bool {
+        let Some(eid) = self.upload_entry(jid) else { return false };
+        let Some(j) = self.journal.get(&jid) else { return false };
+        let (g, len) = (j.rec.generation, j.rec.len);
+        let Some(e) = self.entries.get(&eid) else {
+            self.remove_record(jid);
+            return false;
+        };
+        if e.key.is_none() || e.dropped {
+            self.remove_record(jid);
+            if let Some(e) = self.entries.get(&eid) {
+                if e.handles == 0 {
+                    self.drop_entry(eid);
+                }
+            }
+            return false;
+        }
+        if e.truncated_at > g || e.local_size < len {
+            self.restart_upload(jid);
+            return false;
+        }
+        true
+    }
+
+    /// Throws the snapshot away (aborting a multipart upload) and queues a fresh one.
+    fn restart_upload(&mut self, jid: JournalId) {
+        let now = self.now;
+        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let old = j.rec.multipart.take().filter(|m| !m.upload_id.is_empty());
+        j.rec.token.clear();
+        j.rec.status = JournalStatus::Queued;
+        j.rec.next_attempt = now;
+        j.phase = Phase::Idle;
+        j.attempt += 1;
+        j.resumed = false;
+        j.listed = false;
+        j.parts_in_flight.clear();
+        j.changed = true;
+        let key = j.rec.path.clone();
+        if let Some(mp) = old {
+            self.emit_remote(RemoteCtx::Ignore, RemoteOp::Abort { key, upload_id: mp.upload_id });
+        }
+    }
+
+    fn upload_step(&mut self, jid: JournalId) {
+        if !self.upload_still_valid(jid) {
+            return;
+        }
+        let Some(eid) = self.upload_entry(jid) else { return };
+        let Some(j) = self.journal.get(&jid) else { return };
+        let (attempt, key, token) = (j.attempt, j.rec.path.clone(), j.rec.token.clone());
+        let ctx = |step| RemoteCtx::Upload { jid, attempt, step };
+        match j.rec.multipart.clone() {
+            None => {
+                let range = 0..j.rec.len;
+                self.enqueue(eid, Job::UploadRead { jid, attempt, part: None, range });
+            }
+            Some(mp) if mp.upload_id.is_empty() => {
+                self.emit_remote(ctx(Step::Create), RemoteOp::CreateMultipart { key, token });
+            }
+            Some(mp) if j.resumed && !j.listed => {
+                self.emit_remote(ctx(Step::ListParts), RemoteOp::ListParts { key, upload_id: mp.upload_id });
+            }
+            Some(_) => self.issue_parts(jid),
+        }
+    }
+
+    fn part_count(len: u64, part_size: u64) -> u32 {
+        u32::try_from(len.div_ceil(part_size).max(1)).unwrap_or(u32::MAX)
+    }
+
+    fn issue_parts(&mut self, jid: JournalId) {
+        let Some(eid) = self.upload_entry(jid) else { return };
+        let max = self.cfg.max_parts_in_flight;
+        let Some(j) = self.journal.get(&jid) else { return };
+        let Some(mp) = j.rec.multipart.clone() else { return };
+        let (attempt, len, key) = (j.attempt, j.rec.len, j.rec.path.clone());
+        let n = Self::part_count(len, mp.part_size);
+        let done: Vec<u32> = mp.parts_done.iter().map(|p| p.0).collect();
+        let mut in_flight = j.parts_in_flight.clone();
+        let (source_key, source_etag) = (j.rec.source_key.clone(), j.rec.base_etag.clone());
+        let Some(e) = self.entries.get(&eid) else { return };
+        let mut orders = Vec::new();
+        for p in 1..=n {
+            if in_flight.len() >= max {
+                break;
+            }
+            if done.contains(&p) || in_flight.contains(&p) {
+                continue;
+            }
+            let start = u64::from(p - 1) * mp.part_size;
+            let range = start..(start + mp.part_size).min(len);
+            let same_source = source_key.is_some() && source_key == e.remote_key && source_etag == e.base.as_ref().map(|b| b.etag.clone());
+            let copyable = same_source && range.end <= e.base_size() && range.end <= e.local_size && !e.dirty.intersects(range.clone());
+            in_flight.insert(p);
+            orders.push((p, range, copyable));
+        }
+        if orders.is_empty() && in_flight.is_empty() && done.len() as u32 >= n {
+            self.complete_multipart(jid);
+            return;
+        }
+        for (p, range, copyable) in orders {
+            let Some(j) = self.journal.get_mut(&jid) else { return };
+            j.parts_in_flight.insert(p);
+            if copyable {
+                j.copied_parts.insert(p);
+                let op = RemoteOp::UploadPartCopy {
+                    key: key.clone(),
+                    upload_id: mp.upload_id.clone(),
+                    part: p,
+                    source_key: source_key.clone().unwrap_or_default(),
+                    source_etag: source_etag.clone().unwrap_or_default(),
+                    range,
+                };
+                self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Part(p) }, op);
+            } else {
+                self.enqueue(eid, Job::UploadRead { jid, attempt, part: Some(p), range });
+            }
+        }
+    }
+
+    fn complete_multipart(&mut self, jid: JournalId) {
+        let conditional = self.cfg.conditional_complete;
+        let overwrite = self.cfg.planted(Bug::RetryPreconditionAsOverwrite);
+        let Some(j) = self.journal.get(&jid) else { return };
+        let Some(mp) = j.rec.multipart.clone() else { return };
+        let attempt = j.attempt;
+        let mut parts = mp.parts_done.clone();
+        parts.sort();
+        let key = j.rec.path.clone();
+        if !conditional && j.body.is_none() {
+            // Marker: the pre-check passed once the HEAD answers.
+            self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::PreCheck }, RemoteOp::Head { key });
+            return;
+        }
+        let precondition = (conditional && !(overwrite && j.rec.attempts > 0 && j.rec.last_error.as_deref() == Some("412")))
+            .then(|| j.rec.precondition.clone());
+        let op = RemoteOp::Complete { key, upload_id: mp.upload_id, parts, precondition };
+        self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Complete }, op);
+    }
+
+    pub(crate) fn upload_read_valid(&mut self, _eid: EntryId, jid: JournalId, attempt: u32, _range: &Range<u64>) -> bool {
+        let current = self.journal.get(&jid).is_some_and(|j| j.attempt == attempt && j.phase == Phase::Running);
+        current && self.upload_still_valid(jid)
+    }
+
+    /// Bytes of an upload were read from the cache file: checksum its chunks and send them.
+    pub(crate) fn upload_data_ready(&mut self, _eid: EntryId, jid: JournalId, attempt: u32, part: Option<u32>, range: Range<u64>, body: Bytes) {
+        let cs = self.cfg.chunk_size;
+        let conditional = self.cfg.conditional_put;
+        let Some(j) = self.journal.get_mut(&jid) else { return };
+        if j.attempt != attempt {
+            return;
+        }
+        for c in chunks::chunks_overlapping(&range, cs) {
+            let r = chunks::chunk_range(c, cs);
+            let (lo, hi) = (r.start.max(range.start), r.end.min(range.end));
+            let s = &body[(lo - range.start) as usize..(hi - range.start) as usize];
+            j.snap_crcs.insert(c, (hi, crc32c::checksum(s)));
+        }
+        let key = j.rec.path.clone();
+        let ctx = |step| RemoteCtx::Upload { jid, attempt, step };
+        match part {
+            None if !conditional => {
+                j.body = Some(body);
+                self.emit_remote(ctx(Step::PreCheck), RemoteOp::Head { key });
+            }
+            None => {
+                let op = RemoteOp::Put { key, data: body.clone(), precondition: Some(j.rec.precondition.clone()), token: j.rec.token.clone() };
+                j.body = Some(body);
+                self.emit_remote(ctx(Step::Put), op);
+            }
+            Some(p) => {
+                j.data_parts.insert(p);
+                let upload_id = j.rec.multipart.as_ref().map(|m| m.upload_id.clone()).unwrap_or_default();
+                self.emit_remote(ctx(Step::Part(p)), RemoteOp::UploadPart { key, upload_id, part: p, data: body });
+            }
+        }
+    }
+
+    pub(crate) fn upload_failed_locally(&mut self, jid: JournalId, attempt: u32, why: String) {
+        if self.journal.get(&jid).is_some_and(|j| j.attempt == attempt) {
+            self.retry_later(jid, why, false);
+        }
+    }
+
+    pub(crate) fn on_upload_done(&mut self, jid: JournalId, attempt: u32, step: Step, result: Result<RemoteOk, RemoteError>) {
+        let overwrite_bug = self.cfg.planted(Bug::RetryPreconditionAsOverwrite);
+        let Some(j) = self.journal.get_mut(&jid) else { return };
+        if j.attempt != attempt || j.phase != Phase::Running {
+            return;
+        }
+        let key = j.rec.path.clone();
+        match (step, result) {
+            (Step::PreCheck, Ok(RemoteOk::Head(info))) => {
+                if info.as_ref().and_then(|i| i.token.as_ref()) == Some(&j.rec.token) {
+                    let etag = info.map(|i| i.etag).unwrap_or_default();
+                    self.upload_succeeded(jid, etag, false);
+                } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
+                    let ctx = RemoteCtx::Upload { jid, attempt, step: if j.rec.multipart.is_some() { Step::Complete } else { Step::Put } };
+                    match j.rec.multipart.clone() {
+                        None => {
+                            let op = RemoteOp::Put { key, data: j.body.clone().unwrap_or_default(), precondition: None, token: j.rec.token.clone() };
+                            self.emit_remote(ctx, op);
+                        }
+                        Some(mp) => {
+                            let mut parts = mp.parts_done.clone();
+                            parts.sort();
+                            let op = RemoteOp::Complete { key, upload_id: mp.upload_id, parts, precondition: None };
+                            self.emit_remote(ctx, op);
+                        }
+                    }
+                } else {
+                    let etag = info.map(|i| i.etag);
+                    self.upload_conflict(jid, etag);
+                }
+            }
+            (Step::Put, Ok(RemoteOk::Stored { etag })) | (Step::Complete, Ok(RemoteOk::Stored { etag })) => {
+                self.upload_succeeded(jid, etag, true)
+            }
+            (Step::Put, Err(RemoteError::PreconditionFailed)) if overwrite_bug => {
+                let op = RemoteOp::Put { key, data: j.body.clone().unwrap_or_default(), precondition: None, token: j.rec.token.clone() };
+                self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Put }, op);
+            }
+            (Step::Complete, Err(RemoteError::PreconditionFailed)) if overwrite_bug => {
+                j.rec.last_error = Some("412".into());
+                j.rec.attempts += 1;
+                self.complete_multipart(jid);
+            }
+            (Step::Put | Step::Complete, Err(RemoteError::PreconditionFailed | RemoteError::NoSuchUpload)) => {
+                self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Verify }, RemoteOp::Head { key });
+            }
+            (Step::Verify, Ok(RemoteOk::Head(info))) => {
+                if let Some(i) = info.as_ref().filter(|i| i.token.as_ref() == Some(&j.rec.token)) {
+                    let etag = i.etag.clone();
+                    self.upload_succeeded(jid, etag, false);
+                } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
+                    // Not a conflict (e.g. the multipart upload expired): start over.
+                    self.restart_upload(jid);
+                } else {
+                    self.upload_conflict(jid, info.map(|i| i.etag));
+                }
+            }
+            (Step::Create, Ok(RemoteOk::Created { upload_id })) => {
+                if let Some(mp) = j.rec.multipart.as_mut() {
+                    mp.upload_id = upload_id;
+                    mp.parts_done.clear();
+                }
+                j.listed = true;
+                j.changed = true;
+                self.issue_parts(jid);
+            }
+            (Step::ListParts, Ok(RemoteOk::Parts(parts))) => {
+                let n = j.rec.multipart.as_ref().map_or(0, |m| Self::part_count(j.rec.len, m.part_size));
+                if let Some(mp) = j.rec.multipart.as_mut() {
+                    mp.parts_done = parts.into_iter().filter(|(p, _)| (1..=n).contains(p)).collect();
+                }
+                j.listed = true;
+                j.changed = true;
+                self.issue_parts(jid);
+            }
+            (Step::ListParts | Step::Part(_), Err(RemoteError::NoSuchUpload)) => {
+                if let Some(mp) = j.rec.multipart.as_mut() {
+                    mp.upload_id.clear();
+                    mp.parts_done.clear();
+                }
+                j.parts_in_flight.clear();
+                j.changed = true;
+                self.upload_step(jid);
+            }
+            (Step::Part(p), Ok(RemoteOk::Part { etag })) => {
+                j.parts_in_flight.remove(&p);
+                if let Some(mp) = j.rec.multipart.as_mut() {
+                    mp.parts_done.retain(|x| x.0 != p);
+                    mp.parts_done.push((p, etag));
+                }
+                j.changed = true;
+                self.issue_parts(jid);
+            }
+            (Step::Part(p), Err(RemoteError::PreconditionFailed)) if j.copied_parts.contains(&p) => {
+                // The copy source is no longer our base version.
+                self.upload_conflict(jid, None);
+            }
+            (_, Err(err)) => {
+                let permanent = matches!(err, RemoteError::Permanent(_));
+                self.retry_later(jid, err.to_string(), permanent);
+            }
+            (_, Ok(other)) => self.retry_later(jid, format!("unexpected answer {other:?}"), false),
+        }
+    }
+
+    fn upload_succeeded(&mut self, jid: JournalId, etag: String, direct: bool) {
+        let Some(eid) = self.upload_entry(jid) else { return };
+        let Some(j) = self.journal.get_mut(&jid) else { return };
+        j.phase = Phase::Finishing;
+        self.enqueue_front(eid, Job::UploadDone { jid, etag, direct });
+    }
+
+    /// Runs as a job of the entry: the new version is in the bucket.
+    pub(crate) fn apply_upload_success(&mut self, eid: EntryId, jid: JournalId, etag: String, direct: bool) {
+        let cs = self.cfg.chunk_size;
+        let clean_all = self.cfg.planted(Bug::CleanWritesDuringUpload);
+        let now = self.now;
+        let Some(j) = self.journal.get_mut(&jid) else { return };
+        j.finished = true;
+        j.phase = Phase::Idle;
+        let rec = j.rec.clone();
+        let part_size = rec.multipart.as_ref().map(|m| m.part_size);
+        let trusted = |c: u64| -> bool {
+            direct
+                && !j.resumed
+                && match part_size {
+                    None => true,
+                    Some(ps) => j.data_parts.contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1)),
+                }
+        };
+        let copied = |c: u64| part_size.is_some_and(|ps| j.copied_parts.contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1)));
+        let snap = j.snap_crcs.clone();
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let trusted: Vec<(u64, bool, bool)> = (0..rec.len.div_ceil(cs)).map(|c| (c, trusted(c), copied(c))).collect();
+        e.base = Some(BaseVersion { etag: etag.clone(), size: rec.len, mtime_ms: now.as_millis() });
+        e.remote_key = Some(rec.path.clone());
+        if clean_all {
+            e.dirty = Default::default();
+        } else {
+            e.dirty.remove_where(|g| g <= rec.generation);
+        }
+        for (c, trusted, copied) in trusted {
+            let live = e.live(c, cs);
+            if copied {
+                e.refresh_chunk(c, cs);
+                continue;
+            }
+            let has_dirty = e.dirty.intersects(live.clone());
+            let state = match snap.get(&c) {
+                Some(&(end, crc)) if trusted => {
+                    if has_dirty {
+                        Some(ChunkState::Dirty { filled: true })
+                    } else if !live.is_empty() && live.end == end {
+                        Some(ChunkState::Clean { crc32c: crc })
+                    } else {
+                        None
+                    }
+                }
+                _ => has_dirty.then_some(ChunkState::Dirty { filled: false }),
+            };
+            match state {
+                Some(s) => e.chunks.insert(c, s),
+                None => e.chunks.remove(&c),
+            };
+        }
+        let beyond: Vec<u64> = e.chunks.keys().copied().filter(|&c| c >= rec.len.div_ceil(cs)).collect();
+        for c in beyond {
+            e.refresh_chunk(c, cs);
+        }
+        if e.upload == Some(jid) {
+            e.upload = None;
+        }
+        e.finished_journal.push(jid);
+        e.persist_wanted = true;
+        let unlinked = e.key.is_none();
+        let handles = e.handles;
+        // A delete journaled when the entry left this key now targets the version just made.
+        for o in self.journal.values_mut() {
+            let idle = !o.in_progress();
+            if let JournalOp::Delete { etag: ref mut de, vacated_by: Some(v) } = o.rec.op {
+                if v == eid && o.rec.path == rec.path && idle {
+                    *de = Some(etag.clone());
+                    o.changed = true;
+                }
+            }
+        }
+        self.event(Event::Uploaded { key: rec.path.clone(), etag });
+        if unlinked && handles == 0 {
+            self.drop_entry(eid);
+        } else {
+            self.enqueue_sync(eid, None);
+            self.ensure_upload_queued(eid);
+        }
+        self.space_retry_now();
+    }
+
+    /// The remote holds a version we did not base ours on.
+    fn upload_conflict(&mut self, jid: JournalId, remote_etag: Option<String>) {
+        let Some(eid) = self.upload_entry(jid) else { return };
+        self.remove_record(jid);
+        self.enqueue_front(eid, Job::Convert { remote_etag });
+    }
+
+    /// Turns the entry into a conflict copy at a new key; returns the byte ranges that must
+    /// be zeroed (base bytes that are not kept).
+    pub(crate) fn convert_to_conflict(&mut self, eid: EntryId, remote_etag: Option<String>) -> Option<Vec<Range<u64>>> {
+        if let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) {
+            self.remove_record(jid);
+        }
+        let e = self.entries.get(&eid)?;
+        let original = e.key.clone()?;
+        let mut conflict_key = format!("{original}.silt-conflict-{eid}");
+        let mut n = 1;
+        while self.names.contains_key(&conflict_key) || self.journal.values().any(|j| j.rec.path == conflict_key) {
+            n += 1;
+            conflict_key = format!("{original}.silt-conflict-{eid}-{n}");
+        }
+        let missing = e.dirty_gaps_all();
+        let record = ConflictRecord {
+            entry: eid,
+            original_key: original.clone(),
+            conflict_key: conflict_key.clone(),
+            remote_etag,
+            detected_at: self.now,
+            missing: missing.iter().map(|r| (r.start, r.end - r.start)).collect(),
+        };
+        if self.names.get(&original) == Some(&eid) {
+            self.names.remove(&original);
+        }
+        self.names.insert(conflict_key.clone(), eid);
+        let e = self.entries.get_mut(&eid)?;
+        e.key = Some(conflict_key);
+        e.remote_key = None;
+        e.base = None;
+        e.target_precondition = Precondition::IfNoneMatch;
+        e.chunks.retain(|_, s| matches!(s, ChunkState::Dirty { .. }));
+        e.direct.clear();
+        e.persist_wanted = true;
+        self.conflicts.push(record.clone());
+        self.commit.pending_ops.push(IndexOp::PutConflict(record.clone()));
+        self.event(Event::Conflict(record));
+        self.ensure_upload_queued(eid);
+        Some(missing)
+    }
+}
+
+fn precondition_holds(p: &Precondition, info: Option<&ObjectInfo>) -> bool {
+    match (p, info) {
+        (Precondition::IfNoneMatch, None) => true,
+        (Precondition::IfMatch(e), Some(i)) => &i.etag == e,
+        _ => false,
+    }
+}
