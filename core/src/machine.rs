@@ -256,6 +256,16 @@ impl Core {
         self.entries.values().map(|e| e.cached_bytes(self.cfg.chunk_size)).sum()
     }
 
+    /// Bytes of entries with an upload in progress or a read waiting for chunks: never
+    /// evicted, so they may take the cache past its budget until the operation ends.
+    pub fn pinned_bytes(&self) -> u64 {
+        self.entries
+            .values()
+            .filter(|e| e.reading() || e.upload.and_then(|j| self.journal.get(&j)).is_some_and(|j| j.in_progress()))
+            .map(|e| e.cached_bytes(self.cfg.chunk_size))
+            .sum()
+    }
+
     /// Dirty bytes not yet uploaded.
     pub fn dirty_bytes(&self) -> u64 {
         self.entries.values().map(|e| e.dirty.covered_len()).sum()

@@ -232,6 +232,7 @@ impl Recovered {
                 IndexOp::PutConflict(c) => {
                     self.conflicts.retain(|x| x.entry != c.entry || x.conflict_key != c.conflict_key);
                     self.conflicts.push(c.clone());
+                    self.conflicts.sort_by(|a, b| (a.entry, &a.conflict_key).cmp(&(b.entry, &b.conflict_key)));
                 }
                 IndexOp::PutMeta(m) => self.meta = m.clone(),
             }

@@ -184,13 +184,19 @@ impl Entry {
         }
     }
 
+    /// True when any byte of chunk `c` (not only of its live extent) is dirty: such a chunk
+    /// is never clean, so eviction never takes it.
+    pub fn chunk_has_dirty(&self, c: u64, chunk_size: u64) -> bool {
+        let range = chunks::chunk_range(c, chunk_size);
+        self.dirty.intersects(range.start..range.end.min(self.local_size))
+    }
+
     /// Re-derives chunk `c`'s state after its dirty bytes changed. A chunk gaining dirty bytes
     /// stays filled only if its base bytes were present; a chunk that lost all its live bytes
     /// or whose clean extent is no longer whole is dropped.
     pub fn refresh_chunk(&mut self, c: u64, chunk_size: u64) {
-        let range = chunks::chunk_range(c, chunk_size);
         let live = self.live(c, chunk_size);
-        let has_dirty = self.dirty.intersects(range.start..range.end.min(self.local_size));
+        let has_dirty = self.chunk_has_dirty(c, chunk_size);
         let prev = self.chunks.get(&c).copied();
         let next = if has_dirty {
             let present = matches!(prev, Some(ChunkState::Clean { .. }) | Some(ChunkState::Dirty { filled: true }));
@@ -233,6 +239,12 @@ impl Entry {
     /// Bytes of `0..local_size` that are not dirty.
     pub fn dirty_gaps_all(&self) -> Vec<std::ops::Range<u64>> {
         self.dirty.gaps(0..self.local_size)
+    }
+
+    /// True while a read is waiting for chunks of this entry: they must not be evicted under
+    /// it, or a read larger than the budget would never finish.
+    pub fn reading(&self) -> bool {
+        !self.parked.is_empty() || !self.fetching.is_empty()
     }
 
     /// True when no job, fetch or parked work is pending.

@@ -119,7 +119,7 @@ impl Core {
                 .upload
                 .and_then(|j| self.journal.get(&j))
                 .is_some_and(|j| j.rec.status == JournalStatus::InProgress);
-            if pinned {
+            if pinned || e.reading() {
                 continue;
             }
             for (&c, s) in &e.chunks {

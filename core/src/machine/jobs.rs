@@ -220,6 +220,7 @@ impl Core {
             }
             Job::UploadDone { jid, etag, direct } => {
                 self.apply_upload_success(eid, jid, etag, direct);
+                self.wake_parked(eid);
                 Started::Done
             }
             Job::Invalidate { base } => {
@@ -255,7 +256,10 @@ impl Core {
                     run.ranges = ranges;
                     Started::Running(run)
                 }
-                _ => Started::Done,
+                _ => {
+                    self.wake_parked(eid);
+                    Started::Done
+                }
             },
             Job::Punch { chunk } => {
                 let r = chunks::chunk_range(chunk, cs);
@@ -527,6 +531,7 @@ impl Core {
                 e.persist_wanted = true;
                 self.enqueue_sync(eid, None);
                 self.ensure_upload_queued(eid);
+                self.wake_parked(eid);
             }
             Job::Invalidate { .. } => self.wake_parked(eid),
             Job::Punch { .. } => self.space_retry_now(),
@@ -544,7 +549,7 @@ impl Core {
         let Some(e) = self.entries.get_mut(&eid) else { return };
         let live = e.live(chunk, cs);
         let start = chunks::chunk_range(chunk, cs).start;
-        if e.dirty.intersects(live.clone()) {
+        if e.chunk_has_dirty(chunk, cs) {
             e.chunks.insert(chunk, ChunkState::Dirty { filled: true });
         } else if !live.is_empty() {
             let crc = if planted { 0 } else { crc32c::checksum(&data[(live.start - start) as usize..(live.end - start) as usize]) };

@@ -11,8 +11,9 @@ use crate::records::{IndexOp, JournalOp, JournalStatus, Recovered};
 use crate::time::Instant;
 
 impl Core {
-    /// A core for a cache whose index holds `rec`. Drain [`Core::poll_output`] afterwards:
-    /// recovery may order aborts, deletes and commits.
+    /// A core for a cache whose index holds `rec`, in exactly the state the index describes.
+    /// Then drain [`Core::poll_output`] and send `Input::Timeout` (safe at any time) to start
+    /// the work recovery found: resumed uploads, journaled deletes, eviction.
     pub fn recover(cfg: CoreConfig, rec: Recovered, now: Instant) -> Result<Core, ConfigError> {
         cfg.validate()?;
         let cs = cfg.chunk_size;
@@ -65,7 +66,6 @@ impl Core {
                 core.ensure_upload_queued(eid);
             }
         }
-        core.pump();
         Ok(core)
     }
 }

@@ -16,6 +16,8 @@ pub(crate) enum Pending {
     Open { req: RequestId, create: bool },
     Unlink { req: RequestId },
     Rename { req: RequestId, to: String },
+    /// The rename's source is cached; the target is being looked up.
+    RenameTarget { req: RequestId, from: EntryId },
 }
 
 impl Core {
@@ -64,7 +66,7 @@ impl Core {
                     return;
                 }
                 match self.names.get(&from).copied() {
-                    Some(eid) => self.rename_entry(req, eid, to),
+                    Some(eid) => self.rename_to(req, eid, to),
                     None => self.lookup_remote(from, Pending::Rename { req, to }),
                 }
             }
@@ -93,7 +95,28 @@ impl Core {
         self.reply(req, Ok(Reply::Opened { handle: h, size }));
     }
 
+    /// Renames a cached entry; an uncached target is looked up first, so that replacing it
+    /// is conditional on the version it holds.
+    fn rename_to(&mut self, req: RequestId, eid: EntryId, to: String) {
+        if self.names.contains_key(&to) || self.pending_delete(&to) {
+            self.rename_entry(req, eid, to);
+        } else {
+            self.lookup_remote(to, Pending::RenameTarget { req, from: eid });
+        }
+    }
+
+    /// True when a delete of `key` is journaled: the key no longer exists, whatever the
+    /// remote still says.
+    fn pending_delete(&self, key: &str) -> bool {
+        self.journal.values().any(|j| j.rec.path == key && !j.finished && matches!(j.rec.op, JournalOp::Delete { .. }))
+    }
+
     fn lookup_remote(&mut self, key: String, p: Pending) {
+        if self.pending_delete(&key) {
+            self.lookups.entry(key.clone()).or_default().push(p);
+            self.on_lookup_done(key, Ok(RemoteOk::Head(None)));
+            return;
+        }
         let list = self.lookups.entry(key.clone()).or_default();
         list.push(p);
         if list.len() == 1 {
@@ -134,10 +157,22 @@ impl Core {
                     self.new_record(key.clone(), op, self.now);
                     self.commit.ready.push(Waiter::Reply(req, Reply::Unlinked));
                 }
-                (Pending::Rename { req, to }, Some(eid), _) => self.rename_entry(req, eid, to),
+                (Pending::Rename { req, to }, Some(eid), _) => self.rename_to(req, eid, to),
                 (Pending::Rename { req, to }, None, Some(i)) => {
                     let eid = self.new_entry(key.clone(), Some(i));
-                    self.rename_entry(req, eid, to);
+                    self.rename_to(req, eid, to);
+                }
+                (Pending::RenameTarget { req, from }, cached, i) => {
+                    if cached.is_none() {
+                        if let Some(i) = i {
+                            self.new_entry(key.clone(), Some(i));
+                        }
+                    }
+                    if self.entries.get(&from).is_some_and(|e| e.key.is_some()) {
+                        self.rename_entry(req, from, key.clone());
+                    } else {
+                        self.reply(req, Err(FileError::NotFound));
+                    }
                 }
                 (Pending::Open { req, .. } | Pending::Unlink { req } | Pending::Rename { req, .. }, None, _) => {
                     self.reply(req, Err(FileError::NotFound))
@@ -148,7 +183,7 @@ impl Core {
 
     fn fail_all(&mut self, waiting: Vec<Pending>, why: String) {
         for p in waiting {
-            let (Pending::Open { req, .. } | Pending::Unlink { req } | Pending::Rename { req, .. }) = p;
+            let (Pending::Open { req, .. } | Pending::Unlink { req } | Pending::Rename { req, .. } | Pending::RenameTarget { req, .. }) = p;
             self.reply(req, Err(FileError::Io(format!("object store: {why}"))));
         }
     }

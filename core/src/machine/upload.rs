@@ -429,7 +429,7 @@ impl Core {
                 e.refresh_chunk(c, cs);
                 continue;
             }
-            let has_dirty = e.dirty.intersects(live.clone());
+            let has_dirty = e.chunk_has_dirty(c, cs);
             let state = match snap.get(&c) {
                 Some(&(end, crc)) if trusted => {
                     if has_dirty {
@@ -520,6 +520,7 @@ impl Core {
         e.chunks.retain(|_, s| matches!(s, ChunkState::Dirty { .. }));
         e.direct.clear();
         e.persist_wanted = true;
+        self.conflicts.retain(|c| c.entry != record.entry || c.conflict_key != record.conflict_key);
         self.conflicts.push(record.clone());
         self.commit.pending_ops.push(IndexOp::PutConflict(record.clone()));
         self.event(Event::Conflict(record));

@@ -1,0 +1,798 @@
+//! The simulated world: a virtual clock, the disk, the index, the object store, one client
+//! running a workload, and the core under test, all driven from one seed. Time jumps to the
+//! next event; nothing sleeps. After every step the checker compares the world with the
+//! reference model.
+
+use crate::disk::Disk;
+use crate::model::{MFile, Model};
+use crate::options::Options;
+use crate::s3::S3;
+use bytes::Bytes;
+use silt_core::{
+    Core, EntryId, Event, FileError, HandleId, IndexTxn, Input, Instant, IoId, LocalError, LocalOk, LocalOp, Output,
+    Recovered, RemoteError, RemoteId, RemoteOk, RemoteOp, Reply, Request, RequestId, Rng, TxnId,
+};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// Keys the workload may use: plain, nested, hostile and long.
+const KEY_POOL: &[&str] = &["a", "dir/b", "../c", "d\\e:f", "sub/dir/g.txt", "h i", "\u{20ac}"];
+
+#[derive(Debug)]
+enum Ev {
+    Local(IoId, EntryId, Result<LocalOk, LocalError>, bool),
+    Index(TxnId, IndexTxn),
+    Remote(RemoteId, RemoteOp),
+    Timer,
+    Client,
+    DiskReading,
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Open { key: String, create: bool },
+    Read { key: String, off: u64, verify: bool },
+    Write { key: String, off: u64, data: Bytes },
+    Fsync { key: String },
+    Truncate { key: String, size: u64 },
+    Close { key: String },
+    Unlink { key: String },
+    Rename { from: String, to: String },
+}
+
+/// The outcome of one run.
+#[derive(Debug, Default)]
+pub struct RunResult {
+    /// Invariant violations, in order.
+    pub violations: Vec<String>,
+    /// The trace (when asked for).
+    pub trace: Vec<String>,
+    /// Simulated time at the end, ms.
+    pub sim_ms: u64,
+    /// Crashes injected.
+    pub crashes: u32,
+    /// Conflicts reported.
+    pub conflicts: u32,
+}
+
+/// One simulated world.
+pub struct World {
+    opts: Options,
+    rng: Rng,
+    now: u64,
+    core: Core,
+    disk: Disk,
+    index: Recovered,
+    s3: S3,
+    model: Model,
+    keys: Vec<String>,
+    handles: BTreeMap<String, HandleId>,
+    pending: Option<(RequestId, Op)>,
+    next_req: u64,
+    ops_done: u32,
+    heap: BinaryHeap<Reverse<(u64, u64)>>,
+    events: BTreeMap<u64, Ev>,
+    seq: u64,
+    entry_clock: BTreeMap<EntryId, u64>,
+    timer_at: Option<u64>,
+    faults: bool,
+    finished_client: bool,
+    trace_on: bool,
+    result: RunResult,
+    restarts: u64,
+}
+
+impl World {
+    /// A world for `opts`.
+    pub fn new(opts: Options, trace: bool) -> World {
+        let mut rng = Rng::new(opts.seed);
+        let mut s3 = S3 {
+            ignore_get_if_match: opts.ignore_get_if_match,
+            ignore_complete_condition: opts.ignore_complete_condition,
+            ignore_write_conditions: opts.ignore_write_conditions,
+            min_part_size: opts.core.min_part_size,
+            ..S3::default()
+        };
+        let keys: Vec<String> = KEY_POOL.iter().take(opts.keys as usize).map(|s| s.to_string()).chain(
+            // One key of about 1 KiB of UTF-8.
+            (opts.keys as usize > KEY_POOL.len()).then(|| "\u{00e9}".repeat(512)),
+        ).collect();
+        let mut model = Model::default();
+        for k in keys.iter().take(opts.preexisting as usize) {
+            let len = rng.below(opts.file_max);
+            let data: Vec<u8> = (0..len).map(|_| 1 + rng.below(255) as u8).collect();
+            s3.outside_put(k, Bytes::from(data.clone()), 0);
+            model.files.insert(k.clone(), MFile::existing(&data));
+        }
+        let core = Core::new(opts.core.clone(), Instant::from_millis(0)).expect("simulator options are valid");
+        let mut w = World {
+            disk: Disk::new(opts.disk_capacity),
+            opts,
+            rng,
+            now: 0,
+            core,
+            index: Recovered::default(),
+            s3,
+            model,
+            keys,
+            handles: BTreeMap::new(),
+            pending: None,
+            next_req: 1,
+            ops_done: 0,
+            heap: BinaryHeap::new(),
+            events: BTreeMap::new(),
+            seq: 0,
+            entry_clock: BTreeMap::new(),
+            timer_at: None,
+            faults: true,
+            finished_client: false,
+            trace_on: trace,
+            result: RunResult::default(),
+            restarts: 0,
+        };
+        w.trace(format!("options: {}", w.opts));
+        w.schedule(0, Ev::Client);
+        w.schedule(0, Ev::DiskReading);
+        w.drain();
+        w
+    }
+
+    fn trace(&mut self, line: String) {
+        if self.trace_on {
+            self.result.trace.push(format!("{:>8} {line}", self.now));
+        }
+    }
+
+    fn violation(&mut self, what: String) {
+        let line = format!("at {} ms: {what}", self.now);
+        self.trace(format!("VIOLATION {line}"));
+        self.result.violations.push(line);
+    }
+
+    fn schedule(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.events.insert(self.seq, ev);
+        self.heap.push(Reverse((at, self.seq)));
+    }
+
+    fn input(&mut self, input: Input) {
+        self.core.handle_input(Instant::from_millis(self.now), input);
+        self.drain();
+    }
+
+    /// Executes everything the core ordered.
+    fn drain(&mut self) {
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Local(io, op) => {
+                    let entry = local_entry(&op);
+                    let is_sync = matches!(op, LocalOp::Sync { .. });
+                    let result = self.disk.perform(&op, &mut self.rng);
+                    let lat = self.rng.below(3);
+                    let at = (self.now + lat).max(self.entry_clock.get(&entry).copied().unwrap_or(0));
+                    self.entry_clock.insert(entry, at);
+                    self.schedule(at, Ev::Local(io, entry, result, is_sync));
+                }
+                Output::Index(id, txn) => {
+                    let lat = 1 + self.rng.below(5);
+                    self.schedule(self.now + lat, Ev::Index(id, txn));
+                }
+                Output::Remote(id, op) => {
+                    let lat = 1 + self.rng.below(self.opts.remote_latency_ms_max);
+                    self.schedule(self.now + lat, Ev::Remote(id, op));
+                }
+                Output::Reply(req, r) => self.on_reply(req, r),
+                Output::Event(e) => self.on_event(e),
+            }
+        }
+        if let Some(t) = self.core.poll_timeout() {
+            let t = t.as_millis().max(self.now);
+            if self.timer_at != Some(t) {
+                self.timer_at = Some(t);
+                self.schedule(t, Ev::Timer);
+            }
+        }
+        self.check_budget();
+    }
+
+    fn check_budget(&mut self) {
+        let c = &self.opts.core;
+        let allowance = self.opts.write_max + c.chunk_size * (c.max_concurrent_fetches as u64 + 2);
+        let limit = c.cache_budget.max(self.core.dirty_bytes() + self.core.pinned_bytes()) + allowance;
+        let cached = self.core.cached_bytes();
+        if cached > limit {
+            self.violation(format!("invariant 3: {cached} bytes cached, over the budget {} plus allowance", c.cache_budget));
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        self.trace(format!("event {e:?}"));
+        match e {
+            Event::Conflict(c) => {
+                self.result.conflicts += 1;
+                if let Some(h) = self.handles.remove(&c.original_key) {
+                    self.handles.insert(c.conflict_key.clone(), h);
+                }
+                if !self.model.files.contains_key(&c.conflict_key) {
+                    let mut f = self.model.files.remove(&c.original_key).unwrap_or_else(MFile::lost);
+                    f.disturbed = false;
+                    f.zero_ranges(&c.missing);
+                    self.model.files.insert(c.conflict_key.clone(), f);
+                }
+                let orig = self.model.file(&c.original_key);
+                *orig = MFile::lost();
+            }
+            Event::Invalidated { key, etag } => {
+                let current = self.s3.objects.get(&key).map(|o| o.etag.clone());
+                let content = etag.as_ref().and_then(|e| self.s3.versions.get(e)).cloned();
+                let f = self.model.file(&key);
+                match (content, etag == current) {
+                    (Some(data), true) if !f.lost => *f = MFile::existing(&data),
+                    _ => f.disturbed = true,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Runs the whole scenario: the faulty phase, then the quiet drain and the final checks.
+    pub fn run(mut self) -> RunResult {
+        let mut steps: u64 = 0;
+        let deadline_ms = 3_600_000;
+        while let Some(Reverse((at, seq))) = self.heap.pop() {
+            steps += 1;
+            if steps > 5_000_000 || at > deadline_ms {
+                break;
+            }
+            self.now = self.now.max(at);
+            let Some(ev) = self.events.remove(&seq) else { continue };
+            self.step(ev);
+            if self.finished_client && self.quiet() {
+                break;
+            }
+        }
+        self.finish();
+        self.result.sim_ms = self.now;
+        self.result
+    }
+
+    fn quiet(&self) -> bool {
+        self.pending.is_none() && self.core.pending().is_none() && self.events.values().all(|e| matches!(e, Ev::Timer | Ev::DiskReading))
+    }
+
+    fn step(&mut self, ev: Ev) {
+        match ev {
+            Ev::Local(io, entry, result, is_sync) => {
+                if is_sync && result.is_ok() {
+                    self.disk.sync(entry);
+                }
+                self.input(Input::Local(io, result));
+            }
+            Ev::Index(id, txn) => {
+                self.index.apply(&txn);
+                self.trace(format!("commit txn {id} ({} ops)", txn.ops.len()));
+                self.input(Input::Index(id, Ok(())));
+            }
+            Ev::Remote(id, op) => {
+                let result = self.remote(&op);
+                self.trace(format!("remote {} -> {}", describe(&op), brief(&result)));
+                self.input(Input::Remote(id, result));
+            }
+            Ev::Timer => {
+                if self.timer_at.is_some_and(|t| t <= self.now) {
+                    self.timer_at = None;
+                    self.input(Input::Timeout);
+                }
+            }
+            Ev::DiskReading => {
+                let free = self.disk.capacity.saturating_sub(self.disk.used());
+                self.input(Input::DiskFree { bytes: free });
+                if !self.finished_client {
+                    self.schedule(self.now + 500, Ev::DiskReading);
+                }
+            }
+            Ev::Client => self.client_step(),
+        }
+    }
+
+    fn remote(&mut self, op: &RemoteOp) -> Result<RemoteOk, RemoteError> {
+        let (err, timeout) = if self.faults {
+            (self.opts.remote_error_per_mille, self.opts.remote_timeout_per_mille)
+        } else {
+            (0, 0)
+        };
+        if self.rng.below(1000) < u64::from(err) {
+            return Err(RemoteError::Transient("503 SlowDown".into()));
+        }
+        let journal = self.core.journal_records();
+        let intent = move |token: &str| journal.iter().find(|r| r.token == token).cloned();
+        let r = self.s3.perform(op, self.now, &intent);
+        for v in std::mem::take(&mut self.s3.violations) {
+            self.violation(v);
+        }
+        if self.rng.below(1000) < u64::from(timeout) {
+            return Err(RemoteError::Transient("timeout (the request may have been applied)".into()));
+        }
+        r
+    }
+
+    // ---- the client --------------------------------------------------------------------
+
+    fn send(&mut self, op: Op) {
+        let req = RequestId(self.next_req);
+        self.next_req += 1;
+        let request = match &op {
+            Op::Open { key, create } => {
+                if *create {
+                    self.model.file(key).create_sent();
+                }
+                Request::Open { key: key.clone(), create: *create }
+            }
+            Op::Read { key, off, .. } => Request::Read { handle: self.handles[key], offset: *off, len: self.opts.file_max * 2 },
+            Op::Write { key, off, data } => {
+                self.model.file(key).write_sent(*off, data);
+                Request::Write { handle: self.handles[key], offset: *off, data: data.clone() }
+            }
+            Op::Fsync { key } => Request::Fsync { handle: self.handles[key] },
+            Op::Truncate { key, size } => {
+                self.model.file(key).truncate_sent(*size);
+                Request::Truncate { handle: self.handles[key], size: *size }
+            }
+            Op::Close { key } => Request::Close { handle: self.handles[key] },
+            Op::Unlink { key } => {
+                self.model.file(key).unlink_sent();
+                Request::Unlink { key: key.clone() }
+            }
+            Op::Rename { from, to } => Request::Rename { from: from.clone(), to: to.clone() },
+        };
+        self.trace(format!("request {req} {op:?}"));
+        self.pending = Some((req, op));
+        self.input(Input::Request(req, request));
+    }
+
+    fn client_step(&mut self) {
+        if self.pending.is_some() {
+            return;
+        }
+        if self.faults && self.ops_done >= self.opts.ops {
+            self.start_quiet_phase();
+        }
+        if !self.faults {
+            // Quiet phase: close everything, then verify every key through the cache.
+            if let Some(key) = self.handles.keys().next().cloned() {
+                return self.send(Op::Close { key });
+            }
+            self.finished_client = true;
+            return;
+        }
+        self.ops_done += 1;
+        if self.rng.below(1000) < u64::from(self.opts.crash_per_mille) {
+            return self.crash();
+        }
+        if self.rng.below(1000) < u64::from(self.opts.outside_per_mille) {
+            self.outside_write();
+        }
+        let live: Vec<String> = self.keys.iter().filter(|k| !self.model.files.get(*k).is_some_and(|f| f.lost)).cloned().collect();
+        if live.is_empty() {
+            self.ops_done = self.opts.ops;
+            self.schedule(self.now, Ev::Client);
+            return;
+        }
+        let key = live[self.rng.below(live.len() as u64) as usize].clone();
+        let op = self.choose(&key, &live);
+        self.send(op);
+    }
+
+    fn choose(&mut self, key: &str, live: &[String]) -> Op {
+        let key = key.to_string();
+        let Some(_) = self.handles.get(&key) else {
+            let f = self.model.file(&key);
+            let create = f.exists == Some(false) || (f.exists.is_none() && self.rng.below(2) == 0);
+            if !self.model.file(&key).may_exist && !create {
+                return Op::Open { key, create: true };
+            }
+            return match self.rng.below(10) {
+                0 if self.model.file(&key).exists == Some(true) => Op::Unlink { key },
+                1 if self.model.file(&key).exists == Some(true) => {
+                    let to = live[self.rng.below(live.len() as u64) as usize].clone();
+                    if to != key && !self.handles.contains_key(&to) {
+                        Op::Rename { from: key, to }
+                    } else {
+                        Op::Open { key, create }
+                    }
+                }
+                _ => Op::Open { key, create },
+            };
+        };
+        let size = self.model.file(&key).now.as_ref().map_or(0, |n| n.len() as u64);
+        let fmax = self.opts.file_max;
+        match self.rng.below(100) {
+            0..=39 => {
+                let len = 1 + self.rng.below(self.opts.write_max);
+                let off = self.rng.below((size + 1).min(fmax).max(1)).min(fmax.saturating_sub(len));
+                let data: Vec<u8> = (0..len).map(|_| 1 + self.rng.below(255) as u8).collect();
+                Op::Write { key, off, data: Bytes::from(data) }
+            }
+            40..=64 => Op::Read { key, off: self.rng.below(size + 1), verify: false },
+            65..=79 => Op::Fsync { key },
+            80..=85 => Op::Truncate { key, size: self.rng.below(fmax) },
+            _ => Op::Close { key },
+        }
+    }
+
+    fn next_client(&mut self) {
+        let think = self.rng.below(20);
+        self.schedule(self.now + think, Ev::Client);
+    }
+
+    fn on_reply(&mut self, req: RequestId, r: Result<Reply, FileError>) {
+        let Some((id, op)) = self.pending.take() else { return };
+        if id != req {
+            self.pending = Some((id, op));
+            return;
+        }
+        self.trace(format!("reply {req} {}", match &r {
+            Ok(Reply::Data(d)) => format!("Data({} bytes)", d.len()),
+            other => format!("{other:?}"),
+        }));
+        let mut follow = None;
+        match (op, r) {
+            (Op::Open { key, create }, Ok(Reply::Opened { handle, size })) => {
+                self.handles.insert(key.clone(), handle);
+                let f = self.model.file(&key);
+                let unchecked = f.lost || f.disturbed;
+                match f.exists {
+                    Some(true) => match &f.now {
+                        Some(now) if now.len() as u64 != size && !unchecked => {
+                            let n = now.len();
+                            self.violation(format!("open {key:?}: size {size}, model {n}"));
+                        }
+                        Some(_) => {}
+                        None => follow = Some(Op::Read { key, off: 0, verify: true }),
+                    },
+                    Some(false) if create => {
+                        f.created();
+                        if size != 0 && !unchecked {
+                            self.violation(format!("created {key:?} has size {size}"));
+                        }
+                    }
+                    Some(false) => {
+                        if !unchecked {
+                            self.violation(format!("open {key:?} found a file the model says is gone"));
+                        }
+                    }
+                    None => {
+                        if create {
+                            // Found or made: either way it is there now, durable or not.
+                            f.exists = Some(true);
+                            f.may_exist = true;
+                        } else if let Some(v) = f.observe_exists(true) {
+                            self.violation(format!("{key:?}: {v}"));
+                        }
+                        follow = Some(Op::Read { key, off: 0, verify: true });
+                    }
+                }
+            }
+            (Op::Open { key, .. }, Err(FileError::NotFound)) => {
+                if let Some(v) = self.model.file(&key).observe_exists(false) {
+                    self.violation(format!("{key:?}: {v}"));
+                }
+            }
+            (Op::Read { key, off, verify }, Ok(Reply::Data(d))) => {
+                let f = self.model.file(&key);
+                let complaint = if verify { f.observe(&d) } else { f.check_read(off, &d) };
+                if let Some(c) = complaint {
+                    self.violation(format!("invariant 2: {key:?}: {c}"));
+                }
+            }
+            (Op::Write { key, off, data }, Ok(Reply::Written { .. })) => self.model.file(&key).write_done(off, &data),
+            (Op::Write { key, .. }, Err(_)) => {
+                // A failed write may have landed in part: learn the file again.
+                self.model.file(&key).now = None;
+                follow = Some(Op::Read { key, off: 0, verify: true });
+            }
+            (Op::Fsync { key }, Ok(Reply::Synced)) => self.model.file(&key).fsync_done(),
+            (Op::Truncate { key, size }, Ok(Reply::Truncated)) => self.model.file(&key).truncate_done(size),
+            (Op::Truncate { key, .. }, Err(_)) => {
+                self.model.file(&key).now = None;
+                follow = Some(Op::Read { key, off: 0, verify: true });
+            }
+            (Op::Close { key }, _) => {
+                self.handles.remove(&key);
+            }
+            (Op::Unlink { key }, Ok(Reply::Unlinked)) => self.model.file(&key).unlink_done(),
+            (Op::Rename { from, to }, Ok(Reply::Renamed)) => {
+                let f = self.model.files.remove(&from).unwrap_or_else(MFile::lost);
+                self.model.files.insert(to, f);
+                self.model.files.insert(from, MFile::absent());
+            }
+            (Op::Unlink { key } | Op::Rename { from: key, .. }, Err(FileError::NotFound)) => {
+                let f = self.model.file(&key);
+                if f.exists == Some(true) && !f.disturbed && !f.lost {
+                    self.violation(format!("{key:?} exists in the model but the cache says not found"));
+                }
+            }
+            (op, Err(FileError::Io(e))) if !self.faults || !(e.contains("fetch") || e.contains("object store")) => {
+                self.violation(format!("unexpected I/O error for {op:?}: {e}"));
+            }
+            (op, r) => self.trace(format!("unchecked reply {r:?} to {op:?}")),
+        }
+        match follow {
+            Some(op) if self.handles.contains_key(op_key(&op)) => self.send(op),
+            _ => self.next_client(),
+        }
+    }
+
+    fn outside_write(&mut self) {
+        let candidates: Vec<String> = self.keys.iter().filter(|k| self.model.files.get(*k).is_some_and(|f| f.exists != Some(false) && !f.lost)).cloned().collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let key = candidates[self.rng.below(candidates.len() as u64) as usize].clone();
+        let len = self.rng.below(self.opts.file_max);
+        let data: Vec<u8> = (0..len).map(|_| 1 + self.rng.below(255) as u8).collect();
+        let etag = self.s3.outside_put(&key, Bytes::from(data), self.now);
+        self.trace(format!("outside writer stores {key:?} as {etag}"));
+        self.model.file(&key).disturbed = true;
+    }
+
+    fn crash(&mut self) {
+        self.result.crashes += 1;
+        self.restarts += 1;
+        self.trace("CRASH".into());
+        // In-flight work is lost; a remote request in flight may or may not have landed.
+        let events = std::mem::take(&mut self.events);
+        self.heap.clear();
+        for ev in events.into_values() {
+            if let Ev::Remote(_, op) = ev {
+                if self.rng.below(2) == 0 {
+                    let _ = self.remote(&op);
+                }
+            }
+        }
+        self.disk.crash(&mut self.rng);
+        if let Some((_, op)) = self.pending.take() {
+            if let Op::Rename { from, to } = op {
+                *self.model.file(&from) = MFile::lost();
+                *self.model.file(&to) = MFile::lost();
+            }
+        }
+        self.model.crash();
+        self.handles.clear();
+        self.entry_clock.clear();
+        self.timer_at = None;
+        let mut cfg = self.opts.core.clone();
+        cfg.seed = cfg.seed.wrapping_add(self.restarts);
+        self.core = Core::recover(cfg, self.index.clone(), Instant::from_millis(self.now)).expect("valid options");
+        // Invariant 6: what the core rebuilt is what the index held.
+        let differing: Vec<_> = self
+            .index
+            .entries
+            .iter()
+            .filter(|r| r.key.is_some() && self.core.entry_record(r.id).as_ref() != Some(*r))
+            .map(|r| (r.clone(), self.core.entry_record(r.id)))
+            .collect();
+        for (want, got) in differing {
+            self.violation(format!("invariant 6: entry {} differs from the index after recovery: index {want:?}, core {got:?}", want.id));
+        }
+        self.input(Input::Timeout);
+        self.schedule(self.now, Ev::DiskReading);
+        self.drain();
+        self.next_client();
+    }
+
+    fn start_quiet_phase(&mut self) {
+        self.trace("faults stop; draining".into());
+        self.faults = false;
+        self.disk.enospc = false;
+        self.disk.capacity = u64::MAX / 4;
+        self.input(Input::DiskFree { bytes: self.disk.capacity });
+    }
+
+    /// Liveness and the final comparison of bucket, model and cache.
+    fn finish(&mut self) {
+        if !self.finished_client || !self.quiet() {
+            let why = self.core.pending().unwrap_or_else(|| "the client or the world did not settle".into());
+            self.violation(format!("invariant 5 (liveness): not idle after the quiet phase: {why}"));
+            return;
+        }
+        // Invariant 1 and 4's outcome: the bucket holds what the model says.
+        let keys: Vec<String> = self.model.files.keys().cloned().collect();
+        for key in &keys {
+            let remote = self.s3.objects.get(key).map(|o| o.data.clone());
+            if let Some(c) = self.model.files[key].check_final(remote.as_deref()) {
+                self.violation(format!("invariant 1: {key:?}: {c}"));
+            }
+        }
+        // Invariant 2: what the cache serves equals the bucket, for every key it knows.
+        for key in keys {
+            let f = &self.model.files[&key];
+            if f.disturbed || f.lost {
+                continue;
+            }
+            let Some(remote) = self.s3.objects.get(&key).map(|o| o.data.clone()) else { continue };
+            match self.read_through_core(&key) {
+                Some(d) if d == remote => {}
+                Some(d) => self.violation(format!("invariant 2: {key:?}: the cache serves {} bytes that differ from the bucket's {}", d.len(), remote.len())),
+                None => self.violation(format!("invariant 2: {key:?}: could not be read back through the cache")),
+            }
+        }
+        // Invariant 6: with nothing pending, the core and the index agree.
+        self.settle();
+        if !self.core.is_persisted() {
+            self.violation("invariant 6: the core still has state to persist when idle".into());
+        } else if self.core.persistent_view() != self.index {
+            let diff = first_difference(&self.core.persistent_view(), &self.index);
+            self.violation(format!("invariant 6: the index differs from the core's state when idle: {diff}"));
+        }
+        if self.s3.open_uploads() > 0 {
+            self.trace(format!("note: {} multipart uploads left open on the server", self.s3.open_uploads()));
+        }
+    }
+
+    fn settle(&mut self) {
+        for _ in 0..100_000 {
+            let Some(Reverse((at, seq))) = self.heap.pop() else { return };
+            self.now = self.now.max(at);
+            if let Some(ev) = self.events.remove(&seq) {
+                self.step(ev);
+            }
+            if self.core.pending().is_none() && self.core.is_persisted() && self.pending.is_none() {
+                return;
+            }
+        }
+    }
+
+    fn read_through_core(&mut self, key: &str) -> Option<Vec<u8>> {
+        let req = RequestId(self.next_req);
+        self.next_req += 1;
+        self.pending = None;
+        let mut got: Option<Result<Reply, FileError>> = None;
+        self.core.handle_input(Instant::from_millis(self.now), Input::Request(req, Request::Open { key: key.to_string(), create: false }));
+        let handle = match self.run_until_reply(req, &mut got) {
+            Some(Ok(Reply::Opened { handle, .. })) => handle,
+            _ => return None,
+        };
+        let req2 = RequestId(self.next_req);
+        self.next_req += 1;
+        let len = self.opts.file_max * 4;
+        self.core.handle_input(Instant::from_millis(self.now), Input::Request(req2, Request::Read { handle, offset: 0, len }));
+        let data = match self.run_until_reply(req2, &mut got) {
+            Some(Ok(Reply::Data(d))) => Some(d.to_vec()),
+            _ => None,
+        };
+        let req3 = RequestId(self.next_req);
+        self.next_req += 1;
+        self.core.handle_input(Instant::from_millis(self.now), Input::Request(req3, Request::Close { handle }));
+        let _ = self.run_until_reply(req3, &mut got);
+        data
+    }
+
+    /// Steps the world until `req` is answered (the client is idle in the final phase).
+    fn run_until_reply(&mut self, req: RequestId, _got: &mut Option<Result<Reply, FileError>>) -> Option<Result<Reply, FileError>> {
+        let mut answer = None;
+        for _ in 0..100_000 {
+            while let Some(out) = self.core.poll_output() {
+                match out {
+                    Output::Reply(r, x) if r == req => answer = Some(x),
+                    other => self.execute(other),
+                }
+            }
+            if answer.is_some() {
+                return answer;
+            }
+            let Some(Reverse((at, seq))) = self.heap.pop() else { return None };
+            self.now = self.now.max(at);
+            if let Some(ev) = self.events.remove(&seq) {
+                if matches!(ev, Ev::Client) {
+                    continue;
+                }
+                self.step_raw(ev);
+            }
+        }
+        None
+    }
+
+    fn execute(&mut self, out: Output) {
+        // Re-queue the output through the normal path.
+        match out {
+            Output::Local(io, op) => {
+                let entry = local_entry(&op);
+                let is_sync = matches!(op, LocalOp::Sync { .. });
+                let result = self.disk.perform(&op, &mut self.rng);
+                let at = self.now.max(self.entry_clock.get(&entry).copied().unwrap_or(0));
+                self.entry_clock.insert(entry, at);
+                self.schedule(at, Ev::Local(io, entry, result, is_sync));
+            }
+            Output::Index(id, txn) => self.schedule(self.now + 1, Ev::Index(id, txn)),
+            Output::Remote(id, op) => self.schedule(self.now + 1, Ev::Remote(id, op)),
+            Output::Event(e) => self.on_event(e),
+            Output::Reply(..) => {}
+        }
+    }
+
+    fn step_raw(&mut self, ev: Ev) {
+        let input = match ev {
+            Ev::Local(io, entry, result, is_sync) => {
+                if is_sync && result.is_ok() {
+                    self.disk.sync(entry);
+                }
+                Input::Local(io, result)
+            }
+            Ev::Index(id, txn) => {
+                self.index.apply(&txn);
+                Input::Index(id, Ok(()))
+            }
+            Ev::Remote(id, op) => {
+                let r = self.remote(&op);
+                Input::Remote(id, r)
+            }
+            Ev::Timer => {
+                self.timer_at = None;
+                Input::Timeout
+            }
+            Ev::DiskReading | Ev::Client => return,
+        };
+        self.core.handle_input(Instant::from_millis(self.now), input);
+        if let Some(t) = self.core.poll_timeout() {
+            let t = t.as_millis().max(self.now);
+            if self.timer_at != Some(t) {
+                self.timer_at = Some(t);
+                self.schedule(t, Ev::Timer);
+            }
+        }
+    }
+}
+
+fn local_entry(op: &LocalOp) -> EntryId {
+    match op {
+        LocalOp::Write { entry, .. }
+        | LocalOp::Read { entry, .. }
+        | LocalOp::Zero { entry, .. }
+        | LocalOp::Punch { entry, .. }
+        | LocalOp::SetLen { entry, .. }
+        | LocalOp::Sync { entry }
+        | LocalOp::Remove { entry } => *entry,
+    }
+}
+
+fn op_key(op: &Op) -> &str {
+    match op {
+        Op::Open { key, .. } | Op::Read { key, .. } | Op::Write { key, .. } | Op::Fsync { key } | Op::Truncate { key, .. } | Op::Close { key } | Op::Unlink { key } => key,
+        Op::Rename { from, .. } => from,
+    }
+}
+
+fn describe(op: &RemoteOp) -> String {
+    match op {
+        RemoteOp::Put { key, data, precondition, .. } => format!("PUT {key:?} {} bytes {precondition:?}", data.len()),
+        RemoteOp::UploadPart { key, part, data, .. } => format!("UploadPart {key:?} #{part} {} bytes", data.len()),
+        other => format!("{other:?}"),
+    }
+}
+
+fn brief(r: &Result<RemoteOk, RemoteError>) -> String {
+    match r {
+        Ok(RemoteOk::Got { data, etag, .. }) => format!("Got {} bytes {etag}", data.len()),
+        other => format!("{other:?}"),
+    }
+}
+
+fn first_difference(core: &Recovered, index: &Recovered) -> String {
+    if core.meta != index.meta {
+        return format!("meta: core {:?}, index {:?}", core.meta, index.meta);
+    }
+    for (a, b) in core.entries.iter().zip(&index.entries) {
+        if a != b {
+            return format!("entry: core {a:?}, index {b:?}");
+        }
+    }
+    if core.entries.len() != index.entries.len() {
+        let ids = |r: &Recovered| r.entries.iter().map(|e| e.id).collect::<Vec<_>>();
+        return format!("entries: core {:?}, index {:?}", ids(core), ids(index));
+    }
+    if core.journal != index.journal {
+        return format!("journal: core {:?}, index {:?}", core.journal, index.journal);
+    }
+    format!("conflicts: core {:?}, index {:?}", core.conflicts, index.conflicts)
+}
