@@ -199,8 +199,10 @@ impl Core {
                 JournalOp::Delete { etag, .. } => {
                     let path = j.rec.path.clone();
                     let uploading = self.journal.values().any(|o| o.is_upload_to(&path) && o.in_progress());
+                    let token = j.rec.token.clone();
                     match etag {
-                        None if !uploading => self.remove_record(jid),
+                        None if !uploading && token.is_empty() => self.remove_record(jid),
+                        None if !uploading => self.start_delete_check(jid, path),
                         None => {}
                         Some(etag) => {
                             let in_use = self.entries.values().any(|e| is_source(e, &path, &etag));
@@ -235,6 +237,16 @@ impl Core {
         }
     }
 
+    /// Asks what the key holds before deleting: for servers without conditional deletes, and
+    /// to recognise a version our own upload may have stored unseen.
+    fn start_delete_check(&mut self, jid: JournalId, path: String) {
+        let Some(j) = self.journal.get_mut(&jid) else { return };
+        j.phase = Phase::Running;
+        j.rec.status = JournalStatus::InProgress;
+        j.changed = true;
+        self.emit_remote(RemoteCtx::Delete { jid, checked: false }, RemoteOp::Head { key: path });
+    }
+
     pub(crate) fn on_delete_done(&mut self, jid: JournalId, checked: bool, result: Result<RemoteOk, RemoteError>) {
         let Some(j) = self.journal.get(&jid) else { return };
         let path = j.rec.path.clone();
@@ -242,11 +254,13 @@ impl Core {
             JournalOp::Delete { etag, .. } => etag.clone(),
             JournalOp::Upload { .. } => None,
         };
+        let token = j.rec.token.clone();
         match (checked, result) {
             (false, Ok(RemoteOk::Head(info))) => match info {
                 None => self.remove_record(jid),
-                Some(i) if Some(&i.etag) == etag.as_ref() => {
-                    self.emit_remote(RemoteCtx::Delete { jid, checked: true }, RemoteOp::Delete { key: path, if_match: etag });
+                Some(i) if Some(&i.etag) == etag.as_ref() || (!token.is_empty() && i.token.as_ref() == Some(&token)) => {
+                    let if_match = Some(i.etag);
+                    self.emit_remote(RemoteCtx::Delete { jid, checked: true }, RemoteOp::Delete { key: path, if_match });
                 }
                 Some(_) => {
                     self.event(Event::DeleteSkipped { key: path });
@@ -254,6 +268,7 @@ impl Core {
                 }
             },
             (true, Ok(_)) | (_, Err(RemoteError::NotFound)) => self.remove_record(jid),
+            (true, Err(RemoteError::PreconditionFailed)) if !token.is_empty() => self.start_delete_check(jid, path),
             (_, Err(RemoteError::PreconditionFailed)) => {
                 self.event(Event::DeleteSkipped { key: path });
                 self.remove_record(jid);

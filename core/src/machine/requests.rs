@@ -205,8 +205,19 @@ impl Core {
             Precondition::IfNoneMatch => None,
         };
         let uploading = self.journal.values().any(|j| j.is_upload_to(key) && j.in_progress());
-        if etag.is_some() || uploading {
-            self.new_record(key.to_string(), JournalOp::Delete { etag, vacated_by: Some(eid) }, self.now);
+        // An attempt of our own upload may have landed unseen (a timeout): its token lets the
+        // delete recognise that version too.
+        let token = e
+            .upload
+            .and_then(|j| self.journal.get(&j))
+            .filter(|j| j.rec.path == key)
+            .map(|j| j.rec.token.clone())
+            .unwrap_or_default();
+        if etag.is_some() || uploading || !token.is_empty() {
+            let jid = self.new_record(key.to_string(), JournalOp::Delete { etag, vacated_by: Some(eid) }, self.now);
+            if let Some(j) = self.journal.get_mut(&jid) {
+                j.rec.token = token;
+            }
         }
     }
 
