@@ -256,13 +256,25 @@ impl Core {
         self.entries.values().map(|e| e.cached_bytes(self.cfg.chunk_size)).sum()
     }
 
-    /// Bytes of entries with an upload in progress or a read waiting for chunks: never
-    /// evicted, so they may take the cache past its budget until the operation ends.
-    pub fn pinned_bytes(&self) -> u64 {
+    /// Bytes eviction may not take: every chunk of an entry with an upload in progress or a
+    /// read waiting for chunks, and every chunk holding dirty bytes elsewhere. They may take
+    /// the cache past its budget until the operation ends or the data is uploaded.
+    pub fn unevictable_bytes(&self) -> u64 {
+        let cs = self.cfg.chunk_size;
         self.entries
             .values()
-            .filter(|e| e.reading() || e.upload.and_then(|j| self.journal.get(&j)).is_some_and(|j| j.in_progress()))
-            .map(|e| e.cached_bytes(self.cfg.chunk_size))
+            .map(|e| {
+                let pinned = e.reading() || e.upload.and_then(|j| self.journal.get(&j)).is_some_and(|j| j.in_progress());
+                if pinned {
+                    e.cached_bytes(cs)
+                } else {
+                    e.chunks
+                        .iter()
+                        .filter(|(_, s)| matches!(s, crate::chunks::ChunkState::Dirty { .. }))
+                        .map(|(&c, _)| crate::chunks::chunk_range(c, cs).end.min(e.local_size).saturating_sub(c * cs))
+                        .sum()
+                }
+            })
             .sum()
     }
 
@@ -325,8 +337,8 @@ impl Core {
         }
         if let Some(j) = self.journal.values().next() {
             return Some(format!(
-                "journal record {} for {:?}: {:?}, attempts {}, last error {:?}",
-                j.rec.id, j.rec.path, j.rec.status, j.rec.attempts, j.rec.last_error
+                "journal record {} for {:?} ({:?}): {:?} ({:?}), attempts {}, last error {:?}",
+                j.rec.id, j.rec.path, j.rec.op, j.rec.status, j.phase, j.rec.attempts, j.rec.last_error
             ));
         }
         if let Some((id, e)) = self.entries.iter().find(|(_, e)| e.needs_upload()) {

@@ -198,7 +198,7 @@ impl World {
     fn check_budget(&mut self) {
         let c = &self.opts.core;
         let allowance = self.opts.write_max + c.chunk_size * (c.max_concurrent_fetches as u64 + 2);
-        let limit = c.cache_budget.max(self.core.dirty_bytes() + self.core.pinned_bytes()) + allowance;
+        let limit = c.cache_budget.max(self.core.unevictable_bytes()) + allowance;
         let cached = self.core.cached_bytes();
         if cached > limit {
             self.violation(format!("invariant 3: {cached} bytes cached, over the budget {} plus allowance", c.cache_budget));

@@ -244,7 +244,11 @@ impl Entry {
     /// True while a read is waiting for chunks of this entry: they must not be evicted under
     /// it, or a read larger than the budget would never finish.
     pub fn reading(&self) -> bool {
-        !self.parked.is_empty() || !self.fetching.is_empty()
+        let is_read = |j: &Job| matches!(j, Job::Read { .. } | Job::UploadRead { .. } | Job::Backfill { .. });
+        !self.parked.is_empty()
+            || !self.fetching.is_empty()
+            || self.queue.iter().any(is_read)
+            || self.running.as_ref().is_some_and(|r| is_read(&r.job))
     }
 
     /// True when no job, fetch or parked work is pending.

@@ -151,17 +151,25 @@ impl Core {
     /// Removes a record from memory and, in the next transaction, from the index.
     pub(crate) fn remove_record(&mut self, jid: JournalId) {
         if let Some(j) = self.journal.remove(&jid) {
+            let mut orphan = None;
             if let JournalOp::Upload { entry } = j.rec.op {
                 if let Some(e) = self.entries.get_mut(&entry) {
                     if e.upload == Some(jid) {
                         e.upload = None;
                     }
+                    if e.key.is_none() && e.handles == 0 && !e.dropped {
+                        orphan = Some(entry);
+                    }
                 }
             }
-            if let Some(mp) = j.rec.multipart.filter(|m| !m.upload_id.is_empty()) {
+            if let Some(mp) = j.rec.multipart.filter(|m| !m.upload_id.is_empty() && !j.finished) {
                 self.emit_remote(RemoteCtx::Ignore, RemoteOp::Abort { key: j.rec.path.clone(), upload_id: mp.upload_id });
             }
             self.commit.pending_ops.push(IndexOp::DeleteJournal(jid));
+            if let Some(eid) = orphan {
+                // Unlinked and closed; this upload was all that kept it.
+                self.drop_entry(eid);
+            }
         }
     }
 
@@ -312,6 +320,12 @@ impl Core {
         j.parts_in_flight.clear();
         j.body = None;
         j.changed = true;
+        if j.rec.multipart.as_ref().is_some_and(|m| !m.upload_id.is_empty()) {
+            // Parts of this attempt may still land: list what the server has before going on,
+            // and trust no chunk of this attempt's reads.
+            j.resumed = true;
+            j.listed = false;
+        }
         let key = j.rec.path.clone();
         self.event(Event::UploadFailed { key, attempts, error, permanent });
     }

@@ -302,13 +302,17 @@ impl Core {
         e.dropped = true;
         e.snapshot = None;
         e.persist_wanted = false;
-        let finished = std::mem::take(&mut e.finished_journal);
-        let upload = e.upload.take();
-        for jid in finished {
-            self.journal.remove(&jid);
-            self.commit.pending_ops.push(IndexOp::DeleteJournal(jid));
-        }
-        if let Some(jid) = upload {
+        e.finished_journal.clear();
+        e.upload = None;
+        // Every upload record of the entry goes, finished or not (a finished one may sit in a
+        // snapshot that will now never be committed).
+        let mine: Vec<_> = self
+            .journal
+            .values()
+            .filter(|j| matches!(j.rec.op, JournalOp::Upload { entry } if entry == eid))
+            .map(|j| j.rec.id)
+            .collect();
+        for jid in mine {
             self.remove_record(jid);
         }
         self.commit.pending_ops.push(IndexOp::DeleteEntry(eid));

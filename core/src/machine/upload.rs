@@ -168,6 +168,9 @@ impl Core {
     }
 
     fn issue_parts(&mut self, jid: JournalId) {
+        if !self.upload_still_valid(jid) {
+            return;
+        }
         let Some(eid) = self.upload_entry(jid) else { return };
         let max = self.cfg.max_parts_in_flight;
         let Some(j) = self.journal.get(&jid) else { return };
