@@ -168,6 +168,9 @@ impl World {
                     let entry = local_entry(&op);
                     let is_sync = matches!(op, LocalOp::Sync { .. });
                     let result = self.disk.perform(&op, &mut self.rng);
+                    if self.trace_on {
+                        self.trace(format!("local {} -> {}", describe_local(&op), if result.is_ok() { "ok" } else { "ENOSPC/EIO" }));
+                    }
                     let lat = self.rng.below(3);
                     let at = (self.now + lat).max(self.entry_clock.get(&entry).copied().unwrap_or(0));
                     self.entry_clock.insert(entry, at);
@@ -450,6 +453,12 @@ impl World {
                         Some(_) => {}
                         None => follow = Some(Op::Read { key, off: 0, verify: true }),
                     },
+                    Some(false) if create && unchecked && size != 0 => {
+                        // Someone else's object is there: learn it.
+                        f.exists = Some(true);
+                        f.now = None;
+                        follow = Some(Op::Read { key, off: 0, verify: true });
+                    }
                     Some(false) if create => {
                         f.created();
                         if size != 0 && !unchecked {
@@ -795,4 +804,16 @@ fn first_difference(core: &Recovered, index: &Recovered) -> String {
         return format!("journal: core {:?}, index {:?}", core.journal, index.journal);
     }
     format!("conflicts: core {:?}, index {:?}", core.conflicts, index.conflicts)
+}
+
+fn describe_local(op: &LocalOp) -> String {
+    match op {
+        LocalOp::Write { entry, offset, data } => format!("write e{entry} {offset}+{}", data.len()),
+        LocalOp::Read { entry, offset, len } => format!("read e{entry} {offset}+{len}"),
+        LocalOp::Zero { entry, offset, len } => format!("zero e{entry} {offset}+{len}"),
+        LocalOp::Punch { entry, offset, len } => format!("punch e{entry} {offset}+{len}"),
+        LocalOp::SetLen { entry, size } => format!("setlen e{entry} {size}"),
+        LocalOp::Sync { entry } => format!("sync e{entry}"),
+        LocalOp::Remove { entry } => format!("remove e{entry}"),
+    }
 }

@@ -513,9 +513,7 @@ impl Core {
                     self.enqueue_front(eid, Job::UploadRead { jid, attempt, part, range });
                     return;
                 }
-                let lo = (range.start - r.read_at) as usize;
-                let hi = (range.end - r.read_at) as usize;
-                let body = data.slice(lo..hi.min(data.len()));
+                let body = self.merge_direct(eid, &range, r.read_at, data);
                 self.upload_data_ready(eid, jid, attempt, part, range, body);
             }
             Job::Convert { .. } => {

@@ -361,13 +361,9 @@ impl Core {
                 self.issue_parts(jid);
             }
             (Step::ListParts | Step::Part(_), Err(RemoteError::NoSuchUpload)) => {
-                if let Some(mp) = j.rec.multipart.as_mut() {
-                    mp.upload_id.clear();
-                    mp.parts_done.clear();
-                }
+                // Completed by an attempt we did not hear back from, or aborted: ask.
                 j.parts_in_flight.clear();
-                j.changed = true;
-                self.upload_step(jid);
+                self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Verify }, RemoteOp::Head { key });
             }
             (Step::Part(p), Ok(RemoteOk::Part { etag })) => {
                 j.parts_in_flight.remove(&p);
