@@ -381,7 +381,7 @@ impl Core {
                     self.enqueue_front(eid, Job::Read { req, offset, len });
                     return;
                 }
-                let out = self.merge_direct(eid, &range, r.read_at, data);
+                let (out, _) = self.merge_direct(eid, &range, r.read_at, data);
                 let atime = self.tick_atime();
                 if let Some(e) = self.entries.get_mut(&eid) {
                     e.atime = atime;
@@ -513,8 +513,8 @@ impl Core {
                     self.enqueue_front(eid, Job::UploadRead { jid, attempt, part, range });
                     return;
                 }
-                let body = self.merge_direct(eid, &range, r.read_at, data);
-                self.upload_data_ready(eid, jid, attempt, part, range, body);
+                let (body, from_memory) = self.merge_direct(eid, &range, r.read_at, data);
+                self.upload_data_ready(eid, jid, attempt, part, range, body, &from_memory);
             }
             Job::Convert { .. } => {
                 let Some(e) = self.entries.get_mut(&eid) else { return };
@@ -597,18 +597,21 @@ impl Core {
     }
 
     /// Replaces the non-dirty bytes of `range` in `data` with fetched bytes held in memory
-    /// (chunks that could not be cached for lack of space).
-    fn merge_direct(&mut self, eid: EntryId, range: &Range<u64>, at: u64, data: Bytes) -> Bytes {
+    /// (chunks that could not be cached for lack of space). Returns the chunks it merged:
+    /// their bytes are not in the cache file.
+    fn merge_direct(&mut self, eid: EntryId, range: &Range<u64>, at: u64, data: Bytes) -> (Bytes, Vec<u64>) {
         let cs = self.cfg.chunk_size;
-        let Some(e) = self.entries.get_mut(&eid) else { return data };
         let lo = (range.start - at) as usize;
         let hi = (range.end - at) as usize;
+        let Some(e) = self.entries.get_mut(&eid) else { return (data.slice(lo..hi.min(data.len())), Vec::new()) };
         if e.direct.is_empty() {
-            return data.slice(lo..hi.min(data.len()));
+            return (data.slice(lo..hi.min(data.len())), Vec::new());
         }
+        let mut used = Vec::new();
         let mut buf = data[lo..hi.min(data.len())].to_vec();
         for c in chunks::chunks_overlapping(range, cs) {
             let Some(d) = e.direct.remove(&c) else { continue };
+            used.push(c);
             let live = e.live(c, cs);
             let want = live.start.max(range.start)..live.end.min(range.end);
             let cstart = chunks::chunk_range(c, cs).start;
@@ -620,6 +623,6 @@ impl Core {
                 }
             }
         }
-        Bytes::from(buf)
+        (Bytes::from(buf), used)
     }
 }

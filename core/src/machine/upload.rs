@@ -246,7 +246,17 @@ impl Core {
     }
 
     /// Bytes of an upload were read from the cache file: checksum its chunks and send them.
-    pub(crate) fn upload_data_ready(&mut self, _eid: EntryId, jid: JournalId, attempt: u32, part: Option<u32>, range: Range<u64>, body: Bytes) {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn upload_data_ready(
+        &mut self,
+        _eid: EntryId,
+        jid: JournalId,
+        attempt: u32,
+        part: Option<u32>,
+        range: Range<u64>,
+        body: Bytes,
+        from_memory: &[u64],
+    ) {
         let cs = self.cfg.chunk_size;
         let conditional = self.cfg.conditional_put;
         let Some(j) = self.journal.get_mut(&jid) else { return };
@@ -254,6 +264,11 @@ impl Core {
             return;
         }
         for c in chunks::chunks_overlapping(&range, cs) {
+            if from_memory.contains(&c) {
+                // Not in the cache file: it cannot become clean from this upload.
+                j.snap_crcs.remove(&c);
+                continue;
+            }
             let r = chunks::chunk_range(c, cs);
             let (lo, hi) = (r.start.max(range.start), r.end.min(range.end));
             let s = &body[(lo - range.start) as usize..(hi - range.start) as usize];
@@ -416,6 +431,8 @@ impl Core {
         let Some(e) = self.entries.get_mut(&eid) else { return };
         let trusted: Vec<(u64, bool, bool)> = (0..rec.len.div_ceil(cs)).map(|c| (c, trusted(c), copied(c))).collect();
         e.base = Some(BaseVersion { etag: etag.clone(), size: rec.len, mtime_ms: now.as_millis() });
+        // Bytes held in memory belong to the old version: bytes cleaned now differ there.
+        e.direct.clear();
         e.remote_key = Some(rec.path.clone());
         if clean_all {
             e.dirty = Default::default();
