@@ -491,6 +491,10 @@ impl World {
                 let f = self.model.file(&key);
                 let complaint = if verify { f.observe(&d) } else { f.check_read(off, &d) };
                 if let Some(c) = complaint {
+                    if let Some((id, _)) = self.core.lookup(&key) {
+                        let detail = format!("entry {:?} chunks {:?}", self.core.entry_record(id), self.core.chunk_states(id));
+                        self.trace(detail);
+                    }
                     self.violation(format!("invariant 2: {key:?}: {c}"));
                 }
             }

@@ -262,9 +262,12 @@ impl Core {
                 }
             },
             Job::Punch { chunk } => {
+                // Jobs that ran since the eviction decision may have written or refetched
+                // the chunk: then it stays.
+                let dirty = e.chunk_has_dirty(chunk, cs) && !self.cfg.planted(Bug::EvictDirtyChunk);
                 let r = chunks::chunk_range(chunk, cs);
                 let len = r.end.min(e.local_size).saturating_sub(r.start);
-                if len == 0 {
+                if len == 0 || dirty || e.chunks.contains_key(&chunk) {
                     return Started::Done;
                 }
                 self.emit_local(eid, LocalOp::Punch { entry: eid, offset: r.start, len });
