@@ -269,9 +269,9 @@ impl Core {
                     e.cached_bytes(cs)
                 } else {
                     e.chunks
-                        .iter()
-                        .filter(|(_, s)| matches!(s, crate::chunks::ChunkState::Dirty { .. }))
-                        .map(|(&c, _)| crate::chunks::chunk_range(c, cs).end.min(e.local_size).saturating_sub(c * cs))
+                        .keys()
+                        .filter(|&&c| !e.evictable(c, cs))
+                        .map(|&c| crate::chunks::chunk_range(c, cs).end.min(e.local_size).saturating_sub(c * cs))
                         .sum()
                 }
             })

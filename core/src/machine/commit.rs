@@ -23,6 +23,8 @@ pub(crate) enum Waiter {
 #[derive(Debug, Default)]
 pub(crate) struct CommitState {
     pub in_flight: Option<(TxnId, Vec<Waiter>)>,
+    /// Dirty ranges of the entry snapshots in the transaction in flight.
+    pub in_flight_dirty: Vec<(crate::ids::EntryId, crate::ranges::RangeSet)>,
     /// Waiters whose state is ready for the next transaction.
     pub ready: Vec<Waiter>,
     /// Operations that depend on no cache-file data (entry removals, deletes, conflicts).
@@ -48,8 +50,14 @@ impl Core {
             }
         }
         let mut finished = Vec::new();
+        let mut dirty_sets = Vec::new();
         for e in self.entries.values_mut() {
             if let Some(snap) = e.snapshot.take().filter(|_| !e.dropped) {
+                let mut set = crate::ranges::RangeSet::new();
+                for d in &snap.record.dirty {
+                    set.add(d.offset..d.offset + d.len);
+                }
+                dirty_sets.push((e.id, set));
                 ops.push(IndexOp::PutEntry(snap.record));
                 for jid in snap.finished_journal {
                     ops.push(IndexOp::DeleteJournal(jid));
@@ -70,6 +78,7 @@ impl Core {
         let waiters = std::mem::take(&mut self.commit.ready);
         let id = self.emit_txn(IndexTxn { ops });
         self.commit.in_flight = Some((id, waiters));
+        self.commit.in_flight_dirty = dirty_sets;
     }
 
     pub(crate) fn on_txn_done(&mut self, txn: TxnId, result: Result<(), String>) {
@@ -84,6 +93,11 @@ impl Core {
                 self.fail_waiter(w);
             }
             return;
+        }
+        for (eid, set) in std::mem::take(&mut self.commit.in_flight_dirty) {
+            if let Some(e) = self.entries.get_mut(&eid) {
+                e.durable_dirty = set;
+            }
         }
         for w in waiters {
             match w {

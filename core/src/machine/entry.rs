@@ -4,7 +4,7 @@
 use super::jobs::{Job, Running};
 use crate::chunks::{self, ChunkState};
 use crate::ids::{EntryId, JournalId};
-use crate::ranges::RangeMap;
+use crate::ranges::{RangeMap, RangeSet};
 use crate::records::{BaseVersion, CleanChunk, DirtyExtent, EntryRecord, Precondition};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -58,6 +58,10 @@ pub(crate) struct Entry {
     pub orphaned: bool,
     /// Unlinked and closed: removed from the index and disk; its snapshots are ignored.
     pub dropped: bool,
+    /// Dirty bytes as the index holds them (the last committed snapshot). A chunk cleaned by
+    /// an upload is still dirty there until that is committed, and a crash would bring the
+    /// dirty range back: it must not be evicted before.
+    pub durable_dirty: RangeSet,
 }
 
 impl Entry {
@@ -90,6 +94,7 @@ impl Entry {
             snapshot: None,
             orphaned: false,
             dropped: false,
+            durable_dirty: RangeSet::new(),
         }
     }
 
@@ -105,6 +110,7 @@ impl Entry {
         e.generation = r.generation;
         for d in &r.dirty {
             e.dirty.insert(d.offset..d.offset + d.len, d.generation);
+            e.durable_dirty.add(d.offset..d.offset + d.len);
         }
         for c in &r.clean_chunks {
             e.chunks.insert(c.index, ChunkState::Clean { crc32c: c.crc32c });
@@ -189,6 +195,12 @@ impl Entry {
     pub fn chunk_has_dirty(&self, c: u64, chunk_size: u64) -> bool {
         let range = chunks::chunk_range(c, chunk_size);
         self.dirty.intersects(range.start..range.end.min(self.local_size))
+    }
+
+    /// True when eviction may punch chunk `c`: clean now and clean in the index.
+    pub fn evictable(&self, c: u64, chunk_size: u64) -> bool {
+        matches!(self.chunks.get(&c), Some(ChunkState::Clean { .. }))
+            && !self.durable_dirty.intersects(chunks::chunk_range(c, chunk_size))
     }
 
     /// Re-derives chunk `c`'s state after its dirty bytes changed. A chunk gaining dirty bytes

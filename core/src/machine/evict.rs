@@ -10,7 +10,7 @@
 
 use super::jobs::Job;
 use super::Core;
-use crate::chunks::{self, ChunkState};
+use crate::chunks;
 use crate::config::Bug;
 use crate::ids::EntryId;
 use crate::io::{Event, FileError};
@@ -122,8 +122,8 @@ impl Core {
             if pinned || e.reading() {
                 continue;
             }
-            for (&c, s) in &e.chunks {
-                if matches!(s, ChunkState::Clean { .. }) || take_dirty {
+            for &c in e.chunks.keys() {
+                if e.evictable(c, cs) || take_dirty {
                     let r = chunks::chunk_range(c, cs);
                     let len = r.end.min(e.local_size).saturating_sub(r.start);
                     candidates.push((e.atime, *id, c, len));

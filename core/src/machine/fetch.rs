@@ -147,6 +147,7 @@ impl Core {
         let base_etag = e.base.as_ref().map(|b| b.etag.clone());
         match result {
             Ok(RemoteOk::Head(Some(info))) if Some(&info.etag) == base_etag.as_ref() => self.wake_parked(eid),
+            Ok(RemoteOk::Head(Some(info))) if self.own_upload_landed(eid, &info) => {}
             Ok(RemoteOk::Head(Some(info))) => self.enqueue_front(eid, Job::Invalidate { base: Some(base_of(&info)) }),
             Ok(RemoteOk::Head(None)) | Err(RemoteError::NotFound) => self.enqueue_front(eid, Job::Invalidate { base: None }),
             _ => {

@@ -401,6 +401,20 @@ impl Core {
         }
     }
 
+    /// The object carries the token of the entry's own upload (an attempt that landed before
+    /// a crash or a timeout): that upload succeeded. Returns true when so.
+    pub(crate) fn own_upload_landed(&mut self, eid: EntryId, info: &ObjectInfo) -> bool {
+        let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) else { return false };
+        let Some(j) = self.journal.get_mut(&jid) else { return false };
+        let ours = !j.rec.token.is_empty() && info.token.as_ref() == Some(&j.rec.token);
+        if ours && j.phase != Phase::Finishing {
+            j.attempt += 1;
+            j.phase = Phase::Running;
+            self.upload_succeeded(jid, info.etag.clone(), false);
+        }
+        ours
+    }
+
     fn upload_succeeded(&mut self, jid: JournalId, etag: String, direct: bool) {
         let Some(eid) = self.upload_entry(jid) else { return };
         let Some(j) = self.journal.get_mut(&jid) else { return };
