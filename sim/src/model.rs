@@ -31,8 +31,8 @@ fn add(s: &mut ByteSet, v: u8) {
 pub struct MFile {
     /// Exact content, when known.
     pub now: Option<Vec<u8>>,
-    cands: Vec<ByteSet>,
-    sizes: BTreeSet<u64>,
+    pub(crate) cands: Vec<ByteSet>,
+    pub(crate) sizes: BTreeSet<u64>,
     /// Exists now, if known.
     pub exists: Option<bool>,
     /// After a crash it may exist / may be absent.

@@ -215,6 +215,12 @@ impl World {
                 self.result.conflicts += 1;
                 if let Some(h) = self.handles.remove(&c.original_key) {
                     self.handles.insert(c.conflict_key.clone(), h);
+                    // A request in flight on the handle now works on the conflict copy.
+                    if let Some((_, op)) = self.pending.as_mut() {
+                        if !matches!(op, Op::Open { .. } | Op::Unlink { .. } | Op::Rename { .. }) && op_key(op) == c.original_key {
+                            set_op_key(op, c.conflict_key.clone());
+                        }
+                    }
                 }
                 if !self.model.files.contains_key(&c.conflict_key) {
                     let mut f = self.model.files.remove(&c.original_key).unwrap_or_else(MFile::lost);
@@ -515,9 +521,12 @@ impl World {
             }
             (Op::Unlink { key }, Ok(Reply::Unlinked)) => self.model.file(&key).unlink_done(),
             (Op::Rename { from, to }, Ok(Reply::Renamed)) => {
-                let f = self.model.files.remove(&from).unwrap_or_else(MFile::lost);
+                // Content moves; an outside writer's version stays with its key.
+                let mut f = self.model.files.remove(&from).unwrap_or_else(MFile::lost);
+                let from_disturbed = f.disturbed;
+                f.disturbed |= self.model.files.get(&to).is_some_and(|t| t.disturbed);
                 self.model.files.insert(to, f);
-                self.model.files.insert(from, MFile::absent());
+                self.model.files.insert(from, MFile { disturbed: from_disturbed, ..MFile::absent() });
             }
             (Op::Unlink { key } | Op::Rename { from: key, .. }, Err(FileError::NotFound)) => {
                 let f = self.model.file(&key);
@@ -819,5 +828,12 @@ fn describe_local(op: &LocalOp) -> String {
         LocalOp::SetLen { entry, size } => format!("setlen e{entry} {size}"),
         LocalOp::Sync { entry } => format!("sync e{entry}"),
         LocalOp::Remove { entry } => format!("remove e{entry}"),
+    }
+}
+
+fn set_op_key(op: &mut Op, new: String) {
+    match op {
+        Op::Open { key, .. } | Op::Read { key, .. } | Op::Write { key, .. } | Op::Fsync { key } | Op::Truncate { key, .. } | Op::Close { key } | Op::Unlink { key } => *key = new,
+        Op::Rename { from, .. } => *from = new,
     }
 }
