@@ -44,8 +44,11 @@ pub(crate) struct JournalEntry {
     pub first_queued: Instant,
     /// Started before the last restart: bytes sent then were not read in this run.
     pub resumed: bool,
-    /// Parts listed by the server after a restart.
+    /// Parts listed by the server after a restart or a failed attempt.
     pub listed: bool,
+    /// An earlier attempt's parts may still land: list before completing, and trust no
+    /// chunk read by this attempt's parts (the server may hold another attempt's bytes).
+    pub stale_parts: bool,
     pub parts_in_flight: BTreeSet<u32>,
     /// Parts uploaded from bytes read in this attempt.
     pub data_parts: BTreeSet<u32>,
@@ -68,6 +71,7 @@ impl JournalEntry {
             first_queued: now,
             resumed: false,
             listed: false,
+            stale_parts: false,
             parts_in_flight: BTreeSet::new(),
             data_parts: BTreeSet::new(),
             copied_parts: BTreeSet::new(),
@@ -323,7 +327,7 @@ impl Core {
         if j.rec.multipart.as_ref().is_some_and(|m| !m.upload_id.is_empty()) {
             // Parts of this attempt may still land: list what the server has before going on,
             // and trust no chunk of this attempt's reads.
-            j.resumed = true;
+            j.stale_parts = true;
             j.listed = false;
         }
         let key = j.rec.path.clone();

@@ -131,6 +131,7 @@ impl Core {
         j.phase = Phase::Idle;
         j.attempt += 1;
         j.resumed = false;
+        j.stale_parts = false;
         j.listed = false;
         j.parts_in_flight.clear();
         j.changed = true;
@@ -156,7 +157,7 @@ impl Core {
             Some(mp) if mp.upload_id.is_empty() => {
                 self.emit_remote(ctx(Step::Create), RemoteOp::CreateMultipart { key, token });
             }
-            Some(mp) if j.resumed && !j.listed => {
+            Some(mp) if (j.resumed || j.stale_parts) && !j.listed => {
                 self.emit_remote(ctx(Step::ListParts), RemoteOp::ListParts { key, upload_id: mp.upload_id });
             }
             Some(_) => self.issue_parts(jid),
@@ -435,6 +436,7 @@ impl Core {
         let trusted = |c: u64| -> bool {
             direct
                 && !j.resumed
+                && !j.stale_parts
                 && match part_size {
                     None => true,
                     Some(ps) => j.data_parts.contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1)),
@@ -442,6 +444,7 @@ impl Core {
         };
         let copied = |c: u64| part_size.is_some_and(|ps| j.copied_parts.contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1)));
         let snap = j.snap_crcs.clone();
+        let resumed = j.resumed;
         let Some(e) = self.entries.get_mut(&eid) else { return };
         let trusted: Vec<(u64, bool, bool)> = (0..rec.len.div_ceil(cs)).map(|c| (c, trusted(c), copied(c))).collect();
         e.base = Some(BaseVersion { etag: etag.clone(), size: rec.len, mtime_ms: now.as_millis() });
@@ -450,9 +453,12 @@ impl Core {
         e.remote_key = Some(rec.path.clone());
         if clean_all {
             e.dirty = Default::default();
-        } else {
+        } else if !resumed {
             e.dirty.remove_where(|g| g <= rec.generation);
         }
+        // After a restart the bytes that landed were read before the crash; the cache file
+        // may hold later (surviving, unacknowledged) writes over them. Keep every dirty byte
+        // dirty so the current content is uploaded again over the new version.
         for (c, trusted, copied) in trusted {
             let live = e.live(c, cs);
             if copied {
