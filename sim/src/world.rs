@@ -355,6 +355,13 @@ impl World {
             Op::Rename { from, to } => Request::Rename { from: from.clone(), to: to.clone() },
         };
         self.trace(format!("request {req} {op:?}"));
+        if std::env::var_os("SILT_SIM_DEBUG").is_some() {
+            let j: Vec<String> = self.core.journal_records().iter().map(|r| format!("{}:{}:{:?}:{:?}", r.id, r.path, r.op, r.status)).collect();
+            self.trace(format!("journal {j:?}"));
+            if let Some((id, _)) = self.core.lookup(op_key(&op)) {
+                self.trace(format!("entry {:?}", self.core.entry_record(id)));
+            }
+        }
         self.pending = Some((req, op));
         self.input(Input::Request(req, request));
     }

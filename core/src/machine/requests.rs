@@ -243,7 +243,10 @@ impl Core {
         let Some(from) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
             return self.reply(req, Err(FileError::NotFound));
         };
-        // The replaced target: its remote state becomes our condition.
+        // A replaced target that is cached is removed first (journaled delete of whatever it
+        // has there, including a version its own upload may have stored unseen); then the
+        // key is free and the upload goes up with `If-None-Match`. An uncached target that
+        // exists has been looked up and cached by `rename_to`.
         let precondition = match self.names.get(&to).copied() {
             Some(t) => {
                 let Some(te) = self.entries.get(&t) else { return };
@@ -251,7 +254,7 @@ impl Core {
                 if busy {
                     return self.reply(req, Err(FileError::Busy(format!("{to} is being uploaded"))));
                 }
-                let p = Self::remote_state_at_key(te);
+                self.vacate(t, &to);
                 self.names.remove(&to);
                 if let Some(te) = self.entries.get_mut(&t) {
                     te.key = None;
@@ -260,7 +263,7 @@ impl Core {
                         self.drop_entry(t);
                     }
                 }
-                p
+                Precondition::IfNoneMatch
             }
             None => Precondition::IfNoneMatch,
         };
