@@ -111,6 +111,12 @@ pub struct MultipartProgress {
     pub part_size: u64,
     /// Parts finished: (part number, ETag).
     pub parts_done: Vec<(u32, String)>,
+    /// How each finished part was made: `Some(crc32c)` of the bytes uploaded, `None` for a
+    /// server-side copy of the base version. After a restart a part the server still holds is
+    /// reused only if the current bytes of its range have the same CRC (or, for a copy, are
+    /// still unchanged): a resumed upload never mixes in bytes the cache no longer holds.
+    #[serde(default)]
+    pub part_crcs: Vec<(u32, Option<u32>)>,
 }
 
 /// One upload-journal record (seed fields first).

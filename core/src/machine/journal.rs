@@ -58,6 +58,10 @@ pub(crate) struct JournalEntry {
     pub snap_crcs: BTreeMap<u64, (u64, u32)>,
     /// Body of a single PUT waiting for its HEAD pre-check.
     pub body: Option<bytes::Bytes>,
+    /// Parts the server listed (number -> ETag), candidates for reuse after checking.
+    pub server_parts: BTreeMap<u32, String>,
+    /// CRC of each data part in flight.
+    pub part_crc_pending: BTreeMap<u32, u32>,
 }
 
 impl JournalEntry {
@@ -77,6 +81,8 @@ impl JournalEntry {
             copied_parts: BTreeSet::new(),
             snap_crcs: BTreeMap::new(),
             body: None,
+            server_parts: BTreeMap::new(),
+            part_crc_pending: BTreeMap::new(),
         }
     }
 

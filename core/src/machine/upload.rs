@@ -65,7 +65,7 @@ impl Core {
             j.rec.base_etag = base_etag;
             j.rec.precondition = precondition;
             j.rec.token = format!("silt-{}-{}", jid.0, generation);
-            j.rec.multipart = (len > threshold).then(|| MultipartProgress { upload_id: String::new(), part_size, parts_done: Vec::new() });
+            j.rec.multipart = (len > threshold).then(|| MultipartProgress { upload_id: String::new(), part_size, parts_done: Vec::new(), part_crcs: Vec::new() });
         }
         j.rec.status = JournalStatus::InProgress;
         j.phase = Phase::Persisting;
@@ -183,6 +183,7 @@ impl Core {
         let (source_key, source_etag) = (j.rec.source_key.clone(), j.rec.base_etag.clone());
         let Some(e) = self.entries.get(&eid) else { return };
         let mut orders = Vec::new();
+        let mut reuse = Vec::new();
         for p in 1..=n {
             if in_flight.len() >= max {
                 break;
@@ -194,8 +195,26 @@ impl Core {
             let range = start..(start + mp.part_size).min(len);
             let same_source = source_key.is_some() && source_key == e.remote_key && source_etag == e.base.as_ref().map(|b| b.etag.clone());
             let copyable = same_source && range.end <= e.base_size() && range.end <= e.local_size && !e.dirty.intersects(range.clone());
+            let listed = j.server_parts.get(&p).cloned();
+            let was_copy = mp.part_crcs.iter().any(|&(n, c)| n == p && c.is_none());
+            if let (Some(etag), true, true) = (listed, was_copy, copyable) {
+                // A copy of the base version that is still the base version: reuse it.
+                reuse.push((p, etag));
+                continue;
+            }
             in_flight.insert(p);
             orders.push((p, range, copyable));
+        }
+        if !reuse.is_empty() {
+            let Some(j) = self.journal.get_mut(&jid) else { return };
+            for (p, etag) in reuse {
+                j.copied_parts.insert(p);
+                if let Some(mp) = j.rec.multipart.as_mut() {
+                    mp.parts_done.push((p, etag));
+                }
+            }
+            j.changed = true;
+            return self.issue_parts(jid);
         }
         if orders.is_empty() && in_flight.is_empty() && done.len() as u32 >= n {
             self.complete_multipart(jid);
@@ -289,6 +308,19 @@ impl Core {
             }
             Some(p) => {
                 j.data_parts.insert(p);
+                let crc = crc32c::checksum(&body);
+                let recorded = j.rec.multipart.as_ref().and_then(|m| m.part_crcs.iter().find(|x| x.0 == p).and_then(|x| x.1));
+                if let (Some(etag), Some(true)) = (j.server_parts.get(&p).cloned(), recorded.map(|r| r == crc)) {
+                    // The server holds exactly these bytes already: reuse the part.
+                    j.parts_in_flight.remove(&p);
+                    if let Some(mp) = j.rec.multipart.as_mut() {
+                        mp.parts_done.retain(|x| x.0 != p);
+                        mp.parts_done.push((p, etag));
+                    }
+                    j.changed = true;
+                    return self.issue_parts(jid);
+                }
+                j.part_crc_pending.insert(p, crc);
                 let upload_id = j.rec.multipart.as_ref().map(|m| m.upload_id.clone()).unwrap_or_default();
                 self.emit_remote(ctx(Step::Part(p)), RemoteOp::UploadPart { key, upload_id, part: p, data: body });
             }
@@ -362,15 +394,21 @@ impl Core {
                 if let Some(mp) = j.rec.multipart.as_mut() {
                     mp.upload_id = upload_id;
                     mp.parts_done.clear();
+                    mp.part_crcs.clear();
                 }
+                j.server_parts.clear();
                 j.listed = true;
                 j.changed = true;
                 self.issue_parts(jid);
             }
             (Step::ListParts, Ok(RemoteOk::Parts(parts))) => {
-                let n = j.rec.multipart.as_ref().map_or(0, |m| Self::part_count(j.rec.len, m.part_size));
+                // Parts on the server are only candidates: each is checked against the
+                // current bytes before it is reused (see MultipartProgress::part_crcs).
+                // Only parts the server holds with the ETag we recorded for them are ours.
+                let recorded: Vec<(u32, String)> = j.rec.multipart.as_ref().map(|m| m.parts_done.clone()).unwrap_or_default();
+                j.server_parts = parts.into_iter().filter(|p| recorded.contains(p)).collect();
                 if let Some(mp) = j.rec.multipart.as_mut() {
-                    mp.parts_done = parts.into_iter().filter(|(p, _)| (1..=n).contains(p)).collect();
+                    mp.parts_done.clear();
                 }
                 j.listed = true;
                 j.changed = true;
@@ -383,9 +421,13 @@ impl Core {
             }
             (Step::Part(p), Ok(RemoteOk::Part { etag })) => {
                 j.parts_in_flight.remove(&p);
+                let crc = j.part_crc_pending.remove(&p);
+                let copied = j.copied_parts.contains(&p);
                 if let Some(mp) = j.rec.multipart.as_mut() {
                     mp.parts_done.retain(|x| x.0 != p);
                     mp.parts_done.push((p, etag));
+                    mp.part_crcs.retain(|x| x.0 != p);
+                    mp.part_crcs.push((p, if copied { None } else { crc }));
                 }
                 j.changed = true;
                 self.issue_parts(jid);
@@ -435,10 +477,8 @@ impl Core {
         let part_size = rec.multipart.as_ref().map(|m| m.part_size);
         let trusted = |c: u64| -> bool {
             direct
-                && !j.resumed
-                && !j.stale_parts
                 && match part_size {
-                    None => true,
+                    None => !j.resumed,
                     Some(ps) => j.data_parts.contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1)),
                 }
         };
@@ -453,7 +493,7 @@ impl Core {
         e.remote_key = Some(rec.path.clone());
         if clean_all {
             e.dirty = Default::default();
-        } else if !resumed {
+        } else if direct || !resumed {
             e.dirty.remove_where(|g| g <= rec.generation);
         }
         // After a restart the bytes that landed were read before the crash; the cache file
