@@ -229,7 +229,8 @@ impl World {
                     self.model.files.insert(c.conflict_key.clone(), f);
                 }
                 let orig = self.model.file(&c.original_key);
-                *orig = MFile::lost();
+                // Someone else's version holds the key now.
+                *orig = MFile { disturbed: true, ..MFile::lost() };
             }
             Event::Invalidated { key, etag } => {
                 let current = self.s3.objects.get(&key).map(|o| o.etag.clone());

@@ -17,7 +17,7 @@ pub(crate) enum Pending {
     Unlink { req: RequestId },
     Rename { req: RequestId, to: String },
     /// The rename's source is cached; the target is being looked up.
-    RenameTarget { req: RequestId, from: EntryId },
+    RenameTarget { req: RequestId, from: EntryId, from_key: String },
 }
 
 impl Core {
@@ -101,7 +101,8 @@ impl Core {
         if self.names.contains_key(&to) || self.pending_delete(&to) {
             self.rename_entry(req, eid, to);
         } else {
-            self.lookup_remote(to, Pending::RenameTarget { req, from: eid });
+            let from_key = self.entries.get(&eid).and_then(|e| e.key.clone()).unwrap_or_default();
+            self.lookup_remote(to, Pending::RenameTarget { req, from: eid, from_key });
         }
     }
 
@@ -162,17 +163,19 @@ impl Core {
                     let eid = self.new_entry(key.clone(), Some(i));
                     self.rename_to(req, eid, to);
                 }
-                (Pending::RenameTarget { req, from }, cached, i) => {
+                (Pending::RenameTarget { req, from, from_key }, cached, i) => {
+                    if self.names.get(&from_key) != Some(&from) {
+                        // The source changed meanwhile (unlinked, renamed, turned into a
+                        // conflict copy): resolve the request again by name.
+                        self.handle_request(req, Request::Rename { from: from_key, to: key.clone() });
+                        continue;
+                    }
                     if cached.is_none() {
                         if let Some(i) = i {
                             self.new_entry(key.clone(), Some(i));
                         }
                     }
-                    if self.entries.get(&from).is_some_and(|e| e.key.is_some()) {
-                        self.rename_entry(req, from, key.clone());
-                    } else {
-                        self.reply(req, Err(FileError::NotFound));
-                    }
+                    self.rename_entry(req, from, key.clone());
                 }
                 (Pending::Open { req, .. } | Pending::Unlink { req } | Pending::Rename { req, .. }, None, _) => {
                     self.reply(req, Err(FileError::NotFound))
