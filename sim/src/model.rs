@@ -43,6 +43,9 @@ pub struct MFile {
     pub disturbed: bool,
     /// The model cannot follow this key any more.
     pub lost: bool,
+    /// An outside writer touched the key at some point: a crash may bring back the cache's
+    /// older view of it (an invalidation that was not yet committed).
+    pub ever_disturbed: bool,
 }
 
 impl MFile {
@@ -57,12 +60,23 @@ impl MFile {
             may_be_absent: false,
             disturbed: false,
             lost: false,
+            ever_disturbed: false,
         }
     }
 
     /// A file that does not exist (durably).
     pub fn absent() -> Self {
-        MFile { now: None, cands: Vec::new(), sizes: BTreeSet::new(), exists: Some(false), may_exist: false, may_be_absent: true, disturbed: false, lost: false }
+        MFile {
+            now: None,
+            cands: Vec::new(),
+            sizes: BTreeSet::new(),
+            exists: Some(false),
+            may_exist: false,
+            may_be_absent: true,
+            disturbed: false,
+            lost: false,
+            ever_disturbed: false,
+        }
     }
 
     /// A lost file.
@@ -189,6 +203,7 @@ impl MFile {
     /// A crash: the current content becomes unknown.
     pub fn crash(&mut self) {
         self.now = None;
+        self.disturbed |= self.ever_disturbed;
         self.exists = match (self.may_exist, self.may_be_absent) {
             (true, true) => None,
             (e, _) => Some(e),

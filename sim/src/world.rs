@@ -230,14 +230,14 @@ impl World {
                 }
                 let orig = self.model.file(&c.original_key);
                 // Someone else's version holds the key now.
-                *orig = MFile { disturbed: true, ..MFile::lost() };
+                *orig = MFile { disturbed: true, ever_disturbed: true, ..MFile::lost() };
             }
             Event::Invalidated { key, etag } => {
                 let current = self.s3.objects.get(&key).map(|o| o.etag.clone());
                 let content = etag.as_ref().and_then(|e| self.s3.versions.get(e)).cloned();
                 let f = self.model.file(&key);
                 match (content, etag == current) {
-                    (Some(data), true) if !f.lost => *f = MFile::existing(&data),
+                    (Some(data), true) if !f.lost => *f = MFile { ever_disturbed: true, ..MFile::existing(&data) },
                     _ => f.disturbed = true,
                 }
             }
@@ -534,7 +534,7 @@ impl World {
                 let from_disturbed = f.disturbed;
                 f.disturbed |= self.model.files.get(&to).is_some_and(|t| t.disturbed);
                 self.model.files.insert(to, f);
-                self.model.files.insert(from, MFile { disturbed: from_disturbed, ..MFile::absent() });
+                self.model.files.insert(from, MFile { disturbed: from_disturbed, ever_disturbed: from_disturbed, ..MFile::absent() });
             }
             (Op::Unlink { key } | Op::Rename { from: key, .. }, Err(FileError::NotFound)) => {
                 let f = self.model.file(&key);
@@ -563,7 +563,9 @@ impl World {
         let data: Vec<u8> = (0..len).map(|_| 1 + self.rng.below(255) as u8).collect();
         let etag = self.s3.outside_put(&key, Bytes::from(data), self.now);
         self.trace(format!("outside writer stores {key:?} as {etag}"));
-        self.model.file(&key).disturbed = true;
+        let f = self.model.file(&key);
+        f.disturbed = true;
+        f.ever_disturbed = true;
     }
 
     fn crash(&mut self) {
