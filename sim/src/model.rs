@@ -222,7 +222,12 @@ impl MFile {
                 let short_ok = off as usize + data.len() <= now.len() || data.len() == want.len();
                 if want != data || !short_ok {
                     let at = want.iter().zip(data).position(|(a, b)| a != b);
-                    Some(format!("read at {off} of {} bytes differs from the model (first difference at +{at:?}, model size {})", data.len(), now.len()))
+                    let (w, g) = at.map_or((None, None), |i| (want.get(i).copied(), data.get(i).copied()));
+                    Some(format!(
+                        "read at {off} of {} bytes differs from the model (first difference at +{at:?}: model {w:?}, read {g:?}; model size {})",
+                        data.len(),
+                        now.len()
+                    ))
                 } else {
                     None
                 }

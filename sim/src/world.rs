@@ -459,6 +459,8 @@ impl World {
                 let f = self.model.file(&key);
                 let unchecked = f.lost || f.disturbed;
                 match f.exists {
+                    // Someone else's version may be what the cache opened: learn it.
+                    Some(true) if f.disturbed => follow = Some(Op::Read { key, off: 0, verify: true }),
                     Some(true) => match &f.now {
                         Some(now) if now.len() as u64 != size && !unchecked => {
                             let n = now.len();
