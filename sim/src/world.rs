@@ -357,7 +357,7 @@ impl World {
         };
         self.trace(format!("request {req} {op:?}"));
         if std::env::var_os("SILT_SIM_DEBUG").is_some() {
-            let j: Vec<String> = self.core.journal_records().iter().map(|r| format!("{}:{}:{:?}:{:?}", r.id, r.path, r.op, r.status)).collect();
+            let j: Vec<String> = self.core.journal_records().iter().map(|r| format!("{}:{}:{:?}:{:?}:{}", r.id, r.path, r.op, r.status, r.token)).collect();
             self.trace(format!("journal {j:?}"));
             if let Some((id, _)) = self.core.lookup(op_key(&op)) {
                 self.trace(format!("entry {:?}", self.core.entry_record(id)));

@@ -22,7 +22,7 @@ pub(crate) enum Job {
     Sync { waiter: Option<Waiter> },
     Backfill { chunk: u64, etag: String, data: Bytes },
     UploadRead { jid: JournalId, attempt: u32, part: Option<u32>, range: Range<u64> },
-    UploadDone { jid: JournalId, etag: String, direct: bool },
+    UploadDone { jid: JournalId, etag: String, landed_size: Option<u64> },
     Invalidate { base: Option<BaseVersion> },
     Convert { remote_etag: Option<String> },
     Punch { chunk: u64 },
@@ -218,8 +218,8 @@ impl Core {
                 r.read_at = rr.start;
                 Started::Running(r)
             }
-            Job::UploadDone { jid, etag, direct } => {
-                self.apply_upload_success(eid, jid, etag, direct);
+            Job::UploadDone { jid, etag, landed_size } => {
+                self.apply_upload_success(eid, jid, etag, landed_size);
                 self.wake_parked(eid);
                 Started::Done
             }

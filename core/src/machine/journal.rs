@@ -56,6 +56,8 @@ pub(crate) struct JournalEntry {
     pub copied_parts: BTreeSet<u32>,
     /// CRC of each chunk's bytes as uploaded in this attempt: chunk -> (extent end, crc).
     pub snap_crcs: BTreeMap<u64, (u64, u32)>,
+    /// The next start takes a new snapshot (set when a snapshot went stale).
+    pub fresh: bool,
     /// Body of a single PUT waiting for its HEAD pre-check.
     pub body: Option<bytes::Bytes>,
     /// Parts the server listed (number -> ETag), candidates for reuse after checking.
@@ -80,6 +82,7 @@ impl JournalEntry {
             data_parts: BTreeSet::new(),
             copied_parts: BTreeSet::new(),
             snap_crcs: BTreeMap::new(),
+            fresh: false,
             body: None,
             server_parts: BTreeMap::new(),
             part_crc_pending: BTreeMap::new(),

@@ -56,7 +56,9 @@ impl Core {
         let (generation, len, source_key) = (e.generation, e.local_size, e.remote_key.clone());
         let base_etag = e.base.as_ref().map(|b| b.etag.clone());
         let Some(j) = self.journal.get_mut(&jid) else { return };
-        if j.rec.token.is_empty() {
+        // A record keeps its snapshot across retries and restarts, unless it went stale.
+        if j.rec.token.is_empty() || j.fresh {
+            j.fresh = false;
             j.rec.path = key;
             j.rec.generation = generation;
             j.rec.len = len;
@@ -64,7 +66,11 @@ impl Core {
             j.rec.source_key = source_key;
             j.rec.base_etag = base_etag;
             j.rec.precondition = precondition;
-            j.rec.token = format!("silt-{}-{}", jid.0, generation);
+            if j.rec.token.is_empty() {
+                // One token per record, kept across restarts of its snapshot: any attempt of
+                // it that landed unseen is recognised as ours.
+                j.rec.token = format!("silt-{}", jid.0);
+            }
             j.rec.multipart = (len > threshold).then(|| MultipartProgress { upload_id: String::new(), part_size, parts_done: Vec::new(), part_crcs: Vec::new() });
         }
         j.rec.status = JournalStatus::InProgress;
@@ -125,7 +131,7 @@ impl Core {
         let now = self.now;
         let Some(j) = self.journal.get_mut(&jid) else { return };
         let old = j.rec.multipart.take().filter(|m| !m.upload_id.is_empty());
-        j.rec.token.clear();
+        j.fresh = true;
         j.rec.status = JournalStatus::Queued;
         j.rec.next_attempt = now;
         j.phase = Phase::Idle;
@@ -343,8 +349,8 @@ impl Core {
         match (step, result) {
             (Step::PreCheck, Ok(RemoteOk::Head(info))) => {
                 if info.as_ref().and_then(|i| i.token.as_ref()) == Some(&j.rec.token) {
-                    let etag = info.map(|i| i.etag).unwrap_or_default();
-                    self.upload_succeeded(jid, etag, false);
+                    let (etag, size) = info.map(|i| (i.etag, i.size)).unwrap_or_default();
+                    self.upload_succeeded(jid, etag, Some(size));
                 } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
                     let ctx = RemoteCtx::Upload { jid, attempt, step: if j.rec.multipart.is_some() { Step::Complete } else { Step::Put } };
                     match j.rec.multipart.clone() {
@@ -365,7 +371,7 @@ impl Core {
                 }
             }
             (Step::Put, Ok(RemoteOk::Stored { etag })) | (Step::Complete, Ok(RemoteOk::Stored { etag })) => {
-                self.upload_succeeded(jid, etag, true)
+                self.upload_succeeded(jid, etag, None)
             }
             (Step::Put, Err(RemoteError::PreconditionFailed)) if overwrite_bug => {
                 let op = RemoteOp::Put { key, data: j.body.clone().unwrap_or_default(), precondition: None, token: j.rec.token.clone() };
@@ -381,8 +387,8 @@ impl Core {
             }
             (Step::Verify, Ok(RemoteOk::Head(info))) => {
                 if let Some(i) = info.as_ref().filter(|i| i.token.as_ref() == Some(&j.rec.token)) {
-                    let etag = i.etag.clone();
-                    self.upload_succeeded(jid, etag, false);
+                    let (etag, size) = (i.etag.clone(), i.size);
+                    self.upload_succeeded(jid, etag, Some(size));
                 } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
                     // Not a conflict (e.g. the multipart upload expired): start over.
                     self.restart_upload(jid);
@@ -453,20 +459,23 @@ impl Core {
         if ours && j.phase != Phase::Finishing {
             j.attempt += 1;
             j.phase = Phase::Running;
-            self.upload_succeeded(jid, info.etag.clone(), false);
+            self.upload_succeeded(jid, info.etag.clone(), Some(info.size));
         }
         ours
     }
 
-    fn upload_succeeded(&mut self, jid: JournalId, etag: String, direct: bool) {
+    fn upload_succeeded(&mut self, jid: JournalId, etag: String, landed_size: Option<u64>) {
         let Some(eid) = self.upload_entry(jid) else { return };
         let Some(j) = self.journal.get_mut(&jid) else { return };
         j.phase = Phase::Finishing;
-        self.enqueue_front(eid, Job::UploadDone { jid, etag, direct });
+        self.enqueue_front(eid, Job::UploadDone { jid, etag, landed_size });
     }
 
     /// Runs as a job of the entry: the new version is in the bucket.
-    pub(crate) fn apply_upload_success(&mut self, eid: EntryId, jid: JournalId, etag: String, direct: bool) {
+    /// `landed_size` is set when the success was recognised by token (HEAD), not answered:
+    /// the version may come from any attempt.
+    pub(crate) fn apply_upload_success(&mut self, eid: EntryId, jid: JournalId, etag: String, landed_size: Option<u64>) {
+        let direct = landed_size.is_none();
         let cs = self.cfg.chunk_size;
         let clean_all = self.cfg.planted(Bug::CleanWritesDuringUpload);
         let now = self.now;
@@ -484,21 +493,20 @@ impl Core {
         };
         let copied = |c: u64| part_size.is_some_and(|ps| j.copied_parts.contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1)));
         let snap = j.snap_crcs.clone();
-        let resumed = j.resumed;
         let Some(e) = self.entries.get_mut(&eid) else { return };
         let trusted: Vec<(u64, bool, bool)> = (0..rec.len.div_ceil(cs)).map(|c| (c, trusted(c), copied(c))).collect();
-        e.base = Some(BaseVersion { etag: etag.clone(), size: rec.len, mtime_ms: now.as_millis() });
+        e.base = Some(BaseVersion { etag: etag.clone(), size: landed_size.unwrap_or(rec.len), mtime_ms: now.as_millis() });
         // Bytes held in memory belong to the old version: bytes cleaned now differ there.
         e.direct.clear();
         e.remote_key = Some(rec.path.clone());
         if clean_all {
             e.dirty = Default::default();
-        } else if direct || !resumed {
+        } else if direct {
             e.dirty.remove_where(|g| g <= rec.generation);
         }
-        // After a restart the bytes that landed were read before the crash; the cache file
-        // may hold later (surviving, unacknowledged) writes over them. Keep every dirty byte
-        // dirty so the current content is uploaded again over the new version.
+        // Recognised by its token only (a lost answer, a crash): which attempt's bytes landed
+        // is unknown, and after a crash the cache file may hold later writes over them. Keep
+        // every dirty byte dirty so the current content goes up again over the new version.
         for (c, trusted, copied) in trusted {
             let live = e.live(c, cs);
             if copied {
