@@ -1,0 +1,179 @@
+//! Scenario tests of the core, driven by hand through the tiny world in `harness/`.
+
+mod harness;
+
+use bytes::Bytes;
+use harness::{small_config, World};
+use silt_core::{Event, FileError, IndexOp, LocalOp, Precondition, RemoteOp, Reply, Request};
+
+fn write(w: &mut World, h: silt_core::HandleId, offset: u64, data: &[u8]) {
+    let r = w.call(Request::Write { handle: h, offset, data: Bytes::copy_from_slice(data) });
+    assert_eq!(r, Ok(Reply::Written { len: data.len() as u64 }));
+}
+
+fn read(w: &mut World, h: silt_core::HandleId, offset: u64, len: u64) -> Vec<u8> {
+    match w.call(Request::Read { handle: h, offset, len }) {
+        Ok(Reply::Data(d)) => d.to_vec(),
+        other => panic!("read failed: {other:?}"),
+    }
+}
+
+#[test]
+fn fsync_is_answered_only_after_data_sync_and_index_commit() {
+    let mut w = World::new(small_config());
+    let h = w.open("k", true);
+    write(&mut w, h, 0, b"hello");
+    let r = w.request(Request::Fsync { handle: h });
+    // First the cache file is synced...
+    assert!(w.local.iter().any(|(_, op)| matches!(op, LocalOp::Sync { .. })));
+    assert!(w.txns.is_empty(), "no commit before the data sync");
+    w.run_local();
+    // ...then one transaction records the dirty range and the upload intent...
+    assert_eq!(w.txns.len(), 1);
+    let txn = w.txns[0].1.clone();
+    let entry = txn.ops.iter().find_map(|o| match o {
+        IndexOp::PutEntry(e) => Some(e.clone()),
+        _ => None,
+    });
+    let entry = entry.expect("the entry is in the transaction");
+    assert_eq!(entry.dirty.len(), 1);
+    assert_eq!((entry.dirty[0].offset, entry.dirty[0].len), (0, 5));
+    assert!(w.reply(r).is_none(), "no reply before the commit is durable");
+    // ...and only its completion answers the fsync, with the upload intent durable too.
+    w.run_index();
+    assert_eq!(w.reply(r), Some(&Ok(Reply::Synced)));
+    assert!(
+        w.index.journal.iter().any(|j| j.path == "k" && matches!(j.op, silt_core::JournalOp::Upload { .. })),
+        "the upload intent is in the index"
+    );
+}
+
+#[test]
+fn reads_see_writes_over_a_fetched_object() {
+    let mut w = World::new(small_config());
+    w.put_object("obj", &[7u8; 40]);
+    let h = w.open("obj", false);
+    write(&mut w, h, 10, b"abcd");
+    let got = read(&mut w, h, 0, 40);
+    let mut want = vec![7u8; 40];
+    want[10..14].copy_from_slice(b"abcd");
+    assert_eq!(got, want);
+    // The partial write did not dirty whole chunks.
+    assert_eq!(w.core.dirty_bytes(), 4);
+}
+
+#[test]
+fn new_objects_go_up_with_if_none_match_and_existing_ones_with_if_match() {
+    let mut w = World::new(small_config());
+    let etag = w.put_object("old", b"0123456789");
+    let h = w.open("new", true);
+    write(&mut w, h, 0, b"fresh");
+    let h2 = w.open("old", false);
+    write(&mut w, h2, 0, b"X");
+    assert!(w.drive(10_000));
+    let puts: Vec<_> = w
+        .remote_log
+        .iter()
+        .filter_map(|op| match op {
+            RemoteOp::Put { key, precondition, .. } => Some((key.clone(), precondition.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(puts.contains(&("new".into(), Some(Precondition::IfNoneMatch))));
+    assert!(puts.contains(&("old".into(), Some(Precondition::IfMatch(etag)))));
+    assert_eq!(&w.bucket["new"].1[..], b"fresh");
+    assert_eq!(&w.bucket["old"].1[..], b"X123456789");
+}
+
+#[test]
+fn a_412_keeps_the_local_version_as_a_conflict_copy() {
+    let mut w = World::new(small_config());
+    w.put_object("doc", b"base version....");
+    let h = w.open("doc", false);
+    write(&mut w, h, 0, b"MINE");
+    // Someone else replaces the object before the upload.
+    w.put_object("doc", b"theirs");
+    assert!(w.drive(10_000));
+    let conflict = w.events.iter().find_map(|e| match e {
+        Event::Conflict(c) => Some(c.clone()),
+        _ => None,
+    });
+    let c = conflict.expect("a conflict is reported");
+    assert_eq!(c.original_key, "doc");
+    assert_eq!(&w.bucket["doc"].1[..], b"theirs", "their version is not overwritten");
+    let copy = &w.bucket[&c.conflict_key].1;
+    assert_eq!(&copy[..4], b"MINE", "our bytes are kept");
+    assert!(w.index.conflicts.iter().any(|x| x.conflict_key == c.conflict_key), "the conflict is recorded durably");
+}
+
+#[test]
+fn a_large_object_with_a_small_change_copies_unchanged_parts() {
+    let mut w = World::new(small_config());
+    let data: Vec<u8> = (0..256u32).map(|i| i as u8).collect();
+    w.put_object("big", &data);
+    let h = w.open("big", false);
+    write(&mut w, h, 100, b"zz");
+    assert!(w.drive(10_000));
+    let sent: usize = w
+        .remote_log
+        .iter()
+        .map(|op| match op {
+            RemoteOp::UploadPart { data, .. } | RemoteOp::Put { data, .. } => data.len(),
+            _ => 0,
+        })
+        .sum();
+    let copies = w.remote_log.iter().filter(|op| matches!(op, RemoteOp::UploadPartCopy { .. })).count();
+    assert_eq!(sent, 32, "only the part holding the change is sent");
+    assert_eq!(copies, 7, "the seven unchanged 32-byte parts are copied server-side");
+    let mut want = data.clone();
+    want[100..102].copy_from_slice(b"zz");
+    assert_eq!(&w.bucket["big"].1[..], &want[..]);
+}
+
+#[test]
+fn a_write_that_finds_the_disk_full_fails_with_nospace_after_the_wait() {
+    let mut w = World::new(small_config());
+    let h = w.open("k", true);
+    write(&mut w, h, 0, b"kept");
+    w.disk_full = true;
+    let r = w.call(Request::Write { handle: h, offset: 4, data: Bytes::from_static(b"more") });
+    assert_eq!(r, Err(FileError::NoSpace));
+    assert!(w.events.iter().any(|e| matches!(e, Event::SpaceExhausted { .. })));
+    w.disk_full = false;
+    assert_eq!(read(&mut w, h, 0, 4), b"kept", "acknowledged bytes are intact");
+}
+
+#[test]
+fn recovery_requeues_uploads_from_the_index_without_reading_cache_files() {
+    let mut w = World::new(small_config());
+    let h = w.open("k", true);
+    write(&mut w, h, 0, b"durable");
+    assert_eq!(w.call(Request::Fsync { handle: h }), Ok(Reply::Synced));
+    let files = w.files.clone();
+    let index = w.index.clone();
+    // Crash: everything in memory is gone; the index and the files remain.
+    let mut w2 = World::recover(small_config(), index);
+    w2.files = files;
+    assert!(
+        !w2.local.iter().any(|(_, op)| matches!(op, LocalOp::Read { .. })),
+        "recovery reads no cache file"
+    );
+    assert!(w2.drive(10_000));
+    assert_eq!(&w2.bucket["k"].1[..], b"durable");
+}
+
+#[test]
+fn truncate_unlink_and_rename_reach_the_bucket() {
+    let mut w = World::new(small_config());
+    w.put_object("a", b"0123456789");
+    w.put_object("gone", b"x");
+    let h = w.open("a", false);
+    assert_eq!(w.call(Request::Truncate { handle: h, size: 4 }), Ok(Reply::Truncated));
+    assert_eq!(w.call(Request::Close { handle: h }), Ok(Reply::Closed));
+    assert_eq!(w.call(Request::Rename { from: "a".into(), to: "b".into() }), Ok(Reply::Renamed));
+    assert_eq!(w.call(Request::Unlink { key: "gone".into() }), Ok(Reply::Unlinked));
+    assert!(w.drive(10_000));
+    assert_eq!(&w.bucket["b"].1[..], b"0123");
+    assert!(!w.bucket.contains_key("a"));
+    assert!(!w.bucket.contains_key("gone"));
+}
