@@ -117,7 +117,10 @@ impl CoreConfig {
         if self.min_part_size == 0 {
             return err("min_part_size", "must be > 0");
         }
-        if self.max_concurrent_uploads == 0 || self.max_parts_in_flight == 0 || self.max_concurrent_fetches == 0 {
+        if self.max_concurrent_uploads == 0
+            || self.max_parts_in_flight == 0
+            || self.max_concurrent_fetches == 0
+        {
             return err("max_concurrent_*", "must be > 0");
         }
         if self.low_watermark_pct > self.high_watermark_pct || self.high_watermark_pct > 100 {
@@ -161,7 +164,7 @@ pub(crate) enum PlantedBugName {
     CleanWritesDuringUpload,
 }
 
-#[cfg(not(feature = "planted-bugs"))]
-pub(crate) use PlantedBugName as Bug;
 #[cfg(feature = "planted-bugs")]
 pub(crate) use PlantedBug as Bug;
+#[cfg(not(feature = "planted-bugs"))]
+pub(crate) use PlantedBugName as Bug;

@@ -70,13 +70,14 @@ pub use config::PlantedBug;
 pub use config::{ConfigError, CoreConfig};
 pub use ids::{EntryId, HandleId, IoId, JournalId, RemoteId, RequestId, TxnId};
 pub use io::{
-    Event, FileError, Input, LocalError, LocalOk, LocalOp, ObjectInfo, Output, RemoteError, RemoteOk, RemoteOp, Reply,
-    Request,
+    Event, FileError, Input, LocalError, LocalOk, LocalOp, ObjectInfo, Output, RemoteError,
+    RemoteOk, RemoteOp, Reply, Request,
 };
 pub use machine::Core;
 pub use records::{
-    BaseVersion, CleanChunk, ConflictRecord, DirtyExtent, EntryRecord, IndexOp, IndexTxn, JournalOp, JournalRecord,
-    JournalStatus, Meta, MultipartProgress, Precondition, Recovered, SCHEMA_VERSION,
+    BaseVersion, CleanChunk, ConflictRecord, DirtyExtent, EntryRecord, IndexOp, IndexTxn,
+    JournalOp, JournalRecord, JournalStatus, Meta, MultipartProgress, Precondition, Recovered,
+    SCHEMA_VERSION,
 };
 pub use rng::Rng;
 pub use time::Instant;

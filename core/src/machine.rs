@@ -32,18 +32,25 @@ use entry::Entry;
 use journal::JournalEntry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-
 /// Why a remote operation was ordered: how to route its completion.
 #[derive(Clone, Debug)]
 pub(crate) enum RemoteCtx {
     /// HEAD of a key not cached, for an open, unlink or rename.
     Lookup { key: String },
     /// GET of one chunk.
-    Fetch { entry: EntryId, chunk: u64, etag: String },
+    Fetch {
+        entry: EntryId,
+        chunk: u64,
+        etag: String,
+    },
     /// HEAD after a fetch saw another version.
     Revalidate { entry: EntryId },
     /// A step of an upload attempt.
-    Upload { jid: JournalId, attempt: u32, step: upload::Step },
+    Upload {
+        jid: JournalId,
+        attempt: u32,
+        step: upload::Step,
+    },
     /// A journaled delete.
     Delete { jid: JournalId, checked: bool },
     /// Fire and forget (abort of an abandoned multipart upload).
@@ -89,7 +96,7 @@ impl Core {
     pub(crate) fn empty(cfg: CoreConfig, meta: Meta, now: Instant) -> Core {
         Core {
             rng: Rng::new(cfg.seed),
-            next_commit: now.add(cfg.commit_interval),
+            next_commit: now.plus(cfg.commit_interval),
             cfg,
             now,
             meta,
@@ -163,7 +170,7 @@ impl Core {
 
     fn on_timeout(&mut self) {
         if self.now >= self.next_commit {
-            self.next_commit = self.now.add(self.cfg.commit_interval);
+            self.next_commit = self.now.plus(self.cfg.commit_interval);
             self.periodic_commit();
         }
         self.fetch_retry_due();
@@ -179,7 +186,9 @@ impl Core {
             self.maybe_evict();
             self.start_ready_jobs();
             self.maybe_commit();
-            if (self.out.len(), self.ready.len(), self.commit.ready.len()) == before && self.ready.is_empty() {
+            if (self.out.len(), self.ready.len(), self.commit.ready.len()) == before
+                && self.ready.is_empty()
+            {
                 return;
             }
         }
@@ -253,7 +262,10 @@ impl Core {
 
     /// Bytes held in the cache (clean and dirty chunks), as eviction accounts them.
     pub fn cached_bytes(&self) -> u64 {
-        self.entries.values().map(|e| e.cached_bytes(self.cfg.chunk_size)).sum()
+        self.entries
+            .values()
+            .map(|e| e.cached_bytes(self.cfg.chunk_size))
+            .sum()
     }
 
     /// Bytes eviction may not take: every chunk of an entry with an upload in progress or a
@@ -264,14 +276,22 @@ impl Core {
         self.entries
             .values()
             .map(|e| {
-                let pinned = e.reading() || e.upload.and_then(|j| self.journal.get(&j)).is_some_and(|j| j.in_progress());
+                let pinned = e.reading()
+                    || e.upload
+                        .and_then(|j| self.journal.get(&j))
+                        .is_some_and(|j| j.in_progress());
                 if pinned {
                     e.cached_bytes(cs)
                 } else {
                     e.chunks
                         .keys()
                         .filter(|&&c| !e.evictable(c, cs))
-                        .map(|&c| crate::chunks::chunk_range(c, cs).end.min(e.local_size).saturating_sub(c * cs))
+                        .map(|&c| {
+                            crate::chunks::chunk_range(c, cs)
+                                .end
+                                .min(e.local_size)
+                                .saturating_sub(c * cs)
+                        })
                         .sum()
                 }
             })
@@ -325,7 +345,10 @@ impl Core {
             && !self.meta_changed
             && self.journal.values().all(|j| !j.changed && !j.finished)
             && self.entries.values().all(|e| {
-                !e.persist_wanted && e.snapshot.is_none() && !e.sync_queued && e.finished_journal.is_empty()
+                !e.persist_wanted
+                    && e.snapshot.is_none()
+                    && !e.sync_queued
+                    && e.finished_journal.is_empty()
             })
     }
 
@@ -333,19 +356,36 @@ impl Core {
     /// fetch, commit or lookup). For liveness checks and `silt status`.
     pub fn pending(&self) -> Option<String> {
         if let Some((id, e)) = self.entries.iter().find(|(_, e)| !e.idle()) {
-            return Some(format!("entry {id} has jobs (queued {}, parked {})", e.queue.len(), e.parked.len()));
+            return Some(format!(
+                "entry {id} has jobs (queued {}, parked {})",
+                e.queue.len(),
+                e.parked.len()
+            ));
         }
         if let Some(j) = self.journal.values().next() {
             return Some(format!(
                 "journal record {} for {:?} ({:?}): {:?} ({:?}), attempts {}, last error {:?}",
-                j.rec.id, j.rec.path, j.rec.op, j.rec.status, j.phase, j.rec.attempts, j.rec.last_error
+                j.rec.id,
+                j.rec.path,
+                j.rec.op,
+                j.rec.status,
+                j.phase,
+                j.rec.attempts,
+                j.rec.last_error
             ));
         }
         if let Some((id, e)) = self.entries.iter().find(|(_, e)| e.needs_upload()) {
-            return Some(format!("entry {id} ({:?}) needs an upload but has none queued", e.key));
+            return Some(format!(
+                "entry {id} ({:?}) needs an upload but has none queued",
+                e.key
+            ));
         }
         if !self.remote_io.is_empty() || !self.local_io.is_empty() {
-            return Some(format!("{} remote and {} local operations in flight", self.remote_io.len(), self.local_io.len()));
+            return Some(format!(
+                "{} remote and {} local operations in flight",
+                self.remote_io.len(),
+                self.local_io.len()
+            ));
         }
         if !self.lookups.is_empty() || !self.space.waiters.is_empty() {
             return Some("lookups or writers waiting for space".to_string());
@@ -358,6 +398,9 @@ impl Core {
 
     /// Present chunk states of `entry`, for checks.
     pub fn chunk_states(&self, entry: EntryId) -> Vec<(u64, crate::chunks::ChunkState)> {
-        self.entries.get(&entry).map(|e| e.chunks.iter().map(|(c, s)| (*c, *s)).collect()).unwrap_or_default()
+        self.entries
+            .get(&entry)
+            .map(|e| e.chunks.iter().map(|(c, s)| (*c, *s)).collect())
+            .unwrap_or_default()
     }
 }

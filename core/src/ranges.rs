@@ -19,7 +19,9 @@ pub type RangeSet = RangeMap<()>;
 impl<V: Copy + Eq> RangeMap<V> {
     /// An empty map.
     pub fn new() -> Self {
-        RangeMap { map: BTreeMap::new() }
+        RangeMap {
+            map: BTreeMap::new(),
+        }
     }
 
     /// True when no byte is covered.
@@ -75,7 +77,11 @@ impl<V: Copy + Eq> RangeMap<V> {
                 }
             }
         }
-        let inside: Vec<u64> = self.map.range(range.start..range.end).map(|(&s, _)| s).collect();
+        let inside: Vec<u64> = self
+            .map
+            .range(range.start..range.end)
+            .map(|(&s, _)| s)
+            .collect();
         for s in inside {
             if let Some((e, v)) = self.map.remove(&s) {
                 if e > range.end {
@@ -135,7 +141,11 @@ impl<V: Copy + Eq> RangeMap<V> {
 
     /// Removes the ranges whose value satisfies `pred`.
     pub fn remove_where(&mut self, mut pred: impl FnMut(V) -> bool) {
-        let doomed: Vec<Range<u64>> = self.iter().filter(|(_, v)| pred(*v)).map(|(r, _)| r).collect();
+        let doomed: Vec<Range<u64>> = self
+            .iter()
+            .filter(|(_, v)| pred(*v))
+            .map(|(r, _)| r)
+            .collect();
         for r in doomed {
             self.remove(r);
         }

@@ -230,15 +230,20 @@ impl Recovered {
                     Err(i) => self.entries.insert(i, e.clone()),
                 },
                 IndexOp::DeleteEntry(id) => self.entries.retain(|x| x.id != *id),
-                IndexOp::PutJournal(j) => match self.journal.binary_search_by_key(&j.id, |x| x.id) {
-                    Ok(i) => self.journal[i] = j.clone(),
-                    Err(i) => self.journal.insert(i, j.clone()),
-                },
+                IndexOp::PutJournal(j) => {
+                    match self.journal.binary_search_by_key(&j.id, |x| x.id) {
+                        Ok(i) => self.journal[i] = j.clone(),
+                        Err(i) => self.journal.insert(i, j.clone()),
+                    }
+                }
                 IndexOp::DeleteJournal(id) => self.journal.retain(|x| x.id != *id),
                 IndexOp::PutConflict(c) => {
-                    self.conflicts.retain(|x| x.entry != c.entry || x.conflict_key != c.conflict_key);
+                    self.conflicts
+                        .retain(|x| x.entry != c.entry || x.conflict_key != c.conflict_key);
                     self.conflicts.push(c.clone());
-                    self.conflicts.sort_by(|a, b| (a.entry, &a.conflict_key).cmp(&(b.entry, &b.conflict_key)));
+                    self.conflicts.sort_by(|a, b| {
+                        (a.entry, &a.conflict_key).cmp(&(b.entry, &b.conflict_key))
+                    });
                 }
                 IndexOp::PutMeta(m) => self.meta = m.clone(),
             }

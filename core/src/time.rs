@@ -8,7 +8,9 @@ use std::time::Duration;
 /// The production drivers use wall-clock milliseconds since the Unix epoch (so that
 /// retry times written to the journal keep their meaning across restarts); the simulator
 /// uses its own virtual clock.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Instant(pub u64);
 
 impl Instant {
@@ -23,7 +25,7 @@ impl Instant {
     }
 
     /// This instant plus `d`, saturating.
-    pub fn add(self, d: Duration) -> Self {
+    pub fn plus(self, d: Duration) -> Self {
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Instant(self.0.saturating_add(ms))
     }

@@ -7,12 +7,25 @@ use harness::{small_config, World};
 use silt_core::{Event, FileError, IndexOp, LocalOp, Precondition, RemoteOp, Reply, Request};
 
 fn write(w: &mut World, h: silt_core::HandleId, offset: u64, data: &[u8]) {
-    let r = w.call(Request::Write { handle: h, offset, data: Bytes::copy_from_slice(data) });
-    assert_eq!(r, Ok(Reply::Written { len: data.len() as u64 }));
+    let r = w.call(Request::Write {
+        handle: h,
+        offset,
+        data: Bytes::copy_from_slice(data),
+    });
+    assert_eq!(
+        r,
+        Ok(Reply::Written {
+            len: data.len() as u64
+        })
+    );
 }
 
 fn read(w: &mut World, h: silt_core::HandleId, offset: u64, len: u64) -> Vec<u8> {
-    match w.call(Request::Read { handle: h, offset, len }) {
+    match w.call(Request::Read {
+        handle: h,
+        offset,
+        len,
+    }) {
         Ok(Reply::Data(d)) => d.to_vec(),
         other => panic!("read failed: {other:?}"),
     }
@@ -25,7 +38,10 @@ fn fsync_is_answered_only_after_data_sync_and_index_commit() {
     write(&mut w, h, 0, b"hello");
     let r = w.request(Request::Fsync { handle: h });
     // First the cache file is synced...
-    assert!(w.local.iter().any(|(_, op)| matches!(op, LocalOp::Sync { .. })));
+    assert!(w
+        .local
+        .iter()
+        .any(|(_, op)| matches!(op, LocalOp::Sync { .. })));
     assert!(w.txns.is_empty(), "no commit before the data sync");
     w.run_local();
     // ...then one transaction records the dirty range and the upload intent...
@@ -38,12 +54,18 @@ fn fsync_is_answered_only_after_data_sync_and_index_commit() {
     let entry = entry.expect("the entry is in the transaction");
     assert_eq!(entry.dirty.len(), 1);
     assert_eq!((entry.dirty[0].offset, entry.dirty[0].len), (0, 5));
-    assert!(w.reply(r).is_none(), "no reply before the commit is durable");
+    assert!(
+        w.reply(r).is_none(),
+        "no reply before the commit is durable"
+    );
     // ...and only its completion answers the fsync, with the upload intent durable too.
     w.run_index();
     assert_eq!(w.reply(r), Some(&Ok(Reply::Synced)));
     assert!(
-        w.index.journal.iter().any(|j| j.path == "k" && matches!(j.op, silt_core::JournalOp::Upload { .. })),
+        w.index
+            .journal
+            .iter()
+            .any(|j| j.path == "k" && matches!(j.op, silt_core::JournalOp::Upload { .. })),
         "the upload intent is in the index"
     );
 }
@@ -75,7 +97,9 @@ fn new_objects_go_up_with_if_none_match_and_existing_ones_with_if_match() {
         .remote_log
         .iter()
         .filter_map(|op| match op {
-            RemoteOp::Put { key, precondition, .. } => Some((key.clone(), precondition.clone())),
+            RemoteOp::Put {
+                key, precondition, ..
+            } => Some((key.clone(), precondition.clone())),
             _ => None,
         })
         .collect();
@@ -100,10 +124,20 @@ fn a_412_keeps_the_local_version_as_a_conflict_copy() {
     });
     let c = conflict.expect("a conflict is reported");
     assert_eq!(c.original_key, "doc");
-    assert_eq!(&w.bucket["doc"].1[..], b"theirs", "their version is not overwritten");
+    assert_eq!(
+        &w.bucket["doc"].1[..],
+        b"theirs",
+        "their version is not overwritten"
+    );
     let copy = &w.bucket[&c.conflict_key].1;
     assert_eq!(&copy[..4], b"MINE", "our bytes are kept");
-    assert!(w.index.conflicts.iter().any(|x| x.conflict_key == c.conflict_key), "the conflict is recorded durably");
+    assert!(
+        w.index
+            .conflicts
+            .iter()
+            .any(|x| x.conflict_key == c.conflict_key),
+        "the conflict is recorded durably"
+    );
 }
 
 #[test]
@@ -122,9 +156,16 @@ fn a_large_object_with_a_small_change_copies_unchanged_parts() {
             _ => 0,
         })
         .sum();
-    let copies = w.remote_log.iter().filter(|op| matches!(op, RemoteOp::UploadPartCopy { .. })).count();
+    let copies = w
+        .remote_log
+        .iter()
+        .filter(|op| matches!(op, RemoteOp::UploadPartCopy { .. }))
+        .count();
     assert_eq!(sent, 32, "only the part holding the change is sent");
-    assert_eq!(copies, 7, "the seven unchanged 32-byte parts are copied server-side");
+    assert_eq!(
+        copies, 7,
+        "the seven unchanged 32-byte parts are copied server-side"
+    );
     let mut want = data.clone();
     want[100..102].copy_from_slice(b"zz");
     assert_eq!(&w.bucket["big"].1[..], &want[..]);
@@ -136,11 +177,22 @@ fn a_write_that_finds_the_disk_full_fails_with_nospace_after_the_wait() {
     let h = w.open("k", true);
     write(&mut w, h, 0, b"kept");
     w.disk_full = true;
-    let r = w.call(Request::Write { handle: h, offset: 4, data: Bytes::from_static(b"more") });
+    let r = w.call(Request::Write {
+        handle: h,
+        offset: 4,
+        data: Bytes::from_static(b"more"),
+    });
     assert_eq!(r, Err(FileError::NoSpace));
-    assert!(w.events.iter().any(|e| matches!(e, Event::SpaceExhausted { .. })));
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::SpaceExhausted { .. })));
     w.disk_full = false;
-    assert_eq!(read(&mut w, h, 0, 4), b"kept", "acknowledged bytes are intact");
+    assert_eq!(
+        read(&mut w, h, 0, 4),
+        b"kept",
+        "acknowledged bytes are intact"
+    );
 }
 
 #[test]
@@ -155,7 +207,9 @@ fn recovery_requeues_uploads_from_the_index_without_reading_cache_files() {
     let mut w2 = World::recover(small_config(), index);
     w2.files = files;
     assert!(
-        !w2.local.iter().any(|(_, op)| matches!(op, LocalOp::Read { .. })),
+        !w2.local
+            .iter()
+            .any(|(_, op)| matches!(op, LocalOp::Read { .. })),
         "recovery reads no cache file"
     );
     assert!(w2.drive(10_000));
@@ -168,10 +222,22 @@ fn truncate_unlink_and_rename_reach_the_bucket() {
     w.put_object("a", b"0123456789");
     w.put_object("gone", b"x");
     let h = w.open("a", false);
-    assert_eq!(w.call(Request::Truncate { handle: h, size: 4 }), Ok(Reply::Truncated));
+    assert_eq!(
+        w.call(Request::Truncate { handle: h, size: 4 }),
+        Ok(Reply::Truncated)
+    );
     assert_eq!(w.call(Request::Close { handle: h }), Ok(Reply::Closed));
-    assert_eq!(w.call(Request::Rename { from: "a".into(), to: "b".into() }), Ok(Reply::Renamed));
-    assert_eq!(w.call(Request::Unlink { key: "gone".into() }), Ok(Reply::Unlinked));
+    assert_eq!(
+        w.call(Request::Rename {
+            from: "a".into(),
+            to: "b".into()
+        }),
+        Ok(Reply::Renamed)
+    );
+    assert_eq!(
+        w.call(Request::Unlink { key: "gone".into() }),
+        Ok(Reply::Unlinked)
+    );
     assert!(w.drive(10_000));
     assert_eq!(&w.bucket["b"].1[..], b"0123");
     assert!(!w.bucket.contains_key("a"));

@@ -3,9 +3,9 @@
 //! keeps, loses or tears each of those operations (per 512-byte sector for writes), in the
 //! manner of FoundationDB's AsyncFileNonDurable. Only unsynced operations are ever damaged.
 
+use bytes::Bytes;
 use silt_core::ranges::RangeSet;
 use silt_core::{EntryId, LocalError, LocalOk, LocalOp, Rng};
-use bytes::Bytes;
 use std::collections::BTreeMap;
 
 const SECTOR: u64 = 512;
@@ -29,7 +29,12 @@ struct File {
 impl File {
     fn allocated(&self) -> u64 {
         let len = self.current.len() as u64;
-        len - self.holes.overlapping(0..len).iter().map(|(r, _)| r.end - r.start).sum::<u64>()
+        len - self
+            .holes
+            .overlapping(0..len)
+            .iter()
+            .map(|(r, _)| r.end - r.start)
+            .sum::<u64>()
     }
 }
 
@@ -66,7 +71,11 @@ pub struct Disk {
 impl Disk {
     /// A disk of `capacity` bytes.
     pub fn new(capacity: u64) -> Self {
-        Disk { files: BTreeMap::new(), capacity, enospc: true }
+        Disk {
+            files: BTreeMap::new(),
+            capacity,
+            enospc: true,
+        }
     }
 
     /// Allocated bytes.
@@ -77,12 +86,21 @@ impl Disk {
     /// Performs `op` (a sync only when it completes: see [`Disk::sync`]).
     pub fn perform(&mut self, op: &LocalOp, rng: &mut Rng) -> Result<LocalOk, LocalError> {
         match op {
-            LocalOp::Write { entry, offset, data } => {
+            LocalOp::Write {
+                entry,
+                offset,
+                data,
+            } => {
                 let used = self.used();
                 let f = self.files.entry(*entry).or_default();
                 let end = offset + data.len() as u64;
                 let len = f.current.len() as u64;
-                let fresh = end.saturating_sub(len) + f.holes.overlapping(*offset..end.min(len)).iter().map(|(r, _)| r.end - r.start).sum::<u64>();
+                let fresh = end.saturating_sub(len)
+                    + f.holes
+                        .overlapping(*offset..end.min(len))
+                        .iter()
+                        .map(|(r, _)| r.end - r.start)
+                        .sum::<u64>();
                 if self.enospc && used + fresh > self.capacity {
                     // A short write: some prefix may land.
                     let n = rng.below(data.len() as u64 / 2 + 1);
@@ -106,7 +124,8 @@ impl Disk {
                 let have = f.current.len() as u64;
                 if *offset < have {
                     let end = (offset + len).min(have);
-                    out[..(end - offset) as usize].copy_from_slice(&f.current[*offset as usize..end as usize]);
+                    out[..(end - offset) as usize]
+                        .copy_from_slice(&f.current[*offset as usize..end as usize]);
                 }
                 Ok(LocalOk::Data(Bytes::from(out)))
             }
@@ -164,7 +183,10 @@ impl Disk {
                             let e = ((off + s) / SECTOR + 1) * SECTOR - off;
                             let e = e.min(data.len() as u64);
                             if rng.below(2) == 0 {
-                                apply(&mut buf, &Change::Write(off + s, data.slice(s as usize..e as usize)));
+                                apply(
+                                    &mut buf,
+                                    &Change::Write(off + s, data.slice(s as usize..e as usize)),
+                                );
                             }
                             s = e;
                         }

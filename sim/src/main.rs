@@ -22,12 +22,18 @@ fn main() -> ExitCode {
         match a.as_str() {
             "--seeds" => {
                 let Some(v) = it.next() else { return usage() };
-                let Some((a, b)) = v.split_once("..") else { return usage() };
-                let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) else { return usage() };
+                let Some((a, b)) = v.split_once("..") else {
+                    return usage();
+                };
+                let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) else {
+                    return usage();
+                };
                 range = Some(a..b);
             }
             "--seed" => {
-                let Some(Ok(s)) = it.next().map(|v| v.parse::<u64>()) else { return usage() };
+                let Some(Ok(s)) = it.next().map(|v| v.parse::<u64>()) else {
+                    return usage();
+                };
                 range = Some(s..s + 1);
             }
             "--trace" => trace = true,
@@ -36,7 +42,8 @@ fn main() -> ExitCode {
     }
     let Some(range) = range else { return usage() };
     let started = Instant::now();
-    let (mut seeds, mut violations, mut sim_ms, mut crashes, mut conflicts) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut seeds, mut violations, mut sim_ms, mut crashes, mut conflicts) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
     for seed in range {
         let opts = silt_sim::Options::from_seed(seed);
         if trace {

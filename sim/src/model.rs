@@ -81,7 +81,10 @@ impl MFile {
 
     /// A lost file.
     pub fn lost() -> Self {
-        MFile { lost: true, ..MFile::absent() }
+        MFile {
+            lost: true,
+            ..MFile::absent()
+        }
     }
 
     fn grow(&mut self, n: u64) {
@@ -124,7 +127,10 @@ impl MFile {
 
     /// An unlink was answered: durably gone.
     pub fn unlink_done(&mut self) {
-        *self = MFile { disturbed: self.disturbed, ..MFile::absent() };
+        *self = MFile {
+            disturbed: self.disturbed,
+            ..MFile::absent()
+        };
     }
 
     /// An open with create was sent.
@@ -139,7 +145,11 @@ impl MFile {
             self.exists = Some(found);
             return None;
         }
-        let ok = if found { self.may_exist } else { self.may_be_absent };
+        let ok = if found {
+            self.may_exist
+        } else {
+            self.may_be_absent
+        };
         self.exists = Some(found);
         self.may_exist = found;
         self.may_be_absent = !found;
@@ -148,7 +158,12 @@ impl MFile {
             self.cands.clear();
             self.sizes.clear();
         }
-        (!ok).then(|| format!("file {} after a crash, which no acknowledged history allows", if found { "exists" } else { "is missing" }))
+        (!ok).then(|| {
+            format!(
+                "file {} after a crash, which no acknowledged history allows",
+                if found { "exists" } else { "is missing" }
+            )
+        })
     }
 
     /// A write was sent (it may land even if never answered).
@@ -159,7 +174,12 @@ impl MFile {
         for (i, &v) in data.iter().enumerate() {
             add(&mut self.cands[off as usize + i], v);
         }
-        let sizes: Vec<u64> = self.sizes.iter().copied().chain(self.now.as_ref().map(|n| n.len() as u64)).collect();
+        let sizes: Vec<u64> = self
+            .sizes
+            .iter()
+            .copied()
+            .chain(self.now.as_ref().map(|n| n.len() as u64))
+            .collect();
         for s in sizes {
             self.sizes.insert(s.max(end));
         }
@@ -222,7 +242,9 @@ impl MFile {
                 let short_ok = off as usize + data.len() <= now.len() || data.len() == want.len();
                 if want != data || !short_ok {
                     let at = want.iter().zip(data).position(|(a, b)| a != b);
-                    let (w, g) = at.map_or((None, None), |i| (want.get(i).copied(), data.get(i).copied()));
+                    let (w, g) = at.map_or((None, None), |i| {
+                        (want.get(i).copied(), data.get(i).copied())
+                    });
                     Some(format!(
                         "read at {off} of {} bytes differs from the model (first difference at +{at:?}: model {w:?}, read {g:?}; model size {})",
                         data.len(),
@@ -254,7 +276,10 @@ impl MFile {
         }
         let size = data.len() as u64;
         if !self.sizes.contains(&size) {
-            return Some(format!("size {size} after a crash is none of the possible sizes {:?}", self.sizes));
+            return Some(format!(
+                "size {size} after a crash is none of the possible sizes {:?}",
+                self.sizes
+            ));
         }
         let bad = self.check_candidates(0, data);
         self.now = Some(data.to_vec());
@@ -269,17 +294,29 @@ impl MFile {
             return None;
         }
         match remote {
-            None if self.exists == Some(true) && !self.may_be_absent => Some("acknowledged file is missing from the bucket".into()),
+            None if self.exists == Some(true) && !self.may_be_absent => {
+                Some("acknowledged file is missing from the bucket".into())
+            }
             None => None,
-            Some(_) if self.exists == Some(false) && !self.may_exist => Some("unlinked file is still in the bucket".into()),
+            Some(_) if self.exists == Some(false) && !self.may_exist => {
+                Some("unlinked file is still in the bucket".into())
+            }
             Some(data) => match &self.now {
                 Some(now) if self.exists == Some(true) => (now.as_slice() != data).then(|| {
                     let at = now.iter().zip(data).position(|(a, b)| a != b);
-                    format!("bucket holds {} bytes, model {} (first difference at {at:?})", data.len(), now.len())
+                    format!(
+                        "bucket holds {} bytes, model {} (first difference at {at:?})",
+                        data.len(),
+                        now.len()
+                    )
                 }),
                 _ => {
                     if !self.sizes.contains(&(data.len() as u64)) {
-                        Some(format!("bucket size {} is none of {:?}", data.len(), self.sizes))
+                        Some(format!(
+                            "bucket size {} is none of {:?}",
+                            data.len(),
+                            self.sizes
+                        ))
                     } else {
                         self.check_candidates(0, data)
                     }
@@ -311,7 +348,9 @@ pub struct Model {
 impl Model {
     /// The file at `key` (absent when never seen).
     pub fn file(&mut self, key: &str) -> &mut MFile {
-        self.files.entry(key.to_string()).or_insert_with(MFile::absent)
+        self.files
+            .entry(key.to_string())
+            .or_insert_with(MFile::absent)
     }
 
     /// Everything becomes uncertain.

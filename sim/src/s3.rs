@@ -71,13 +71,28 @@ impl S3 {
     pub fn outside_put(&mut self, key: &str, data: Bytes, now_ms: u64) -> String {
         let etag = self.etag();
         self.versions.insert(etag.clone(), data.clone());
-        self.objects.insert(key.to_string(), Object { etag: etag.clone(), data, token: None, created_ms: now_ms });
+        self.objects.insert(
+            key.to_string(),
+            Object {
+                etag: etag.clone(),
+                data,
+                token: None,
+                created_ms: now_ms,
+            },
+        );
         etag
     }
 
     /// Checks a replacement by the cache against what it meant to replace (`intent`, from
     /// its journal record) before it happens.
-    fn check_replace(&mut self, key: &str, intent: Option<&Precondition>, token: &str, fallback: bool, now_ms: u64) {
+    fn check_replace(
+        &mut self,
+        key: &str,
+        intent: Option<&Precondition>,
+        token: &str,
+        fallback: bool,
+        now_ms: u64,
+    ) {
         let cur = self.objects.get(key);
         if holds(intent, cur) || cur.and_then(|o| o.token.as_deref()) == Some(token) {
             return;
@@ -95,7 +110,12 @@ impl S3 {
     }
 
     /// Executes `op` at `now_ms`. `intent` finds the journal record of an upload token.
-    pub fn perform(&mut self, op: &RemoteOp, now_ms: u64, intent: &dyn Fn(&str) -> Option<JournalRecord>) -> Result<RemoteOk, RemoteError> {
+    pub fn perform(
+        &mut self,
+        op: &RemoteOp,
+        now_ms: u64,
+        intent: &dyn Fn(&str) -> Option<JournalRecord>,
+    ) -> Result<RemoteOk, RemoteError> {
         match op {
             RemoteOp::Head { key } => {
                 self.last_head_ms.insert(key.clone(), now_ms);
@@ -106,17 +126,32 @@ impl S3 {
                     token: o.token.clone(),
                 })))
             }
-            RemoteOp::Get { key, range, if_match } => {
+            RemoteOp::Get {
+                key,
+                range,
+                if_match,
+            } => {
                 let o = self.objects.get(key).ok_or(RemoteError::NotFound)?;
                 if &o.etag != if_match && !self.ignore_get_if_match {
                     return Err(RemoteError::PreconditionFailed);
                 }
                 let end = range.end.min(o.data.len() as u64);
                 let start = range.start.min(end);
-                Ok(RemoteOk::Got { data: o.data.slice(start as usize..end as usize), etag: o.etag.clone(), object_size: o.data.len() as u64 })
+                Ok(RemoteOk::Got {
+                    data: o.data.slice(start as usize..end as usize),
+                    etag: o.etag.clone(),
+                    object_size: o.data.len() as u64,
+                })
             }
-            RemoteOp::Put { key, data, precondition, token } => {
-                if !self.ignore_write_conditions && !holds(precondition.as_ref(), self.objects.get(key)) {
+            RemoteOp::Put {
+                key,
+                data,
+                precondition,
+                token,
+            } => {
+                if !self.ignore_write_conditions
+                    && !holds(precondition.as_ref(), self.objects.get(key))
+                {
                     return Err(RemoteError::PreconditionFailed);
                 }
                 let rec = intent(token);
@@ -125,25 +160,58 @@ impl S3 {
                 self.bytes_uploaded += data.len() as u64;
                 let etag = self.etag();
                 self.versions.insert(etag.clone(), data.clone());
-                self.objects.insert(key.clone(), Object { etag: etag.clone(), data: data.clone(), token: Some(token.clone()), created_ms: now_ms });
+                self.objects.insert(
+                    key.clone(),
+                    Object {
+                        etag: etag.clone(),
+                        data: data.clone(),
+                        token: Some(token.clone()),
+                        created_ms: now_ms,
+                    },
+                );
                 Ok(RemoteOk::Stored { etag })
             }
             RemoteOp::CreateMultipart { key, token } => {
                 self.next += 1;
                 let id = format!("mpu-{}", self.next);
-                self.uploads.insert(id.clone(), Upload { key: key.clone(), token: token.clone(), parts: BTreeMap::new() });
+                self.uploads.insert(
+                    id.clone(),
+                    Upload {
+                        key: key.clone(),
+                        token: token.clone(),
+                        parts: BTreeMap::new(),
+                    },
+                );
                 Ok(RemoteOk::Created { upload_id: id })
             }
-            RemoteOp::UploadPart { upload_id, part, data, .. } => {
+            RemoteOp::UploadPart {
+                upload_id,
+                part,
+                data,
+                ..
+            } => {
                 let etag = format!("\"p{}-{}\"", part, self.next);
                 self.next += 1;
-                let u = self.uploads.get_mut(upload_id).ok_or(RemoteError::NoSuchUpload)?;
+                let u = self
+                    .uploads
+                    .get_mut(upload_id)
+                    .ok_or(RemoteError::NoSuchUpload)?;
                 u.parts.insert(*part, (etag.clone(), data.clone()));
                 self.bytes_uploaded += data.len() as u64;
                 Ok(RemoteOk::Part { etag })
             }
-            RemoteOp::UploadPartCopy { upload_id, part, source_key, source_etag, range, .. } => {
-                let src = self.objects.get(source_key).ok_or(RemoteError::PreconditionFailed)?;
+            RemoteOp::UploadPartCopy {
+                upload_id,
+                part,
+                source_key,
+                source_etag,
+                range,
+                ..
+            } => {
+                let src = self
+                    .objects
+                    .get(source_key)
+                    .ok_or(RemoteError::PreconditionFailed)?;
                 if &src.etag != source_etag {
                     return Err(RemoteError::PreconditionFailed);
                 }
@@ -153,24 +221,43 @@ impl S3 {
                 let data = src.data.slice(range.start as usize..range.end as usize);
                 let etag = format!("\"p{}-{}\"", part, self.next);
                 self.next += 1;
-                let u = self.uploads.get_mut(upload_id).ok_or(RemoteError::NoSuchUpload)?;
+                let u = self
+                    .uploads
+                    .get_mut(upload_id)
+                    .ok_or(RemoteError::NoSuchUpload)?;
                 u.parts.insert(*part, (etag.clone(), data));
                 Ok(RemoteOk::Part { etag })
             }
-            RemoteOp::Complete { key, upload_id, parts, precondition } => {
-                let u = self.uploads.get(upload_id).filter(|u| &u.key == key).ok_or(RemoteError::NoSuchUpload)?.clone();
+            RemoteOp::Complete {
+                key,
+                upload_id,
+                parts,
+                precondition,
+            } => {
+                let u = self
+                    .uploads
+                    .get(upload_id)
+                    .filter(|u| &u.key == key)
+                    .ok_or(RemoteError::NoSuchUpload)?
+                    .clone();
                 let ignore = self.ignore_complete_condition || self.ignore_write_conditions;
                 if !ignore && !holds(precondition.as_ref(), self.objects.get(key)) {
                     return Err(RemoteError::PreconditionFailed);
                 }
                 let mut body = Vec::new();
                 for (i, (n, etag)) in parts.iter().enumerate() {
-                    let (e, d) = u.parts.get(n).ok_or_else(|| RemoteError::Permanent(format!("missing part {n}")))?;
+                    let (e, d) = u
+                        .parts
+                        .get(n)
+                        .ok_or_else(|| RemoteError::Permanent(format!("missing part {n}")))?;
                     if e != etag {
                         return Err(RemoteError::Permanent(format!("part {n} etag mismatch")));
                     }
                     if i + 1 < parts.len() && (d.len() as u64) < self.min_part_size {
-                        self.violations.push(format!("multipart part {n} of {key:?} is {} bytes, below the minimum", d.len()));
+                        self.violations.push(format!(
+                            "multipart part {n} of {key:?} is {} bytes, below the minimum",
+                            d.len()
+                        ));
                         return Err(RemoteError::Permanent("EntityTooSmall".into()));
                     }
                     body.extend_from_slice(d);
@@ -182,26 +269,51 @@ impl S3 {
                 let etag = self.etag();
                 let data = Bytes::from(body);
                 self.versions.insert(etag.clone(), data.clone());
-                self.objects.insert(key.clone(), Object { etag: etag.clone(), data, token: Some(u.token.clone()), created_ms: now_ms });
+                self.objects.insert(
+                    key.clone(),
+                    Object {
+                        etag: etag.clone(),
+                        data,
+                        token: Some(u.token.clone()),
+                        created_ms: now_ms,
+                    },
+                );
                 Ok(RemoteOk::Stored { etag })
             }
-            RemoteOp::Abort { upload_id, .. } => {
-                self.uploads.remove(upload_id).map(|_| RemoteOk::Done).ok_or(RemoteError::NoSuchUpload)
-            }
+            RemoteOp::Abort { upload_id, .. } => self
+                .uploads
+                .remove(upload_id)
+                .map(|_| RemoteOk::Done)
+                .ok_or(RemoteError::NoSuchUpload),
             RemoteOp::ListParts { upload_id, .. } => {
-                let u = self.uploads.get(upload_id).ok_or(RemoteError::NoSuchUpload)?;
-                Ok(RemoteOk::Parts(u.parts.iter().map(|(n, (e, _))| (*n, e.clone())).collect()))
+                let u = self
+                    .uploads
+                    .get(upload_id)
+                    .ok_or(RemoteError::NoSuchUpload)?;
+                Ok(RemoteOk::Parts(
+                    u.parts.iter().map(|(n, (e, _))| (*n, e.clone())).collect(),
+                ))
             }
             RemoteOp::Delete { key, if_match } => {
                 let cur = self.objects.get(key);
                 if cur.is_none() {
                     return Err(RemoteError::NotFound);
                 }
-                if !self.ignore_write_conditions && if_match.as_ref().is_some_and(|e| cur.map(|o| &o.etag) != Some(e)) {
+                if !self.ignore_write_conditions
+                    && if_match
+                        .as_ref()
+                        .is_some_and(|e| cur.map(|o| &o.etag) != Some(e))
+                {
                     return Err(RemoteError::PreconditionFailed);
                 }
                 let intent = if_match.clone().map(Precondition::IfMatch);
-                self.check_replace(key, intent.as_ref(), "", self.ignore_write_conditions, now_ms);
+                self.check_replace(
+                    key,
+                    intent.as_ref(),
+                    "",
+                    self.ignore_write_conditions,
+                    now_ms,
+                );
                 self.objects.remove(key);
                 Ok(RemoteOk::Done)
             }

@@ -9,14 +9,23 @@ use crate::options::Options;
 use crate::s3::S3;
 use bytes::Bytes;
 use silt_core::{
-    Core, EntryId, Event, FileError, HandleId, IndexTxn, Input, Instant, IoId, LocalError, LocalOk, LocalOp, Output,
-    Recovered, RemoteError, RemoteId, RemoteOk, RemoteOp, Reply, Request, RequestId, Rng, TxnId,
+    Core, EntryId, Event, FileError, HandleId, IndexTxn, Input, Instant, IoId, LocalError, LocalOk,
+    LocalOp, Output, Recovered, RemoteError, RemoteId, RemoteOk, RemoteOp, Reply, Request,
+    RequestId, Rng, TxnId,
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 /// Keys the workload may use: plain, nested, hostile and long.
-const KEY_POOL: &[&str] = &["a", "dir/b", "../c", "d\\e:f", "sub/dir/g.txt", "h i", "\u{20ac}"];
+const KEY_POOL: &[&str] = &[
+    "a",
+    "dir/b",
+    "../c",
+    "d\\e:f",
+    "sub/dir/g.txt",
+    "h i",
+    "\u{20ac}",
+];
 
 #[derive(Debug)]
 enum Ev {
@@ -93,10 +102,15 @@ impl World {
             min_part_size: opts.core.min_part_size,
             ..S3::default()
         };
-        let keys: Vec<String> = KEY_POOL.iter().take(opts.keys as usize).map(|s| s.to_string()).chain(
-            // One key of about 1 KiB of UTF-8.
-            (opts.keys as usize > KEY_POOL.len()).then(|| "\u{00e9}".repeat(512)),
-        ).collect();
+        let keys: Vec<String> = KEY_POOL
+            .iter()
+            .take(opts.keys as usize)
+            .map(|s| s.to_string())
+            .chain(
+                // One key of about 1 KiB of UTF-8.
+                (opts.keys as usize > KEY_POOL.len()).then(|| "\u{00e9}".repeat(512)),
+            )
+            .collect();
         let mut model = Model::default();
         for k in keys.iter().take(opts.preexisting as usize) {
             let len = rng.below(opts.file_max);
@@ -104,7 +118,8 @@ impl World {
             s3.outside_put(k, Bytes::from(data.clone()), 0);
             model.files.insert(k.clone(), MFile::existing(&data));
         }
-        let core = Core::new(opts.core.clone(), Instant::from_millis(0)).expect("simulator options are valid");
+        let core = Core::new(opts.core.clone(), Instant::from_millis(0))
+            .expect("simulator options are valid");
         let mut w = World {
             disk: Disk::new(opts.disk_capacity),
             opts,
@@ -156,7 +171,8 @@ impl World {
     }
 
     fn input(&mut self, input: Input) {
-        self.core.handle_input(Instant::from_millis(self.now), input);
+        self.core
+            .handle_input(Instant::from_millis(self.now), input);
         self.drain();
     }
 
@@ -169,10 +185,15 @@ impl World {
                     let is_sync = matches!(op, LocalOp::Sync { .. });
                     let result = self.disk.perform(&op, &mut self.rng);
                     if self.trace_on {
-                        self.trace(format!("local {} -> {}", describe_local(&op), if result.is_ok() { "ok" } else { "ENOSPC/EIO" }));
+                        self.trace(format!(
+                            "local {} -> {}",
+                            describe_local(&op),
+                            if result.is_ok() { "ok" } else { "ENOSPC/EIO" }
+                        ));
                     }
                     let lat = self.rng.below(3);
-                    let at = (self.now + lat).max(self.entry_clock.get(&entry).copied().unwrap_or(0));
+                    let at =
+                        (self.now + lat).max(self.entry_clock.get(&entry).copied().unwrap_or(0));
                     self.entry_clock.insert(entry, at);
                     self.schedule(at, Ev::Local(io, entry, result, is_sync));
                 }
@@ -204,7 +225,10 @@ impl World {
         let limit = c.cache_budget.max(self.core.unevictable_bytes()) + allowance;
         let cached = self.core.cached_bytes();
         if cached > limit {
-            self.violation(format!("invariant 3: {cached} bytes cached, over the budget {} plus allowance", c.cache_budget));
+            self.violation(format!(
+                "invariant 3: {cached} bytes cached, over the budget {} plus allowance",
+                c.cache_budget
+            ));
         }
     }
 
@@ -217,27 +241,42 @@ impl World {
                     self.handles.insert(c.conflict_key.clone(), h);
                     // A request in flight on the handle now works on the conflict copy.
                     if let Some((_, op)) = self.pending.as_mut() {
-                        if !matches!(op, Op::Open { .. } | Op::Unlink { .. } | Op::Rename { .. }) && op_key(op) == c.original_key {
+                        if !matches!(op, Op::Open { .. } | Op::Unlink { .. } | Op::Rename { .. })
+                            && op_key(op) == c.original_key
+                        {
                             set_op_key(op, c.conflict_key.clone());
                         }
                     }
                 }
                 if !self.model.files.contains_key(&c.conflict_key) {
-                    let mut f = self.model.files.remove(&c.original_key).unwrap_or_else(MFile::lost);
+                    let mut f = self
+                        .model
+                        .files
+                        .remove(&c.original_key)
+                        .unwrap_or_else(MFile::lost);
                     f.disturbed = false;
                     f.zero_ranges(&c.missing);
                     self.model.files.insert(c.conflict_key.clone(), f);
                 }
                 let orig = self.model.file(&c.original_key);
                 // Someone else's version holds the key now.
-                *orig = MFile { disturbed: true, ever_disturbed: true, ..MFile::lost() };
+                *orig = MFile {
+                    disturbed: true,
+                    ever_disturbed: true,
+                    ..MFile::lost()
+                };
             }
             Event::Invalidated { key, etag } => {
                 let current = self.s3.objects.get(&key).map(|o| o.etag.clone());
                 let content = etag.as_ref().and_then(|e| self.s3.versions.get(e)).cloned();
                 let f = self.model.file(&key);
                 match (content, etag == current) {
-                    (Some(data), true) if !f.lost => *f = MFile { ever_disturbed: true, ..MFile::existing(&data) },
+                    (Some(data), true) if !f.lost => {
+                        *f = MFile {
+                            ever_disturbed: true,
+                            ..MFile::existing(&data)
+                        }
+                    }
                     _ => f.disturbed = true,
                 }
             }
@@ -255,7 +294,9 @@ impl World {
                 break;
             }
             self.now = self.now.max(at);
-            let Some(ev) = self.events.remove(&seq) else { continue };
+            let Some(ev) = self.events.remove(&seq) else {
+                continue;
+            };
             self.step(ev);
             if self.finished_client && self.quiet() {
                 break;
@@ -267,7 +308,12 @@ impl World {
     }
 
     fn quiet(&self) -> bool {
-        self.pending.is_none() && self.core.pending().is_none() && self.events.values().all(|e| matches!(e, Ev::Timer | Ev::DiskReading))
+        self.pending.is_none()
+            && self.core.pending().is_none()
+            && self
+                .events
+                .values()
+                .all(|e| matches!(e, Ev::Timer | Ev::DiskReading))
     }
 
     fn step(&mut self, ev: Ev) {
@@ -307,7 +353,10 @@ impl World {
 
     fn remote(&mut self, op: &RemoteOp) -> Result<RemoteOk, RemoteError> {
         let (err, timeout) = if self.faults {
-            (self.opts.remote_error_per_mille, self.opts.remote_timeout_per_mille)
+            (
+                self.opts.remote_error_per_mille,
+                self.opts.remote_timeout_per_mille,
+            )
         } else {
             (0, 0)
         };
@@ -321,7 +370,9 @@ impl World {
             self.violation(v);
         }
         if self.rng.below(1000) < u64::from(timeout) {
-            return Err(RemoteError::Transient("timeout (the request may have been applied)".into()));
+            return Err(RemoteError::Transient(
+                "timeout (the request may have been applied)".into(),
+            ));
         }
         r
     }
@@ -336,28 +387,54 @@ impl World {
                 if *create {
                     self.model.file(key).create_sent();
                 }
-                Request::Open { key: key.clone(), create: *create }
+                Request::Open {
+                    key: key.clone(),
+                    create: *create,
+                }
             }
-            Op::Read { key, off, .. } => Request::Read { handle: self.handles[key], offset: *off, len: self.opts.file_max * 2 },
+            Op::Read { key, off, .. } => Request::Read {
+                handle: self.handles[key],
+                offset: *off,
+                len: self.opts.file_max * 2,
+            },
             Op::Write { key, off, data } => {
                 self.model.file(key).write_sent(*off, data);
-                Request::Write { handle: self.handles[key], offset: *off, data: data.clone() }
+                Request::Write {
+                    handle: self.handles[key],
+                    offset: *off,
+                    data: data.clone(),
+                }
             }
-            Op::Fsync { key } => Request::Fsync { handle: self.handles[key] },
+            Op::Fsync { key } => Request::Fsync {
+                handle: self.handles[key],
+            },
             Op::Truncate { key, size } => {
                 self.model.file(key).truncate_sent(*size);
-                Request::Truncate { handle: self.handles[key], size: *size }
+                Request::Truncate {
+                    handle: self.handles[key],
+                    size: *size,
+                }
             }
-            Op::Close { key } => Request::Close { handle: self.handles[key] },
+            Op::Close { key } => Request::Close {
+                handle: self.handles[key],
+            },
             Op::Unlink { key } => {
                 self.model.file(key).unlink_sent();
                 Request::Unlink { key: key.clone() }
             }
-            Op::Rename { from, to } => Request::Rename { from: from.clone(), to: to.clone() },
+            Op::Rename { from, to } => Request::Rename {
+                from: from.clone(),
+                to: to.clone(),
+            },
         };
         self.trace(format!("request {req} {op:?}"));
         if std::env::var_os("SILT_SIM_DEBUG").is_some() {
-            let j: Vec<String> = self.core.journal_records().iter().map(|r| format!("{}:{}:{:?}:{:?}:{}", r.id, r.path, r.op, r.status, r.token)).collect();
+            let j: Vec<String> = self
+                .core
+                .journal_records()
+                .iter()
+                .map(|r| format!("{}:{}:{:?}:{:?}:{}", r.id, r.path, r.op, r.status, r.token))
+                .collect();
             self.trace(format!("journal {j:?}"));
             if let Some((id, _)) = self.core.lookup(op_key(&op)) {
                 self.trace(format!("entry {:?}", self.core.entry_record(id)));
@@ -389,7 +466,12 @@ impl World {
         if self.rng.below(1000) < u64::from(self.opts.outside_per_mille) {
             self.outside_write();
         }
-        let live: Vec<String> = self.keys.iter().filter(|k| !self.model.files.get(*k).is_some_and(|f| f.lost)).cloned().collect();
+        let live: Vec<String> = self
+            .keys
+            .iter()
+            .filter(|k| !self.model.files.get(*k).is_some_and(|f| f.lost))
+            .cloned()
+            .collect();
         if live.is_empty() {
             self.ops_done = self.opts.ops;
             self.schedule(self.now, Ev::Client);
@@ -421,18 +503,37 @@ impl World {
                 _ => Op::Open { key, create },
             };
         };
-        let size = self.model.file(&key).now.as_ref().map_or(0, |n| n.len() as u64);
+        let size = self
+            .model
+            .file(&key)
+            .now
+            .as_ref()
+            .map_or(0, |n| n.len() as u64);
         let fmax = self.opts.file_max;
         match self.rng.below(100) {
             0..=39 => {
                 let len = 1 + self.rng.below(self.opts.write_max);
-                let off = self.rng.below((size + 1).min(fmax).max(1)).min(fmax.saturating_sub(len));
+                let off = self
+                    .rng
+                    .below((size + 1).min(fmax).max(1))
+                    .min(fmax.saturating_sub(len));
                 let data: Vec<u8> = (0..len).map(|_| 1 + self.rng.below(255) as u8).collect();
-                Op::Write { key, off, data: Bytes::from(data) }
+                Op::Write {
+                    key,
+                    off,
+                    data: Bytes::from(data),
+                }
             }
-            40..=64 => Op::Read { key, off: self.rng.below(size + 1), verify: false },
+            40..=64 => Op::Read {
+                key,
+                off: self.rng.below(size + 1),
+                verify: false,
+            },
             65..=79 => Op::Fsync { key },
-            80..=85 => Op::Truncate { key, size: self.rng.below(fmax) },
+            80..=85 => Op::Truncate {
+                key,
+                size: self.rng.below(fmax),
+            },
             _ => Op::Close { key },
         }
     }
@@ -443,15 +544,20 @@ impl World {
     }
 
     fn on_reply(&mut self, req: RequestId, r: Result<Reply, FileError>) {
-        let Some((id, op)) = self.pending.take() else { return };
+        let Some((id, op)) = self.pending.take() else {
+            return;
+        };
         if id != req {
             self.pending = Some((id, op));
             return;
         }
-        self.trace(format!("reply {req} {}", match &r {
-            Ok(Reply::Data(d)) => format!("Data({} bytes)", d.len()),
-            other => format!("{other:?}"),
-        }));
+        self.trace(format!(
+            "reply {req} {}",
+            match &r {
+                Ok(Reply::Data(d)) => format!("Data({} bytes)", d.len()),
+                other => format!("{other:?}"),
+            }
+        ));
         let mut follow = None;
         match (op, r) {
             (Op::Open { key, create }, Ok(Reply::Opened { handle, size })) => {
@@ -460,20 +566,36 @@ impl World {
                 let unchecked = f.lost || f.disturbed;
                 match f.exists {
                     // Someone else's version may be what the cache opened: learn it.
-                    Some(true) if f.disturbed => follow = Some(Op::Read { key, off: 0, verify: true }),
+                    Some(true) if f.disturbed => {
+                        follow = Some(Op::Read {
+                            key,
+                            off: 0,
+                            verify: true,
+                        })
+                    }
                     Some(true) => match &f.now {
                         Some(now) if now.len() as u64 != size && !unchecked => {
                             let n = now.len();
                             self.violation(format!("open {key:?}: size {size}, model {n}"));
                         }
                         Some(_) => {}
-                        None => follow = Some(Op::Read { key, off: 0, verify: true }),
+                        None => {
+                            follow = Some(Op::Read {
+                                key,
+                                off: 0,
+                                verify: true,
+                            })
+                        }
                     },
                     Some(false) if create && unchecked && size != 0 => {
                         // Someone else's object is there: learn it.
                         f.exists = Some(true);
                         f.now = None;
-                        follow = Some(Op::Read { key, off: 0, verify: true });
+                        follow = Some(Op::Read {
+                            key,
+                            off: 0,
+                            verify: true,
+                        });
                     }
                     Some(false) if create => {
                         f.created();
@@ -483,7 +605,9 @@ impl World {
                     }
                     Some(false) => {
                         if !unchecked {
-                            self.violation(format!("open {key:?} found a file the model says is gone"));
+                            self.violation(format!(
+                                "open {key:?} found a file the model says is gone"
+                            ));
                         }
                     }
                     None => {
@@ -494,7 +618,11 @@ impl World {
                         } else if let Some(v) = f.observe_exists(true) {
                             self.violation(format!("{key:?}: {v}"));
                         }
-                        follow = Some(Op::Read { key, off: 0, verify: true });
+                        follow = Some(Op::Read {
+                            key,
+                            off: 0,
+                            verify: true,
+                        });
                     }
                 }
             }
@@ -505,26 +633,46 @@ impl World {
             }
             (Op::Read { key, off, verify }, Ok(Reply::Data(d))) => {
                 let f = self.model.file(&key);
-                let complaint = if verify { f.observe(&d) } else { f.check_read(off, &d) };
+                let complaint = if verify {
+                    f.observe(&d)
+                } else {
+                    f.check_read(off, &d)
+                };
                 if let Some(c) = complaint {
                     if let Some((id, _)) = self.core.lookup(&key) {
-                        let detail = format!("entry {:?} chunks {:?}", self.core.entry_record(id), self.core.chunk_states(id));
+                        let detail = format!(
+                            "entry {:?} chunks {:?}",
+                            self.core.entry_record(id),
+                            self.core.chunk_states(id)
+                        );
                         self.trace(detail);
                     }
                     self.violation(format!("invariant 2: {key:?}: {c}"));
                 }
             }
-            (Op::Write { key, off, data }, Ok(Reply::Written { .. })) => self.model.file(&key).write_done(off, &data),
+            (Op::Write { key, off, data }, Ok(Reply::Written { .. })) => {
+                self.model.file(&key).write_done(off, &data)
+            }
             (Op::Write { key, .. }, Err(_)) => {
                 // A failed write may have landed in part: learn the file again.
                 self.model.file(&key).now = None;
-                follow = Some(Op::Read { key, off: 0, verify: true });
+                follow = Some(Op::Read {
+                    key,
+                    off: 0,
+                    verify: true,
+                });
             }
             (Op::Fsync { key }, Ok(Reply::Synced)) => self.model.file(&key).fsync_done(),
-            (Op::Truncate { key, size }, Ok(Reply::Truncated)) => self.model.file(&key).truncate_done(size),
+            (Op::Truncate { key, size }, Ok(Reply::Truncated)) => {
+                self.model.file(&key).truncate_done(size)
+            }
             (Op::Truncate { key, .. }, Err(_)) => {
                 self.model.file(&key).now = None;
-                follow = Some(Op::Read { key, off: 0, verify: true });
+                follow = Some(Op::Read {
+                    key,
+                    off: 0,
+                    verify: true,
+                });
             }
             (Op::Close { key }, _) => {
                 self.handles.remove(&key);
@@ -536,15 +684,26 @@ impl World {
                 let from_disturbed = f.disturbed;
                 f.disturbed |= self.model.files.get(&to).is_some_and(|t| t.disturbed);
                 self.model.files.insert(to, f);
-                self.model.files.insert(from, MFile { disturbed: from_disturbed, ever_disturbed: from_disturbed, ..MFile::absent() });
+                self.model.files.insert(
+                    from,
+                    MFile {
+                        disturbed: from_disturbed,
+                        ever_disturbed: from_disturbed,
+                        ..MFile::absent()
+                    },
+                );
             }
             (Op::Unlink { key } | Op::Rename { from: key, .. }, Err(FileError::NotFound)) => {
                 let f = self.model.file(&key);
                 if f.exists == Some(true) && !f.disturbed && !f.lost {
-                    self.violation(format!("{key:?} exists in the model but the cache says not found"));
+                    self.violation(format!(
+                        "{key:?} exists in the model but the cache says not found"
+                    ));
                 }
             }
-            (op, Err(FileError::Io(e))) if !self.faults || !(e.contains("fetch") || e.contains("object store")) => {
+            (op, Err(FileError::Io(e)))
+                if !self.faults || !(e.contains("fetch") || e.contains("object store")) =>
+            {
                 self.violation(format!("unexpected I/O error for {op:?}: {e}"));
             }
             (op, r) => self.trace(format!("unchecked reply {r:?} to {op:?}")),
@@ -556,7 +715,17 @@ impl World {
     }
 
     fn outside_write(&mut self) {
-        let candidates: Vec<String> = self.keys.iter().filter(|k| self.model.files.get(*k).is_some_and(|f| f.exists != Some(false) && !f.lost)).cloned().collect();
+        let candidates: Vec<String> = self
+            .keys
+            .iter()
+            .filter(|k| {
+                self.model
+                    .files
+                    .get(*k)
+                    .is_some_and(|f| f.exists != Some(false) && !f.lost)
+            })
+            .cloned()
+            .collect();
         if candidates.is_empty() {
             return;
         }
@@ -585,11 +754,10 @@ impl World {
             }
         }
         self.disk.crash(&mut self.rng);
-        if let Some((_, op)) = self.pending.take() {
-            if let Op::Rename { from, to } = op {
-                *self.model.file(&from) = MFile::lost();
-                *self.model.file(&to) = MFile::lost();
-            }
+        if let Some((_, Op::Rename { from, to })) = self.pending.take() {
+            // A rename in flight may or may not have happened: both keys are lost to the model.
+            *self.model.file(&from) = MFile::lost();
+            *self.model.file(&to) = MFile::lost();
         }
         self.model.crash();
         self.handles.clear();
@@ -597,7 +765,8 @@ impl World {
         self.timer_at = None;
         let mut cfg = self.opts.core.clone();
         cfg.seed = cfg.seed.wrapping_add(self.restarts);
-        self.core = Core::recover(cfg, self.index.clone(), Instant::from_millis(self.now)).expect("valid options");
+        self.core = Core::recover(cfg, self.index.clone(), Instant::from_millis(self.now))
+            .expect("valid options");
         // Invariant 6: what the core rebuilt is what the index held.
         let differing: Vec<_> = self
             .index
@@ -620,14 +789,21 @@ impl World {
         self.faults = false;
         self.disk.enospc = false;
         self.disk.capacity = u64::MAX / 4;
-        self.input(Input::DiskFree { bytes: self.disk.capacity });
+        self.input(Input::DiskFree {
+            bytes: self.disk.capacity,
+        });
     }
 
     /// Liveness and the final comparison of bucket, model and cache.
     fn finish(&mut self) {
         if !self.finished_client || !self.quiet() {
-            let why = self.core.pending().unwrap_or_else(|| "the client or the world did not settle".into());
-            self.violation(format!("invariant 5 (liveness): not idle after the quiet phase: {why}"));
+            let why = self
+                .core
+                .pending()
+                .unwrap_or_else(|| "the client or the world did not settle".into());
+            self.violation(format!(
+                "invariant 5 (liveness): not idle after the quiet phase: {why}"
+            ));
             return;
         }
         // Invariant 1 and 4's outcome: the bucket holds what the model says.
@@ -644,7 +820,9 @@ impl World {
             if f.disturbed || f.lost {
                 continue;
             }
-            let Some(remote) = self.s3.objects.get(&key).map(|o| o.data.clone()) else { continue };
+            let Some(remote) = self.s3.objects.get(&key).map(|o| o.data.clone()) else {
+                continue;
+            };
             match self.read_through_core(&key) {
                 Some(d) if d == remote => {}
                 Some(d) => self.violation(format!("invariant 2: {key:?}: the cache serves {} bytes that differ from the bucket's {}", d.len(), remote.len())),
@@ -657,16 +835,23 @@ impl World {
             self.violation("invariant 6: the core still has state to persist when idle".into());
         } else if self.core.persistent_view() != self.index {
             let diff = first_difference(&self.core.persistent_view(), &self.index);
-            self.violation(format!("invariant 6: the index differs from the core's state when idle: {diff}"));
+            self.violation(format!(
+                "invariant 6: the index differs from the core's state when idle: {diff}"
+            ));
         }
         if self.s3.open_uploads() > 0 {
-            self.trace(format!("note: {} multipart uploads left open on the server", self.s3.open_uploads()));
+            self.trace(format!(
+                "note: {} multipart uploads left open on the server",
+                self.s3.open_uploads()
+            ));
         }
     }
 
     fn settle(&mut self) {
         for _ in 0..100_000 {
-            let Some(Reverse((at, seq))) = self.heap.pop() else { return };
+            let Some(Reverse((at, seq))) = self.heap.pop() else {
+                return;
+            };
             self.now = self.now.max(at);
             if let Some(ev) = self.events.remove(&seq) {
                 self.step(ev);
@@ -682,7 +867,16 @@ impl World {
         self.next_req += 1;
         self.pending = None;
         let mut got: Option<Result<Reply, FileError>> = None;
-        self.core.handle_input(Instant::from_millis(self.now), Input::Request(req, Request::Open { key: key.to_string(), create: false }));
+        self.core.handle_input(
+            Instant::from_millis(self.now),
+            Input::Request(
+                req,
+                Request::Open {
+                    key: key.to_string(),
+                    create: false,
+                },
+            ),
+        );
         let handle = match self.run_until_reply(req, &mut got) {
             Some(Ok(Reply::Opened { handle, .. })) => handle,
             _ => return None,
@@ -690,20 +884,37 @@ impl World {
         let req2 = RequestId(self.next_req);
         self.next_req += 1;
         let len = self.opts.file_max * 4;
-        self.core.handle_input(Instant::from_millis(self.now), Input::Request(req2, Request::Read { handle, offset: 0, len }));
+        self.core.handle_input(
+            Instant::from_millis(self.now),
+            Input::Request(
+                req2,
+                Request::Read {
+                    handle,
+                    offset: 0,
+                    len,
+                },
+            ),
+        );
         let data = match self.run_until_reply(req2, &mut got) {
             Some(Ok(Reply::Data(d))) => Some(d.to_vec()),
             _ => None,
         };
         let req3 = RequestId(self.next_req);
         self.next_req += 1;
-        self.core.handle_input(Instant::from_millis(self.now), Input::Request(req3, Request::Close { handle }));
+        self.core.handle_input(
+            Instant::from_millis(self.now),
+            Input::Request(req3, Request::Close { handle }),
+        );
         let _ = self.run_until_reply(req3, &mut got);
         data
     }
 
     /// Steps the world until `req` is answered (the client is idle in the final phase).
-    fn run_until_reply(&mut self, req: RequestId, _got: &mut Option<Result<Reply, FileError>>) -> Option<Result<Reply, FileError>> {
+    fn run_until_reply(
+        &mut self,
+        req: RequestId,
+        _got: &mut Option<Result<Reply, FileError>>,
+    ) -> Option<Result<Reply, FileError>> {
         let mut answer = None;
         for _ in 0..100_000 {
             while let Some(out) = self.core.poll_output() {
@@ -715,7 +926,7 @@ impl World {
             if answer.is_some() {
                 return answer;
             }
-            let Some(Reverse((at, seq))) = self.heap.pop() else { return None };
+            let Reverse((at, seq)) = self.heap.pop()?;
             self.now = self.now.max(at);
             if let Some(ev) = self.events.remove(&seq) {
                 if matches!(ev, Ev::Client) {
@@ -734,7 +945,9 @@ impl World {
                 let entry = local_entry(&op);
                 let is_sync = matches!(op, LocalOp::Sync { .. });
                 let result = self.disk.perform(&op, &mut self.rng);
-                let at = self.now.max(self.entry_clock.get(&entry).copied().unwrap_or(0));
+                let at = self
+                    .now
+                    .max(self.entry_clock.get(&entry).copied().unwrap_or(0));
                 self.entry_clock.insert(entry, at);
                 self.schedule(at, Ev::Local(io, entry, result, is_sync));
             }
@@ -767,7 +980,8 @@ impl World {
             }
             Ev::DiskReading | Ev::Client => return,
         };
-        self.core.handle_input(Instant::from_millis(self.now), input);
+        self.core
+            .handle_input(Instant::from_millis(self.now), input);
         if let Some(t) = self.core.poll_timeout() {
             let t = t.as_millis().max(self.now);
             if self.timer_at != Some(t) {
@@ -792,15 +1006,28 @@ fn local_entry(op: &LocalOp) -> EntryId {
 
 fn op_key(op: &Op) -> &str {
     match op {
-        Op::Open { key, .. } | Op::Read { key, .. } | Op::Write { key, .. } | Op::Fsync { key } | Op::Truncate { key, .. } | Op::Close { key } | Op::Unlink { key } => key,
+        Op::Open { key, .. }
+        | Op::Read { key, .. }
+        | Op::Write { key, .. }
+        | Op::Fsync { key }
+        | Op::Truncate { key, .. }
+        | Op::Close { key }
+        | Op::Unlink { key } => key,
         Op::Rename { from, .. } => from,
     }
 }
 
 fn describe(op: &RemoteOp) -> String {
     match op {
-        RemoteOp::Put { key, data, precondition, .. } => format!("PUT {key:?} {} bytes {precondition:?}", data.len()),
-        RemoteOp::UploadPart { key, part, data, .. } => format!("UploadPart {key:?} #{part} {} bytes", data.len()),
+        RemoteOp::Put {
+            key,
+            data,
+            precondition,
+            ..
+        } => format!("PUT {key:?} {} bytes {precondition:?}", data.len()),
+        RemoteOp::UploadPart {
+            key, part, data, ..
+        } => format!("UploadPart {key:?} #{part} {} bytes", data.len()),
         other => format!("{other:?}"),
     }
 }
@@ -826,14 +1053,24 @@ fn first_difference(core: &Recovered, index: &Recovered) -> String {
         return format!("entries: core {:?}, index {:?}", ids(core), ids(index));
     }
     if core.journal != index.journal {
-        return format!("journal: core {:?}, index {:?}", core.journal, index.journal);
+        return format!(
+            "journal: core {:?}, index {:?}",
+            core.journal, index.journal
+        );
     }
-    format!("conflicts: core {:?}, index {:?}", core.conflicts, index.conflicts)
+    format!(
+        "conflicts: core {:?}, index {:?}",
+        core.conflicts, index.conflicts
+    )
 }
 
 fn describe_local(op: &LocalOp) -> String {
     match op {
-        LocalOp::Write { entry, offset, data } => format!("write e{entry} {offset}+{}", data.len()),
+        LocalOp::Write {
+            entry,
+            offset,
+            data,
+        } => format!("write e{entry} {offset}+{}", data.len()),
         LocalOp::Read { entry, offset, len } => format!("read e{entry} {offset}+{len}"),
         LocalOp::Zero { entry, offset, len } => format!("zero e{entry} {offset}+{len}"),
         LocalOp::Punch { entry, offset, len } => format!("punch e{entry} {offset}+{len}"),
@@ -845,7 +1082,13 @@ fn describe_local(op: &LocalOp) -> String {
 
 fn set_op_key(op: &mut Op, new: String) {
     match op {
-        Op::Open { key, .. } | Op::Read { key, .. } | Op::Write { key, .. } | Op::Fsync { key } | Op::Truncate { key, .. } | Op::Close { key } | Op::Unlink { key } => *key = new,
+        Op::Open { key, .. }
+        | Op::Read { key, .. }
+        | Op::Write { key, .. }
+        | Op::Fsync { key }
+        | Op::Truncate { key, .. }
+        | Op::Close { key }
+        | Op::Unlink { key } => *key = new,
         Op::Rename { from, .. } => *from = new,
     }
 }

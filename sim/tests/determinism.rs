@@ -22,7 +22,14 @@ fn different_seeds_explore_different_runs() {
 fn the_trace_starts_with_every_option_of_the_seed() {
     let r = silt_sim::run_seed(5, true);
     let banner = &r.trace[0];
-    for field in ["seed=5", "crash=", "outside=", "chunk_size=", "disk_capacity=", "ignore_get_if_match="] {
+    for field in [
+        "seed=5",
+        "crash=",
+        "outside=",
+        "chunk_size=",
+        "disk_capacity=",
+        "ignore_get_if_match=",
+    ] {
         assert!(banner.contains(field), "banner lacks {field}: {banner}");
     }
 }

@@ -54,7 +54,14 @@ fn catches_bytes_written_during_an_upload_marked_clean() {
 fn the_unplanted_core_passes_the_same_seeds() {
     // The planted tests are meaningful only if the correct core passes these seeds.
     let failing: Vec<u64> = (0..SEED_BUDGET)
-        .filter(|&seed| !silt_sim::run(Options::from_seed(seed), false).violations.is_empty())
+        .filter(|&seed| {
+            !silt_sim::run(Options::from_seed(seed), false)
+                .violations
+                .is_empty()
+        })
         .collect();
-    assert!(failing.is_empty(), "seeds failing without a planted bug: {failing:?}");
+    assert!(
+        failing.is_empty(),
+        "seeds failing without a planted bug: {failing:?}"
+    );
 }

@@ -82,7 +82,9 @@ impl Core {
     }
 
     pub(crate) fn on_txn_done(&mut self, txn: TxnId, result: Result<(), String>) {
-        let Some((id, waiters)) = self.commit.in_flight.take() else { return };
+        let Some((id, waiters)) = self.commit.in_flight.take() else {
+            return;
+        };
         if id != txn {
             self.commit.in_flight = Some((id, waiters));
             return;
@@ -109,7 +111,12 @@ impl Core {
 
     /// The periodic commit: snapshot every entry whose state changed.
     pub(crate) fn periodic_commit(&mut self) {
-        let due: Vec<_> = self.entries.iter().filter(|(_, e)| e.persist_wanted && !e.sync_queued).map(|(id, _)| *id).collect();
+        let due: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.persist_wanted && !e.sync_queued)
+            .map(|(id, _)| *id)
+            .collect();
         for eid in due {
             self.enqueue_sync(eid, None);
         }
@@ -126,8 +133,14 @@ impl Core {
 
     pub(crate) fn fail_waiter(&mut self, w: Waiter) {
         if let Waiter::Reply(req, _) = w {
-            let why = self.poisoned.clone().unwrap_or_else(|| "commit failed".into());
-            self.reply(req, Err(FileError::Io(format!("cache needs a remount: {why}"))));
+            let why = self
+                .poisoned
+                .clone()
+                .unwrap_or_else(|| "commit failed".into());
+            self.reply(
+                req,
+                Err(FileError::Io(format!("cache needs a remount: {why}"))),
+            );
         }
     }
 }

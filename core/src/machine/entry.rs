@@ -113,7 +113,8 @@ impl Entry {
             e.durable_dirty.add(d.offset..d.offset + d.len);
         }
         for c in &r.clean_chunks {
-            e.chunks.insert(c.index, ChunkState::Clean { crc32c: c.crc32c });
+            e.chunks
+                .insert(c.index, ChunkState::Clean { crc32c: c.crc32c });
         }
         let dirty_chunks: BTreeSet<u64> = e
             .dirty
@@ -142,13 +143,20 @@ impl Entry {
             dirty: self
                 .dirty
                 .iter()
-                .map(|(r, g)| DirtyExtent { offset: r.start, len: r.end - r.start, generation: g })
+                .map(|(r, g)| DirtyExtent {
+                    offset: r.start,
+                    len: r.end - r.start,
+                    generation: g,
+                })
                 .collect(),
             clean_chunks: self
                 .chunks
                 .iter()
                 .filter_map(|(&index, s)| match s {
-                    ChunkState::Clean { crc32c } => Some(CleanChunk { index, crc32c: *crc32c }),
+                    ChunkState::Clean { crc32c } => Some(CleanChunk {
+                        index,
+                        crc32c: *crc32c,
+                    }),
                     ChunkState::Dirty { .. } => None,
                 })
                 .collect(),
@@ -194,13 +202,16 @@ impl Entry {
     /// is never clean, so eviction never takes it.
     pub fn chunk_has_dirty(&self, c: u64, chunk_size: u64) -> bool {
         let range = chunks::chunk_range(c, chunk_size);
-        self.dirty.intersects(range.start..range.end.min(self.local_size))
+        self.dirty
+            .intersects(range.start..range.end.min(self.local_size))
     }
 
     /// True when eviction may punch chunk `c`: clean now and clean in the index.
     pub fn evictable(&self, c: u64, chunk_size: u64) -> bool {
         matches!(self.chunks.get(&c), Some(ChunkState::Clean { .. }))
-            && !self.durable_dirty.intersects(chunks::chunk_range(c, chunk_size))
+            && !self
+                .durable_dirty
+                .intersects(chunks::chunk_range(c, chunk_size))
     }
 
     /// Re-derives chunk `c`'s state after its dirty bytes changed. A chunk gaining dirty bytes
@@ -211,12 +222,19 @@ impl Entry {
         let has_dirty = self.chunk_has_dirty(c, chunk_size);
         let prev = self.chunks.get(&c).copied();
         let next = if has_dirty {
-            let present = matches!(prev, Some(ChunkState::Clean { .. }) | Some(ChunkState::Dirty { filled: true }));
+            let present = matches!(
+                prev,
+                Some(ChunkState::Clean { .. }) | Some(ChunkState::Dirty { filled: true })
+            );
             let nothing_to_fill = self.dirty.covers(live.clone());
-            Some(ChunkState::Dirty { filled: present || nothing_to_fill })
+            Some(ChunkState::Dirty {
+                filled: present || nothing_to_fill,
+            })
         } else {
             match prev {
-                Some(ChunkState::Clean { crc32c }) if !live.is_empty() => Some(ChunkState::Clean { crc32c }),
+                Some(ChunkState::Clean { crc32c }) if !live.is_empty() => {
+                    Some(ChunkState::Clean { crc32c })
+                }
                 // Was dirty, now nothing is: its base bytes are present only if it was filled,
                 // and then they carry no CRC; drop it (it will be refetched when needed).
                 _ => None,
@@ -245,7 +263,10 @@ impl Entry {
 
     pub fn snapshot(&mut self) -> Snapshot {
         self.persist_wanted = false;
-        Snapshot { record: self.record(), finished_journal: std::mem::take(&mut self.finished_journal) }
+        Snapshot {
+            record: self.record(),
+            finished_journal: std::mem::take(&mut self.finished_journal),
+        }
     }
 
     /// Bytes of `0..local_size` that are not dirty.
@@ -256,7 +277,12 @@ impl Entry {
     /// True while a read is waiting for chunks of this entry: they must not be evicted under
     /// it, or a read larger than the budget would never finish.
     pub fn reading(&self) -> bool {
-        let is_read = |j: &Job| matches!(j, Job::Read { .. } | Job::UploadRead { .. } | Job::Backfill { .. });
+        let is_read = |j: &Job| {
+            matches!(
+                j,
+                Job::Read { .. } | Job::UploadRead { .. } | Job::Backfill { .. }
+            )
+        };
         !self.parked.is_empty()
             || !self.fetching.is_empty()
             || self.queue.iter().any(is_read)
@@ -265,6 +291,9 @@ impl Entry {
 
     /// True when no job, fetch or parked work is pending.
     pub fn idle(&self) -> bool {
-        self.running.is_none() && self.queue.is_empty() && self.parked.is_empty() && self.fetching.is_empty()
+        self.running.is_none()
+            && self.queue.is_empty()
+            && self.parked.is_empty()
+            && self.fetching.is_empty()
     }
 }

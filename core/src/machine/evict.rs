@@ -51,15 +51,19 @@ impl Core {
 
     /// Parks a write until space may be available, or fails it when it waited too long.
     pub(crate) fn park_for_space(&mut self, eid: EntryId, job: Job) {
-        let Job::Write { req, first_try, .. } = &job else { return };
-        if self.now >= first_try.add(self.cfg.write_wait_timeout) {
+        let Job::Write { req, first_try, .. } = &job else {
+            return;
+        };
+        if self.now >= first_try.plus(self.cfg.write_wait_timeout) {
             let req = *req;
-            self.event(Event::SpaceExhausted { dirty_bytes: self.dirty_bytes() });
+            self.event(Event::SpaceExhausted {
+                dirty_bytes: self.dirty_bytes(),
+            });
             self.reply(req, Err(FileError::NoSpace));
             return;
         }
         self.space.waiters.push(SpaceWaiter { eid, job });
-        let at = self.now.add(SPACE_RETRY);
+        let at = self.now.plus(SPACE_RETRY);
         self.space.retry_at = Some(self.space.retry_at.map_or(at, |t| t.min(at)).max(self.now));
     }
 

@@ -42,8 +42,12 @@ impl Core {
     pub(crate) fn pump_fetches(&mut self) {
         let cs = self.cfg.chunk_size;
         while self.fetch.in_flight < self.cfg.max_concurrent_fetches {
-            let Some((eid, c)) = self.fetch.queue.pop_front() else { return };
-            let Some(e) = self.entries.get_mut(&eid) else { continue };
+            let Some((eid, c)) = self.fetch.queue.pop_front() else {
+                return;
+            };
+            let Some(e) = self.entries.get_mut(&eid) else {
+                continue;
+            };
             let (Some(base), Some(key)) = (e.base.clone(), e.remote_key.clone()) else {
                 e.fetching.remove(&c);
                 self.wake_parked(eid);
@@ -57,15 +61,34 @@ impl Core {
                 continue;
             }
             self.fetch.in_flight += 1;
-            let ctx = RemoteCtx::Fetch { entry: eid, chunk: c, etag: base.etag.clone() };
-            self.emit_remote(ctx, RemoteOp::Get { key, range, if_match: base.etag });
+            let ctx = RemoteCtx::Fetch {
+                entry: eid,
+                chunk: c,
+                etag: base.etag.clone(),
+            };
+            self.emit_remote(
+                ctx,
+                RemoteOp::Get {
+                    key,
+                    range,
+                    if_match: base.etag,
+                },
+            );
         }
     }
 
-    pub(crate) fn on_fetch_done(&mut self, eid: EntryId, c: u64, etag: String, result: Result<RemoteOk, RemoteError>) {
+    pub(crate) fn on_fetch_done(
+        &mut self,
+        eid: EntryId,
+        c: u64,
+        etag: String,
+        result: Result<RemoteOk, RemoteError>,
+    ) {
         let cs = self.cfg.chunk_size;
         self.fetch.in_flight = self.fetch.in_flight.saturating_sub(1);
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         let current = e.base.clone();
         if current.as_ref().map(|b| &b.etag) != Some(&etag) {
             // The entry moved on (uploaded, invalidated) while the fetch was in flight.
@@ -77,7 +100,9 @@ impl Core {
         let r = chunks::chunk_range(c, cs);
         let want = r.end.min(base_size).saturating_sub(r.start);
         match result {
-            Ok(RemoteOk::Got { data, etag: got, .. }) if got != etag => {
+            Ok(RemoteOk::Got {
+                data, etag: got, ..
+            }) if got != etag => {
                 let _ = data;
                 e.fetching.remove(&c);
                 self.revalidate(eid);
@@ -85,10 +110,21 @@ impl Core {
             Ok(RemoteOk::Got { data, etag, .. }) if data.len() as u64 == want => {
                 e.fetching.remove(&c);
                 self.fetch.attempts.remove(&(eid, c));
-                self.enqueue_front(eid, Job::Backfill { chunk: c, etag, data });
+                self.enqueue_front(
+                    eid,
+                    Job::Backfill {
+                        chunk: c,
+                        etag,
+                        data,
+                    },
+                );
             }
             Ok(RemoteOk::Got { data, .. }) => {
-                self.fetch_failed(eid, c, format!("short body: {} of {want} bytes", data.len()));
+                self.fetch_failed(
+                    eid,
+                    c,
+                    format!("short body: {} of {want} bytes", data.len()),
+                );
             }
             Ok(other) => self.fetch_failed(eid, c, format!("unexpected answer {other:?}")),
             Err(RemoteError::PreconditionFailed) | Err(RemoteError::NotFound) => {
@@ -103,18 +139,31 @@ impl Core {
         let n = self.fetch.attempts.entry((eid, c)).or_insert(0);
         *n += 1;
         if *n < MAX_FETCH_ATTEMPTS {
-            let backoff = self.cfg.retry_initial.saturating_mul(1 << (*n - 1).min(16)).min(self.cfg.retry_max);
-            self.fetch.retry.push((self.now.add(backoff), eid, c));
+            let backoff = self
+                .cfg
+                .retry_initial
+                .saturating_mul(1 << (*n - 1).min(16))
+                .min(self.cfg.retry_max);
+            self.fetch.retry.push((self.now.plus(backoff), eid, c));
             return;
         }
         self.fetch.attempts.remove(&(eid, c));
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         e.fetching.remove(&c);
         let parked = std::mem::take(&mut e.parked);
         for job in parked {
             match job {
-                Job::Read { req, .. } => self.reply(req, Err(FileError::Io(format!("fetch from the object store failed: {why}")))),
-                Job::UploadRead { jid, attempt, .. } => self.upload_failed_locally(jid, attempt, format!("fetch failed: {why}")),
+                Job::Read { req, .. } => self.reply(
+                    req,
+                    Err(FileError::Io(format!(
+                        "fetch from the object store failed: {why}"
+                    ))),
+                ),
+                Job::UploadRead { jid, attempt, .. } => {
+                    self.upload_failed_locally(jid, attempt, format!("fetch failed: {why}"))
+                }
                 other => {
                     if let Some(e) = self.entries.get_mut(&eid) {
                         e.parked.push(other);
@@ -135,21 +184,38 @@ impl Core {
 
     /// The object seems to have changed: ask what it is now.
     pub(crate) fn revalidate(&mut self, eid: EntryId) {
-        let Some(key) = self.entries.get(&eid).and_then(|e| e.remote_key.clone()) else { return };
+        let Some(key) = self.entries.get(&eid).and_then(|e| e.remote_key.clone()) else {
+            return;
+        };
         if self.fetch.revalidating.insert(eid) {
             self.emit_remote(RemoteCtx::Revalidate { entry: eid }, RemoteOp::Head { key });
         }
     }
 
-    pub(crate) fn on_revalidate_done(&mut self, eid: EntryId, result: Result<RemoteOk, RemoteError>) {
+    pub(crate) fn on_revalidate_done(
+        &mut self,
+        eid: EntryId,
+        result: Result<RemoteOk, RemoteError>,
+    ) {
         self.fetch.revalidating.remove(&eid);
-        let Some(e) = self.entries.get(&eid) else { return };
+        let Some(e) = self.entries.get(&eid) else {
+            return;
+        };
         let base_etag = e.base.as_ref().map(|b| b.etag.clone());
         match result {
-            Ok(RemoteOk::Head(Some(info))) if Some(&info.etag) == base_etag.as_ref() => self.wake_parked(eid),
+            Ok(RemoteOk::Head(Some(info))) if Some(&info.etag) == base_etag.as_ref() => {
+                self.wake_parked(eid)
+            }
             Ok(RemoteOk::Head(Some(info))) if self.own_upload_landed(eid, &info) => {}
-            Ok(RemoteOk::Head(Some(info))) => self.enqueue_front(eid, Job::Invalidate { base: Some(base_of(&info)) }),
-            Ok(RemoteOk::Head(None)) | Err(RemoteError::NotFound) => self.enqueue_front(eid, Job::Invalidate { base: None }),
+            Ok(RemoteOk::Head(Some(info))) => self.enqueue_front(
+                eid,
+                Job::Invalidate {
+                    base: Some(base_of(&info)),
+                },
+            ),
+            Ok(RemoteOk::Head(None)) | Err(RemoteError::NotFound) => {
+                self.enqueue_front(eid, Job::Invalidate { base: None })
+            }
             _ => {
                 // Could not tell: let the waiting jobs try again (their fetches back off).
                 self.wake_parked(eid)
@@ -159,5 +225,9 @@ impl Core {
 }
 
 pub(crate) fn base_of(info: &ObjectInfo) -> BaseVersion {
-    BaseVersion { etag: info.etag.clone(), size: info.size, mtime_ms: info.mtime_ms }
+    BaseVersion {
+        etag: info.etag.clone(),
+        size: info.size,
+        mtime_ms: info.mtime_ms,
+    }
 }

@@ -16,16 +16,49 @@ use std::ops::Range;
 
 #[derive(Clone, Debug)]
 pub(crate) enum Job {
-    Read { req: RequestId, offset: u64, len: u64 },
-    Write { req: RequestId, offset: u64, data: Bytes, first_try: Instant },
-    Truncate { req: Option<RequestId>, size: u64 },
-    Sync { waiter: Option<Waiter> },
-    Backfill { chunk: u64, etag: String, data: Bytes },
-    UploadRead { jid: JournalId, attempt: u32, part: Option<u32>, range: Range<u64> },
-    UploadDone { jid: JournalId, etag: String, landed_size: Option<u64> },
-    Invalidate { base: Option<BaseVersion> },
-    Convert { remote_etag: Option<String> },
-    Punch { chunk: u64 },
+    Read {
+        req: RequestId,
+        offset: u64,
+        len: u64,
+    },
+    Write {
+        req: RequestId,
+        offset: u64,
+        data: Bytes,
+        first_try: Instant,
+    },
+    Truncate {
+        req: Option<RequestId>,
+        size: u64,
+    },
+    Sync {
+        waiter: Option<Waiter>,
+    },
+    Backfill {
+        chunk: u64,
+        etag: String,
+        data: Bytes,
+    },
+    UploadRead {
+        jid: JournalId,
+        attempt: u32,
+        part: Option<u32>,
+        range: Range<u64>,
+    },
+    UploadDone {
+        jid: JournalId,
+        etag: String,
+        landed_size: Option<u64>,
+    },
+    Invalidate {
+        base: Option<BaseVersion>,
+    },
+    Convert {
+        remote_etag: Option<String>,
+    },
+    Punch {
+        chunk: u64,
+    },
     Remove,
 }
 
@@ -47,16 +80,28 @@ pub(crate) struct Running {
 
 impl Running {
     fn new(job: Job, pending: u32) -> Self {
-        Running { job, pending, failed: None, read_at: 0, data: None, snapshot: None, ranges: Vec::new() }
+        Running {
+            job,
+            pending,
+            failed: None,
+            read_at: 0,
+            data: None,
+            snapshot: None,
+            ranges: Vec::new(),
+        }
     }
 }
 
 /// What starting a job did.
 enum Started {
     /// Local operations are in flight.
-    Running(Running),
+    Running(Box<Running>),
     /// Finished (or parked) without waiting.
     Done,
+}
+
+fn running(r: Running) -> Started {
+    Started::Running(Box::new(r))
 }
 
 impl Core {
@@ -76,7 +121,9 @@ impl Core {
 
     /// Queues a sync of `eid` that snapshots its state for the next commit.
     pub(crate) fn enqueue_sync(&mut self, eid: EntryId, waiter: Option<Waiter>) {
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         if waiter.is_none() && e.sync_queued {
             return;
         }
@@ -100,14 +147,18 @@ impl Core {
 
     pub(crate) fn start_next_job(&mut self, eid: EntryId) {
         loop {
-            let Some(e) = self.entries.get_mut(&eid) else { return };
+            let Some(e) = self.entries.get_mut(&eid) else {
+                return;
+            };
             if e.running.is_some() {
                 return;
             }
-            let Some(job) = e.queue.pop_front() else { return };
+            let Some(job) = e.queue.pop_front() else {
+                return;
+            };
             if let Started::Running(r) = self.start_job(eid, job) {
                 if let Some(e) = self.entries.get_mut(&eid) {
-                    e.running = Some(r);
+                    e.running = Some(*r);
                 }
                 return;
             }
@@ -116,7 +167,9 @@ impl Core {
 
     fn start_job(&mut self, eid: EntryId, job: Job) -> Started {
         let cs = self.cfg.chunk_size;
-        let Some(e) = self.entries.get_mut(&eid) else { return Started::Done };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return Started::Done;
+        };
         match job {
             Job::Read { req, offset, len } => {
                 let end = offset.saturating_add(len).min(e.local_size);
@@ -129,25 +182,70 @@ impl Core {
                     return Started::Done;
                 }
                 let rr = self.read_range_for(eid, &range);
-                self.emit_local(eid, LocalOp::Read { entry: eid, offset: rr.start, len: rr.end - rr.start });
+                self.emit_local(
+                    eid,
+                    LocalOp::Read {
+                        entry: eid,
+                        offset: rr.start,
+                        len: rr.end - rr.start,
+                    },
+                );
                 let mut r = Running::new(Job::Read { req, offset, len }, 1);
                 r.read_at = rr.start;
-                Started::Running(r)
+                running(r)
             }
-            Job::Write { req, offset, data, first_try } => {
+            Job::Write {
+                req,
+                offset,
+                data,
+                first_try,
+            } => {
                 let local_size = e.local_size;
                 if self.space_blocks_writes() {
-                    self.park_for_space(eid, Job::Write { req, offset, data, first_try });
+                    self.park_for_space(
+                        eid,
+                        Job::Write {
+                            req,
+                            offset,
+                            data,
+                            first_try,
+                        },
+                    );
                     return Started::Done;
                 }
-                let Some(e) = self.entries.get_mut(&eid) else { return Started::Done };
+                let Some(e) = self.entries.get_mut(&eid) else {
+                    return Started::Done;
+                };
                 if offset > local_size {
-                    e.queue.push_front(Job::Write { req, offset, data, first_try });
-                    e.queue.push_front(Job::Truncate { req: None, size: offset });
+                    e.queue.push_front(Job::Write {
+                        req,
+                        offset,
+                        data,
+                        first_try,
+                    });
+                    e.queue.push_front(Job::Truncate {
+                        req: None,
+                        size: offset,
+                    });
                     return Started::Done;
                 }
-                self.emit_local(eid, LocalOp::Write { entry: eid, offset, data: data.clone() });
-                Started::Running(Running::new(Job::Write { req, offset, data, first_try }, 1))
+                self.emit_local(
+                    eid,
+                    LocalOp::Write {
+                        entry: eid,
+                        offset,
+                        data: data.clone(),
+                    },
+                );
+                running(Running::new(
+                    Job::Write {
+                        req,
+                        offset,
+                        data,
+                        first_try,
+                    },
+                    1,
+                ))
             }
             Job::Truncate { req, size } => {
                 let old = e.local_size;
@@ -160,10 +258,14 @@ impl Core {
                 let op = if size < old {
                     LocalOp::SetLen { entry: eid, size }
                 } else {
-                    LocalOp::Zero { entry: eid, offset: old, len: size - old }
+                    LocalOp::Zero {
+                        entry: eid,
+                        offset: old,
+                        len: size - old,
+                    }
                 };
                 self.emit_local(eid, op);
-                Started::Running(Running::new(Job::Truncate { req, size }, 1))
+                running(Running::new(Job::Truncate { req, size }, 1))
             }
             Job::Sync { waiter } => {
                 let snap = e.snapshot();
@@ -172,7 +274,7 @@ impl Core {
                     self.emit_local(eid, LocalOp::Sync { entry: eid });
                     let mut r = Running::new(Job::Sync { waiter }, 1);
                     r.snapshot = Some(snap);
-                    Started::Running(r)
+                    running(r)
                 } else {
                     self.sync_done(eid, snap, waiter);
                     Started::Done
@@ -194,7 +296,14 @@ impl Core {
                 }
                 for g in &gaps {
                     let d = data.slice((g.start - start) as usize..(g.end - start) as usize);
-                    self.emit_local(eid, LocalOp::Write { entry: eid, offset: g.start, data: d });
+                    self.emit_local(
+                        eid,
+                        LocalOp::Write {
+                            entry: eid,
+                            offset: g.start,
+                            data: d,
+                        },
+                    );
                 }
                 let n = gaps.len() as u32;
                 let mut r = Running::new(Job::Backfill { chunk, etag, data }, n);
@@ -203,22 +312,55 @@ impl Core {
                     self.backfill_done(eid, r);
                     return Started::Done;
                 }
-                Started::Running(r)
+                running(r)
             }
-            Job::UploadRead { jid, attempt, part, range } => {
+            Job::UploadRead {
+                jid,
+                attempt,
+                part,
+                range,
+            } => {
                 if !self.upload_read_valid(eid, jid, attempt, &range) {
                     return Started::Done;
                 }
-                if self.park_for_fill(eid, &range, Job::UploadRead { jid, attempt, part, range: range.clone() }) {
+                if self.park_for_fill(
+                    eid,
+                    &range,
+                    Job::UploadRead {
+                        jid,
+                        attempt,
+                        part,
+                        range: range.clone(),
+                    },
+                ) {
                     return Started::Done;
                 }
                 let rr = self.read_range_for(eid, &range);
-                self.emit_local(eid, LocalOp::Read { entry: eid, offset: rr.start, len: rr.end - rr.start });
-                let mut r = Running::new(Job::UploadRead { jid, attempt, part, range }, 1);
+                self.emit_local(
+                    eid,
+                    LocalOp::Read {
+                        entry: eid,
+                        offset: rr.start,
+                        len: rr.end - rr.start,
+                    },
+                );
+                let mut r = Running::new(
+                    Job::UploadRead {
+                        jid,
+                        attempt,
+                        part,
+                        range,
+                    },
+                    1,
+                );
                 r.read_at = rr.start;
-                Started::Running(r)
+                running(r)
             }
-            Job::UploadDone { jid, etag, landed_size } => {
+            Job::UploadDone {
+                jid,
+                etag,
+                landed_size,
+            } => {
                 self.apply_upload_success(eid, jid, etag, landed_size);
                 self.wake_parked(eid);
                 Started::Done
@@ -244,17 +386,31 @@ impl Core {
                 e.base = base;
                 e.persist_wanted = true;
                 self.event(Event::Invalidated { key, etag });
-                self.emit_local(eid, LocalOp::SetLen { entry: eid, size: 0 });
-                Started::Running(Running::new(Job::Invalidate { base: None }, 1))
+                self.emit_local(
+                    eid,
+                    LocalOp::SetLen {
+                        entry: eid,
+                        size: 0,
+                    },
+                );
+                running(Running::new(Job::Invalidate { base: None }, 1))
             }
             Job::Convert { remote_etag } => match self.convert_to_conflict(eid, remote_etag) {
                 Some(ranges) if !ranges.is_empty() => {
                     for r in &ranges {
-                        self.emit_local(eid, LocalOp::Zero { entry: eid, offset: r.start, len: r.end - r.start });
+                        self.emit_local(
+                            eid,
+                            LocalOp::Zero {
+                                entry: eid,
+                                offset: r.start,
+                                len: r.end - r.start,
+                            },
+                        );
                     }
-                    let mut run = Running::new(Job::Convert { remote_etag: None }, ranges.len() as u32);
+                    let mut run =
+                        Running::new(Job::Convert { remote_etag: None }, ranges.len() as u32);
                     run.ranges = ranges;
-                    Started::Running(run)
+                    running(run)
                 }
                 _ => {
                     self.wake_parked(eid);
@@ -270,12 +426,19 @@ impl Core {
                 if len == 0 || dirty || e.chunks.contains_key(&chunk) {
                     return Started::Done;
                 }
-                self.emit_local(eid, LocalOp::Punch { entry: eid, offset: r.start, len });
-                Started::Running(Running::new(Job::Punch { chunk }, 1))
+                self.emit_local(
+                    eid,
+                    LocalOp::Punch {
+                        entry: eid,
+                        offset: r.start,
+                        len,
+                    },
+                );
+                running(Running::new(Job::Punch { chunk }, 1))
             }
             Job::Remove => {
                 self.emit_local(eid, LocalOp::Remove { entry: eid });
-                Started::Running(Running::new(Job::Remove, 1))
+                running(Running::new(Job::Remove, 1))
             }
         }
     }
@@ -283,15 +446,18 @@ impl Core {
     /// Parks `job` and orders fetches when some non-dirty bytes of `range` are not present.
     fn park_for_fill(&mut self, eid: EntryId, range: &Range<u64>, job: Job) -> bool {
         let cs = self.cfg.chunk_size;
-        let Some(e) = self.entries.get_mut(&eid) else { return false };
-        let need: Vec<u64> = chunks::chunks_overlapping(range, cs).filter(|&c| e.needs_fill(c, range, cs)).collect();
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return false;
+        };
+        let need: Vec<u64> = chunks::chunks_overlapping(range, cs)
+            .filter(|&c| e.needs_fill(c, range, cs))
+            .collect();
         if need.is_empty() {
             return false;
         }
         if e.orphaned {
-            match job {
-                Job::Read { req, .. } => self.reply(req, Err(FileError::NotFound)),
-                _ => {}
+            if let Job::Read { req, .. } = job {
+                self.reply(req, Err(FileError::NotFound));
             }
             return true;
         }
@@ -324,7 +490,9 @@ impl Core {
     fn verify_clean(&mut self, eid: EntryId, range: &Range<u64>, at: u64, data: &Bytes) -> bool {
         let cs = self.cfg.chunk_size;
         let skip_sentinel = self.cfg.planted(Bug::CleanBeforeCrc);
-        let Some(e) = self.entries.get_mut(&eid) else { return true };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return true;
+        };
         let mut ok = true;
         for c in chunks::chunks_overlapping(range, cs) {
             if let Some(ChunkState::Clean { crc32c }) = e.chunks.get(&c).copied() {
@@ -334,7 +502,9 @@ impl Core {
                 let l = e.live(c, cs);
                 let lo = (l.start - at) as usize;
                 let hi = (l.end - at) as usize;
-                let good = data.get(lo..hi).is_some_and(|s| crc32c::checksum(s) == crc32c);
+                let good = data
+                    .get(lo..hi)
+                    .is_some_and(|s| crc32c::checksum(s) == crc32c);
                 if !good {
                     e.chunks.remove(&c);
                     e.persist_wanted = true;
@@ -346,7 +516,9 @@ impl Core {
     }
 
     pub(crate) fn on_local_done(&mut self, eid: EntryId, result: Result<LocalOk, LocalError>) {
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         let Some(r) = e.running.as_mut() else { return };
         r.pending = r.pending.saturating_sub(1);
         match result {
@@ -377,7 +549,9 @@ impl Core {
                     self.reply(req, Err(FileError::Io(err.to_string())));
                     return;
                 }
-                let Some(e) = self.entries.get(&eid) else { return };
+                let Some(e) = self.entries.get(&eid) else {
+                    return;
+                };
                 let end = offset.saturating_add(len).min(e.local_size);
                 let range = offset..end;
                 if !self.verify_clean(eid, &range, r.read_at, &data) {
@@ -392,12 +566,19 @@ impl Core {
                 }
                 self.reply(req, Ok(Reply::Data(out)));
             }
-            Job::Write { req, offset, data, first_try } => {
+            Job::Write {
+                req,
+                offset,
+                data,
+                first_try,
+            } => {
                 let end = offset + data.len() as u64;
                 match failed {
                     None => {
                         let atime = self.tick_atime();
-                        let Some(e) = self.entries.get_mut(&eid) else { return };
+                        let Some(e) = self.entries.get_mut(&eid) else {
+                            return;
+                        };
                         e.generation += 1;
                         e.dirty.insert(offset..end, e.generation);
                         e.local_size = e.local_size.max(end);
@@ -408,12 +589,25 @@ impl Core {
                         e.persist_wanted = true;
                         e.atime = atime;
                         self.ensure_upload_queued(eid);
-                        self.reply(req, Ok(Reply::Written { len: data.len() as u64 }));
+                        self.reply(
+                            req,
+                            Ok(Reply::Written {
+                                len: data.len() as u64,
+                            }),
+                        );
                     }
                     Some(err) => {
                         self.forget_presence(eid, offset..end);
                         if err == LocalError::NoSpace {
-                            self.on_no_space(eid, Job::Write { req, offset, data, first_try });
+                            self.on_no_space(
+                                eid,
+                                Job::Write {
+                                    req,
+                                    offset,
+                                    data,
+                                    first_try,
+                                },
+                            );
                         } else {
                             self.reply(req, Err(FileError::Io(err.to_string())));
                         }
@@ -422,10 +616,16 @@ impl Core {
             }
             Job::Truncate { req, size } => {
                 if let Some(err) = failed {
-                    let Some(e) = self.entries.get_mut(&eid) else { return };
+                    let Some(e) = self.entries.get_mut(&eid) else {
+                        return;
+                    };
                     let old = e.local_size;
                     self.forget_presence(eid, old.min(size)..old.max(size));
-                    let fe = if err == LocalError::NoSpace { FileError::NoSpace } else { FileError::Io(err.to_string()) };
+                    let fe = if err == LocalError::NoSpace {
+                        FileError::NoSpace
+                    } else {
+                        FileError::Io(err.to_string())
+                    };
                     match req {
                         Some(req) => self.reply(req, Err(fe)),
                         None => {
@@ -439,12 +639,15 @@ impl Core {
                     }
                     return;
                 }
-                let Some(e) = self.entries.get_mut(&eid) else { return };
+                let Some(e) = self.entries.get_mut(&eid) else {
+                    return;
+                };
                 let old = e.local_size;
                 e.generation += 1;
                 if size < old {
                     e.dirty.truncate(size);
-                    e.chunks.retain(|&c, _| chunks::chunk_range(c, cs).start < size);
+                    e.chunks
+                        .retain(|&c, _| chunks::chunk_range(c, cs).start < size);
                     if size % cs != 0 {
                         let c = chunks::chunk_of(size, cs);
                         if let Some(ChunkState::Clean { .. }) = e.chunks.get(&c) {
@@ -496,7 +699,9 @@ impl Core {
                         self.forget_presence(eid, g);
                     }
                     if err == LocalError::NoSpace {
-                        if let (Some(e), Job::Backfill { data, .. }) = (self.entries.get_mut(&eid), &r.job) {
+                        if let (Some(e), Job::Backfill { data, .. }) =
+                            (self.entries.get_mut(&eid), &r.job)
+                        {
                             e.direct.insert(chunk, data.clone());
                         }
                         self.evict_for_space(cs);
@@ -506,21 +711,36 @@ impl Core {
                 }
                 self.backfill_done(eid, r);
             }
-            Job::UploadRead { jid, attempt, part, range } => {
+            Job::UploadRead {
+                jid,
+                attempt,
+                part,
+                range,
+            } => {
                 let data = r.data.take().unwrap_or_default();
                 if let Some(err) = failed {
                     self.upload_failed_locally(jid, attempt, err.to_string());
                     return;
                 }
                 if !self.verify_clean(eid, &range, r.read_at, &data) {
-                    self.enqueue_front(eid, Job::UploadRead { jid, attempt, part, range });
+                    self.enqueue_front(
+                        eid,
+                        Job::UploadRead {
+                            jid,
+                            attempt,
+                            part,
+                            range,
+                        },
+                    );
                     return;
                 }
                 let (body, from_memory) = self.merge_direct(eid, &range, r.read_at, data);
                 self.upload_data_ready(eid, jid, attempt, part, range, body, &from_memory);
             }
             Job::Convert { .. } => {
-                let Some(e) = self.entries.get_mut(&eid) else { return };
+                let Some(e) = self.entries.get_mut(&eid) else {
+                    return;
+                };
                 e.generation += 1;
                 for g in std::mem::take(&mut r.ranges) {
                     e.dirty.insert(g.clone(), e.generation);
@@ -546,14 +766,22 @@ impl Core {
     fn backfill_done(&mut self, eid: EntryId, r: Running) {
         let cs = self.cfg.chunk_size;
         let planted = self.cfg.planted(Bug::CleanBeforeCrc);
-        let Job::Backfill { chunk, data, .. } = r.job else { return };
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Job::Backfill { chunk, data, .. } = r.job else {
+            return;
+        };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         let live = e.live(chunk, cs);
         let start = chunks::chunk_range(chunk, cs).start;
         if e.chunk_has_dirty(chunk, cs) {
             e.chunks.insert(chunk, ChunkState::Dirty { filled: true });
         } else if !live.is_empty() {
-            let crc = if planted { 0 } else { crc32c::checksum(&data[(live.start - start) as usize..(live.end - start) as usize]) };
+            let crc = if planted {
+                0
+            } else {
+                crc32c::checksum(&data[(live.start - start) as usize..(live.end - start) as usize])
+            };
             e.chunks.insert(chunk, ChunkState::Clean { crc32c: crc });
         }
         e.direct.remove(&chunk);
@@ -562,7 +790,12 @@ impl Core {
         self.wake_parked(eid);
     }
 
-    fn sync_done(&mut self, eid: EntryId, mut snap: super::entry::Snapshot, waiter: Option<Waiter>) {
+    fn sync_done(
+        &mut self,
+        eid: EntryId,
+        mut snap: super::entry::Snapshot,
+        waiter: Option<Waiter>,
+    ) {
         if let Some(e) = self.entries.get_mut(&eid) {
             if let Some(old) = e.snapshot.take() {
                 snap.finished_journal.extend(old.finished_journal);
@@ -571,7 +804,9 @@ impl Core {
             e.sync_queued = e.queue.iter().any(|j| matches!(j, Job::Sync { .. }));
         }
         if let Some(w) = waiter {
-            if let (true, Waiter::Reply(req, reply)) = (self.cfg.planted(Bug::FsyncReplyBeforeCommit), &w) {
+            if let (true, Waiter::Reply(req, reply)) =
+                (self.cfg.planted(Bug::FsyncReplyBeforeCommit), &w)
+            {
                 let (req, reply) = (*req, reply.clone());
                 self.reply(req, Ok(reply));
                 return;
@@ -584,7 +819,9 @@ impl Core {
     /// longer trusted.
     pub(crate) fn forget_presence(&mut self, eid: EntryId, range: Range<u64>) {
         let cs = self.cfg.chunk_size;
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         for c in chunks::chunks_overlapping(&range, cs) {
             match e.chunks.get(&c) {
                 Some(ChunkState::Clean { .. }) => {
@@ -602,18 +839,28 @@ impl Core {
     /// Replaces the non-dirty bytes of `range` in `data` with fetched bytes held in memory
     /// (chunks that could not be cached for lack of space). Returns the chunks it merged:
     /// their bytes are not in the cache file.
-    fn merge_direct(&mut self, eid: EntryId, range: &Range<u64>, at: u64, data: Bytes) -> (Bytes, Vec<u64>) {
+    fn merge_direct(
+        &mut self,
+        eid: EntryId,
+        range: &Range<u64>,
+        at: u64,
+        data: Bytes,
+    ) -> (Bytes, Vec<u64>) {
         let cs = self.cfg.chunk_size;
         let lo = (range.start - at) as usize;
         let hi = (range.end - at) as usize;
-        let Some(e) = self.entries.get_mut(&eid) else { return (data.slice(lo..hi.min(data.len())), Vec::new()) };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return (data.slice(lo..hi.min(data.len())), Vec::new());
+        };
         if e.direct.is_empty() {
             return (data.slice(lo..hi.min(data.len())), Vec::new());
         }
         let mut used = Vec::new();
         let mut buf = data[lo..hi.min(data.len())].to_vec();
         for c in chunks::chunks_overlapping(range, cs) {
-            let Some(d) = e.direct.remove(&c) else { continue };
+            let Some(d) = e.direct.remove(&c) else {
+                continue;
+            };
             used.push(c);
             let live = e.live(c, cs);
             let want = live.start.max(range.start)..live.end.min(range.end);

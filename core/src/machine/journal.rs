@@ -99,7 +99,12 @@ impl JournalEntry {
 }
 
 impl Core {
-    pub(crate) fn new_record(&mut self, path: String, op: JournalOp, next_attempt: Instant) -> JournalId {
+    pub(crate) fn new_record(
+        &mut self,
+        path: String,
+        op: JournalOp,
+        next_attempt: Instant,
+    ) -> JournalId {
         let id = JournalId(self.alloc_id());
         let rec = JournalRecord {
             id,
@@ -127,7 +132,9 @@ impl Core {
     pub(crate) fn ensure_upload_queued(&mut self, eid: EntryId) {
         let delay = self.cfg.write_back_delay;
         let now = self.now;
-        let Some(e) = self.entries.get(&eid) else { return };
+        let Some(e) = self.entries.get(&eid) else {
+            return;
+        };
         if !e.needs_upload() {
             return;
         }
@@ -135,8 +142,8 @@ impl Core {
             Some(jid) => {
                 if let Some(j) = self.journal.get_mut(&jid) {
                     if j.rec.status == JournalStatus::Queued && j.phase == Phase::Idle {
-                        let cap = j.first_queued.add(delay.saturating_mul(4));
-                        let next = now.add(delay).min(cap).max(j.rec.next_attempt);
+                        let cap = j.first_queued.plus(delay.saturating_mul(4));
+                        let next = now.plus(delay).min(cap).max(j.rec.next_attempt);
                         if next != j.rec.next_attempt {
                             j.rec.next_attempt = next;
                         }
@@ -145,7 +152,7 @@ impl Core {
             }
             None => {
                 let path = e.key.clone().unwrap_or_default();
-                let jid = self.new_record(path, JournalOp::Upload { entry: eid }, now.add(delay));
+                let jid = self.new_record(path, JournalOp::Upload { entry: eid }, now.plus(delay));
                 if let Some(e) = self.entries.get_mut(&eid) {
                     e.upload = Some(jid);
                 }
@@ -175,8 +182,18 @@ impl Core {
                     }
                 }
             }
-            if let Some(mp) = j.rec.multipart.filter(|m| !m.upload_id.is_empty() && !j.finished) {
-                self.emit_remote(RemoteCtx::Ignore, RemoteOp::Abort { key: j.rec.path.clone(), upload_id: mp.upload_id });
+            if let Some(mp) = j
+                .rec
+                .multipart
+                .filter(|m| !m.upload_id.is_empty() && !j.finished)
+            {
+                self.emit_remote(
+                    RemoteCtx::Ignore,
+                    RemoteOp::Abort {
+                        key: j.rec.path.clone(),
+                        upload_id: mp.upload_id,
+                    },
+                );
             }
             self.commit.pending_ops.push(IndexOp::DeleteJournal(jid));
             if let Some(eid) = orphan {
@@ -196,10 +213,16 @@ impl Core {
             .map(|j| j.rec.id)
             .collect();
         for jid in due {
-            let Some(j) = self.journal.get(&jid) else { continue };
+            let Some(j) = self.journal.get(&jid) else {
+                continue;
+            };
             match j.rec.op.clone() {
                 JournalOp::Upload { entry } => {
-                    let running = self.journal.values().filter(|j| j.in_progress() && matches!(j.rec.op, JournalOp::Upload { .. })).count();
+                    let running = self
+                        .journal
+                        .values()
+                        .filter(|j| j.in_progress() && matches!(j.rec.op, JournalOp::Upload { .. }))
+                        .count();
                     if running >= self.cfg.max_concurrent_uploads {
                         continue;
                     }
@@ -219,7 +242,10 @@ impl Core {
                 }
                 JournalOp::Delete { etag, .. } => {
                     let path = j.rec.path.clone();
-                    let uploading = self.journal.values().any(|o| o.is_upload_to(&path) && o.in_progress());
+                    let uploading = self
+                        .journal
+                        .values()
+                        .any(|o| o.is_upload_to(&path) && o.in_progress());
                     let token = j.rec.token.clone();
                     match etag {
                         None if !uploading && token.is_empty() => self.remove_record(jid),
@@ -247,29 +273,58 @@ impl Core {
     }
 
     fn start_delete(&mut self, jid: JournalId, path: String, etag: String) {
-        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         j.phase = Phase::Running;
         j.rec.status = JournalStatus::InProgress;
         j.changed = true;
         if self.cfg.conditional_put {
-            self.emit_remote(RemoteCtx::Delete { jid, checked: true }, RemoteOp::Delete { key: path, if_match: Some(etag) });
+            self.emit_remote(
+                RemoteCtx::Delete { jid, checked: true },
+                RemoteOp::Delete {
+                    key: path,
+                    if_match: Some(etag),
+                },
+            );
         } else {
-            self.emit_remote(RemoteCtx::Delete { jid, checked: false }, RemoteOp::Head { key: path });
+            self.emit_remote(
+                RemoteCtx::Delete {
+                    jid,
+                    checked: false,
+                },
+                RemoteOp::Head { key: path },
+            );
         }
     }
 
     /// Asks what the key holds before deleting: for servers without conditional deletes, and
     /// to recognise a version our own upload may have stored unseen.
     fn start_delete_check(&mut self, jid: JournalId, path: String) {
-        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         j.phase = Phase::Running;
         j.rec.status = JournalStatus::InProgress;
         j.changed = true;
-        self.emit_remote(RemoteCtx::Delete { jid, checked: false }, RemoteOp::Head { key: path });
+        self.emit_remote(
+            RemoteCtx::Delete {
+                jid,
+                checked: false,
+            },
+            RemoteOp::Head { key: path },
+        );
     }
 
-    pub(crate) fn on_delete_done(&mut self, jid: JournalId, checked: bool, result: Result<RemoteOk, RemoteError>) {
-        let Some(j) = self.journal.get(&jid) else { return };
+    pub(crate) fn on_delete_done(
+        &mut self,
+        jid: JournalId,
+        checked: bool,
+        result: Result<RemoteOk, RemoteError>,
+    ) {
+        let Some(j) = self.journal.get(&jid) else {
+            return;
+        };
         let path = j.rec.path.clone();
         let etag = match &j.rec.op {
             JournalOp::Delete { etag, .. } => etag.clone(),
@@ -279,9 +334,18 @@ impl Core {
         match (checked, result) {
             (false, Ok(RemoteOk::Head(info))) => match info {
                 None => self.remove_record(jid),
-                Some(i) if Some(&i.etag) == etag.as_ref() || (!token.is_empty() && i.token.as_ref() == Some(&token)) => {
+                Some(i)
+                    if Some(&i.etag) == etag.as_ref()
+                        || (!token.is_empty() && i.token.as_ref() == Some(&token)) =>
+                {
                     let if_match = Some(i.etag);
-                    self.emit_remote(RemoteCtx::Delete { jid, checked: true }, RemoteOp::Delete { key: path, if_match });
+                    self.emit_remote(
+                        RemoteCtx::Delete { jid, checked: true },
+                        RemoteOp::Delete {
+                            key: path,
+                            if_match,
+                        },
+                    );
                 }
                 Some(_) => {
                     self.event(Event::DeleteSkipped { key: path });
@@ -289,7 +353,9 @@ impl Core {
                 }
             },
             (true, Ok(_)) | (_, Err(RemoteError::NotFound)) => self.remove_record(jid),
-            (true, Err(RemoteError::PreconditionFailed)) if !token.is_empty() => self.start_delete_check(jid, path),
+            (true, Err(RemoteError::PreconditionFailed)) if !token.is_empty() => {
+                self.start_delete_check(jid, path)
+            }
             (_, Err(RemoteError::PreconditionFailed)) => {
                 self.event(Event::DeleteSkipped { key: path });
                 self.remove_record(jid);
@@ -309,7 +375,10 @@ impl Core {
         let b = if permanent {
             cap
         } else {
-            self.cfg.retry_initial.saturating_mul(1u32 << attempts.saturating_sub(1).min(20)).min(cap)
+            self.cfg
+                .retry_initial
+                .saturating_mul(1u32 << attempts.saturating_sub(1).min(20))
+                .min(cap)
         };
         let ms = u64::try_from(b.as_millis()).unwrap_or(u64::MAX);
         let half = ms / 2;
@@ -319,33 +388,48 @@ impl Core {
     /// Puts a record back to wait after a failure; its snapshot (and multipart progress) is
     /// kept for the next attempt.
     pub(crate) fn retry_later(&mut self, jid: JournalId, error: String, permanent: bool) {
-        let Some(j) = self.journal.get(&jid) else { return };
+        let Some(j) = self.journal.get(&jid) else {
+            return;
+        };
         let attempts = j.rec.attempts + 1;
         let wait = self.backoff(attempts, permanent);
         let now = self.now;
-        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         j.rec.attempts = attempts;
         j.rec.last_error = Some(error.clone());
         j.rec.status = JournalStatus::RetryWait;
-        j.rec.next_attempt = now.add(wait);
+        j.rec.next_attempt = now.plus(wait);
         j.phase = Phase::Idle;
         j.attempt += 1;
         j.parts_in_flight.clear();
         j.body = None;
         j.changed = true;
-        if j.rec.multipart.as_ref().is_some_and(|m| !m.upload_id.is_empty()) {
+        if j.rec
+            .multipart
+            .as_ref()
+            .is_some_and(|m| !m.upload_id.is_empty())
+        {
             // Parts of this attempt may still land: list what the server has before going on,
             // and trust no chunk of this attempt's reads.
             j.stale_parts = true;
             j.listed = false;
         }
         let key = j.rec.path.clone();
-        self.event(Event::UploadFailed { key, attempts, error, permanent });
+        self.event(Event::UploadFailed {
+            key,
+            attempts,
+            error,
+            permanent,
+        });
     }
 }
 
 /// True when `e` still uses version `etag` of `path` as its base (the source of its unchanged
 /// bytes): that version must not be deleted yet.
 fn is_source(e: &Entry, path: &str, etag: &str) -> bool {
-    !e.dropped && e.remote_key.as_deref() == Some(path) && e.base.as_ref().is_some_and(|b| b.etag == etag)
+    !e.dropped
+        && e.remote_key.as_deref() == Some(path)
+        && e.base.as_ref().is_some_and(|b| b.etag == etag)
 }

@@ -33,12 +33,17 @@ impl Core {
             match r.op {
                 JournalOp::Upload { entry } => {
                     let valid = core.entries.get(&entry).is_some_and(|e| {
-                        e.key.as_deref() == Some(r.path.as_str()) && e.needs_upload() && e.upload.is_none()
+                        e.key.as_deref() == Some(r.path.as_str())
+                            && e.needs_upload()
+                            && e.upload.is_none()
                     });
                     if !valid {
                         core.commit.pending_ops.push(IndexOp::DeleteJournal(r.id));
                         if let Some(mp) = r.multipart.as_ref().filter(|m| !m.upload_id.is_empty()) {
-                            let op = RemoteOp::Abort { key: r.path.clone(), upload_id: mp.upload_id.clone() };
+                            let op = RemoteOp::Abort {
+                                key: r.path.clone(),
+                                upload_id: mp.upload_id.clone(),
+                            };
                             core.emit_remote(super::RemoteCtx::Ignore, op);
                         }
                         continue;
@@ -59,7 +64,9 @@ impl Core {
         }
         let ids: Vec<_> = core.entries.keys().copied().collect();
         for eid in ids {
-            let Some(e) = core.entries.get(&eid) else { continue };
+            let Some(e) = core.entries.get(&eid) else {
+                continue;
+            };
             if e.key.is_none() {
                 core.drop_entry(eid);
             } else {

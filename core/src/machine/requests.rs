@@ -13,19 +13,37 @@ use crate::records::{IndexOp, JournalOp, Precondition};
 /// A request waiting for the HEAD of a key that is not cached.
 #[derive(Clone, Debug)]
 pub(crate) enum Pending {
-    Open { req: RequestId, create: bool },
-    Unlink { req: RequestId },
-    Rename { req: RequestId, to: String },
+    Open {
+        req: RequestId,
+        create: bool,
+    },
+    Unlink {
+        req: RequestId,
+    },
+    Rename {
+        req: RequestId,
+        to: String,
+    },
     /// The rename's source is cached; the target is being looked up.
-    RenameTarget { req: RequestId, from: EntryId, from_key: String },
+    RenameTarget {
+        req: RequestId,
+        from: EntryId,
+        from_key: String,
+    },
 }
 
 impl Core {
     pub(crate) fn handle_request(&mut self, req: RequestId, r: Request) {
-        let durable = matches!(r, Request::Fsync { .. } | Request::Unlink { .. } | Request::Rename { .. });
+        let durable = matches!(
+            r,
+            Request::Fsync { .. } | Request::Unlink { .. } | Request::Rename { .. }
+        );
         if durable {
             if let Some(why) = self.poisoned.clone() {
-                self.reply(req, Err(FileError::Io(format!("cache needs a remount: {why}"))));
+                self.reply(
+                    req,
+                    Err(FileError::Io(format!("cache needs a remount: {why}"))),
+                );
                 return;
             }
         }
@@ -34,12 +52,30 @@ impl Core {
                 Some(eid) => self.open_entry(req, eid),
                 None => self.lookup_remote(key, Pending::Open { req, create }),
             },
-            Request::Read { handle, offset, len } => self.with_handle(req, handle, |_| Job::Read { req, offset, len }),
-            Request::Write { handle, offset, data } => {
+            Request::Read {
+                handle,
+                offset,
+                len,
+            } => self.with_handle(req, handle, |_| Job::Read { req, offset, len }),
+            Request::Write {
+                handle,
+                offset,
+                data,
+            } => {
                 let first_try = self.now;
-                self.with_handle(req, handle, |_| Job::Write { req, offset, data, first_try })
+                self.with_handle(req, handle, |_| Job::Write {
+                    req,
+                    offset,
+                    data,
+                    first_try,
+                })
             }
-            Request::Truncate { handle, size } => self.with_handle(req, handle, |_| Job::Truncate { req: Some(req), size }),
+            Request::Truncate { handle, size } => {
+                self.with_handle(req, handle, |_| Job::Truncate {
+                    req: Some(req),
+                    size,
+                })
+            }
             Request::Fsync { handle } => match self.handles.get(&handle).copied() {
                 Some(eid) => self.enqueue_sync(eid, Some(Waiter::Reply(req, Reply::Synced))),
                 None => self.reply(req, Err(FileError::BadHandle)),
@@ -73,7 +109,12 @@ impl Core {
         }
     }
 
-    fn with_handle(&mut self, req: RequestId, handle: crate::ids::HandleId, job: impl FnOnce(EntryId) -> Job) {
+    fn with_handle(
+        &mut self,
+        req: RequestId,
+        handle: crate::ids::HandleId,
+        job: impl FnOnce(EntryId) -> Job,
+    ) {
         match self.handles.get(&handle).copied() {
             Some(eid) => {
                 let j = job(eid);
@@ -86,7 +127,9 @@ impl Core {
     fn open_entry(&mut self, req: RequestId, eid: EntryId) {
         let atime = self.tick_atime();
         let h = self.alloc_handle();
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         e.handles += 1;
         e.atime = atime;
         e.persist_wanted = true;
@@ -101,15 +144,28 @@ impl Core {
         if self.names.contains_key(&to) || self.pending_delete(&to) {
             self.rename_entry(req, eid, to);
         } else {
-            let from_key = self.entries.get(&eid).and_then(|e| e.key.clone()).unwrap_or_default();
-            self.lookup_remote(to, Pending::RenameTarget { req, from: eid, from_key });
+            let from_key = self
+                .entries
+                .get(&eid)
+                .and_then(|e| e.key.clone())
+                .unwrap_or_default();
+            self.lookup_remote(
+                to,
+                Pending::RenameTarget {
+                    req,
+                    from: eid,
+                    from_key,
+                },
+            );
         }
     }
 
     /// True when a delete of `key` is journaled: the key no longer exists, whatever the
     /// remote still says.
     fn pending_delete(&self, key: &str) -> bool {
-        self.journal.values().any(|j| j.rec.path == key && !j.finished && matches!(j.rec.op, JournalOp::Delete { .. }))
+        self.journal.values().any(|j| {
+            j.rec.path == key && !j.finished && matches!(j.rec.op, JournalOp::Delete { .. })
+        })
     }
 
     fn lookup_remote(&mut self, key: String, p: Pending) {
@@ -121,14 +177,18 @@ impl Core {
         let list = self.lookups.entry(key.clone()).or_default();
         list.push(p);
         if list.len() == 1 {
-            self.emit_remote(RemoteCtx::Lookup { key: key.clone() }, RemoteOp::Head { key });
+            self.emit_remote(
+                RemoteCtx::Lookup { key: key.clone() },
+                RemoteOp::Head { key },
+            );
         }
     }
 
     fn new_entry(&mut self, key: String, info: Option<&ObjectInfo>) -> EntryId {
         let eid = EntryId(self.alloc_id());
         let atime = self.tick_atime();
-        self.entries.insert(eid, Entry::new(eid, key.clone(), info.map(base_of), atime));
+        self.entries
+            .insert(eid, Entry::new(eid, key.clone(), info.map(base_of), atime));
         self.names.insert(key, eid);
         self.ensure_upload_queued(eid);
         eid
@@ -154,7 +214,10 @@ impl Core {
                 }
                 (Pending::Unlink { req }, Some(eid), _) => self.unlink_entry(req, eid),
                 (Pending::Unlink { req }, None, Some(i)) => {
-                    let op = JournalOp::Delete { etag: Some(i.etag.clone()), vacated_by: None };
+                    let op = JournalOp::Delete {
+                        etag: Some(i.etag.clone()),
+                        vacated_by: None,
+                    };
                     self.new_record(key.clone(), op, self.now);
                     self.commit.ready.push(Waiter::Reply(req, Reply::Unlinked));
                 }
@@ -163,11 +226,25 @@ impl Core {
                     let eid = self.new_entry(key.clone(), Some(i));
                     self.rename_to(req, eid, to);
                 }
-                (Pending::RenameTarget { req, from, from_key }, cached, i) => {
+                (
+                    Pending::RenameTarget {
+                        req,
+                        from,
+                        from_key,
+                    },
+                    cached,
+                    i,
+                ) => {
                     if self.names.get(&from_key) != Some(&from) {
                         // The source changed meanwhile (unlinked, renamed, turned into a
                         // conflict copy): resolve the request again by name.
-                        self.handle_request(req, Request::Rename { from: from_key, to: key.clone() });
+                        self.handle_request(
+                            req,
+                            Request::Rename {
+                                from: from_key,
+                                to: key.clone(),
+                            },
+                        );
                         continue;
                     }
                     if cached.is_none() {
@@ -177,16 +254,23 @@ impl Core {
                     }
                     self.rename_entry(req, from, key.clone());
                 }
-                (Pending::Open { req, .. } | Pending::Unlink { req } | Pending::Rename { req, .. }, None, _) => {
-                    self.reply(req, Err(FileError::NotFound))
-                }
+                (
+                    Pending::Open { req, .. }
+                    | Pending::Unlink { req }
+                    | Pending::Rename { req, .. },
+                    None,
+                    _,
+                ) => self.reply(req, Err(FileError::NotFound)),
             }
         }
     }
 
     fn fail_all(&mut self, waiting: Vec<Pending>, why: String) {
         for p in waiting {
-            let (Pending::Open { req, .. } | Pending::Unlink { req } | Pending::Rename { req, .. } | Pending::RenameTarget { req, .. }) = p;
+            let (Pending::Open { req, .. }
+            | Pending::Unlink { req }
+            | Pending::Rename { req, .. }
+            | Pending::RenameTarget { req, .. }) = p;
             self.reply(req, Err(FileError::Io(format!("object store: {why}"))));
         }
     }
@@ -194,7 +278,9 @@ impl Core {
     /// What the remote holds at the entry's key, as a condition for replacing it.
     fn remote_state_at_key(e: &Entry) -> Precondition {
         if e.key == e.remote_key {
-            e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| Precondition::IfMatch(b.etag.clone()))
+            e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| {
+                Precondition::IfMatch(b.etag.clone())
+            })
         } else {
             e.target_precondition.clone()
         }
@@ -202,12 +288,17 @@ impl Core {
 
     /// The entry leaves `key`: journal the removal of whatever the remote holds there for it.
     fn vacate(&mut self, eid: EntryId, key: &str) {
-        let Some(e) = self.entries.get(&eid) else { return };
+        let Some(e) = self.entries.get(&eid) else {
+            return;
+        };
         let etag = match Self::remote_state_at_key(e) {
             Precondition::IfMatch(etag) => Some(etag),
             Precondition::IfNoneMatch => None,
         };
-        let uploading = self.journal.values().any(|j| j.is_upload_to(key) && j.in_progress());
+        let uploading = self
+            .journal
+            .values()
+            .any(|j| j.is_upload_to(key) && j.in_progress());
         // An attempt of our own upload may have landed unseen (a timeout): its token lets the
         // delete recognise that version too.
         let token = e
@@ -217,7 +308,14 @@ impl Core {
             .map(|j| j.rec.token.clone())
             .unwrap_or_default();
         if etag.is_some() || uploading || !token.is_empty() {
-            let jid = self.new_record(key.to_string(), JournalOp::Delete { etag, vacated_by: Some(eid) }, self.now);
+            let jid = self.new_record(
+                key.to_string(),
+                JournalOp::Delete {
+                    etag,
+                    vacated_by: Some(eid),
+                },
+                self.now,
+            );
             if let Some(j) = self.journal.get_mut(&jid) {
                 j.rec.token = token;
             }
@@ -230,10 +328,15 @@ impl Core {
         };
         self.vacate(eid, &key);
         self.names.remove(&key);
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         e.key = None;
         e.persist_wanted = true;
-        let uploading = e.upload.and_then(|j| self.journal.get(&j)).is_some_and(|j| j.in_progress());
+        let uploading = e
+            .upload
+            .and_then(|j| self.journal.get(&j))
+            .is_some_and(|j| j.in_progress());
         if e.handles == 0 && !uploading {
             self.drop_entry(eid);
             self.commit.ready.push(Waiter::Reply(req, Reply::Unlinked));
@@ -252,10 +355,16 @@ impl Core {
         // exists has been looked up and cached by `rename_to`.
         let precondition = match self.names.get(&to).copied() {
             Some(t) => {
-                let Some(te) = self.entries.get(&t) else { return };
-                let busy = te.upload.and_then(|j| self.journal.get(&j)).is_some_and(|j| j.in_progress());
+                let Some(te) = self.entries.get(&t) else {
+                    return;
+                };
+                let busy = te
+                    .upload
+                    .and_then(|j| self.journal.get(&j))
+                    .is_some_and(|j| j.in_progress());
                 if busy {
-                    return self.reply(req, Err(FileError::Busy(format!("{to} is being uploaded"))));
+                    return self
+                        .reply(req, Err(FileError::Busy(format!("{to} is being uploaded"))));
                 }
                 self.vacate(t, &to);
                 self.names.remove(&to);
@@ -270,7 +379,10 @@ impl Core {
             }
             None => Precondition::IfNoneMatch,
         };
-        let back_home = self.entries.get(&eid).is_some_and(|e| e.remote_key.as_deref() == Some(to.as_str()));
+        let back_home = self
+            .entries
+            .get(&eid)
+            .is_some_and(|e| e.remote_key.as_deref() == Some(to.as_str()));
         self.vacate(eid, &from);
         if back_home {
             let stale: Vec<_> = self
@@ -285,7 +397,9 @@ impl Core {
         }
         self.names.remove(&from);
         self.names.insert(to.clone(), eid);
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         e.key = Some(to);
         e.target_precondition = precondition;
         e.persist_wanted = true;
@@ -301,7 +415,9 @@ impl Core {
 
     /// Forgets an unlinked, closed entry: removed from the index and its file deleted.
     pub(crate) fn drop_entry(&mut self, eid: EntryId) {
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         if e.dropped {
             return;
         }
@@ -328,9 +444,13 @@ impl Core {
     pub(crate) fn on_remote_done(&mut self, ctx: RemoteCtx, result: Result<RemoteOk, RemoteError>) {
         match ctx {
             RemoteCtx::Lookup { key } => self.on_lookup_done(key, result),
-            RemoteCtx::Fetch { entry, chunk, etag } => self.on_fetch_done(entry, chunk, etag, result),
+            RemoteCtx::Fetch { entry, chunk, etag } => {
+                self.on_fetch_done(entry, chunk, etag, result)
+            }
             RemoteCtx::Revalidate { entry } => self.on_revalidate_done(entry, result),
-            RemoteCtx::Upload { jid, attempt, step } => self.on_upload_done(jid, attempt, step, result),
+            RemoteCtx::Upload { jid, attempt, step } => {
+                self.on_upload_done(jid, attempt, step, result)
+            }
             RemoteCtx::Delete { jid, checked } => self.on_delete_done(jid, checked, result),
             RemoteCtx::Ignore => {}
         }

@@ -24,7 +24,9 @@ use crate::config::Bug;
 use crate::crc32c;
 use crate::ids::{EntryId, JournalId};
 use crate::io::{Event, ObjectInfo, RemoteError, RemoteOk, RemoteOp};
-use crate::records::{BaseVersion, ConflictRecord, IndexOp, JournalOp, JournalStatus, MultipartProgress, Precondition};
+use crate::records::{
+    BaseVersion, ConflictRecord, IndexOp, JournalOp, JournalStatus, MultipartProgress, Precondition,
+};
 use bytes::Bytes;
 use std::ops::Range;
 
@@ -46,16 +48,22 @@ impl Core {
     pub(crate) fn start_upload(&mut self, jid: JournalId, eid: EntryId) {
         let threshold = self.cfg.multipart_threshold;
         let part_size = self.cfg.part_size();
-        let Some(e) = self.entries.get(&eid) else { return };
+        let Some(e) = self.entries.get(&eid) else {
+            return;
+        };
         let key = e.key.clone().unwrap_or_default();
         let precondition = if e.key == e.remote_key {
-            e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| Precondition::IfMatch(b.etag.clone()))
+            e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| {
+                Precondition::IfMatch(b.etag.clone())
+            })
         } else {
             e.target_precondition.clone()
         };
         let (generation, len, source_key) = (e.generation, e.local_size, e.remote_key.clone());
         let base_etag = e.base.as_ref().map(|b| b.etag.clone());
-        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         // A record keeps its snapshot across retries and restarts, unless it went stale.
         if j.rec.token.is_empty() || j.fresh {
             j.fresh = false;
@@ -71,7 +79,12 @@ impl Core {
                 // it that landed unseen is recognised as ours.
                 j.rec.token = format!("silt-{}", jid.0);
             }
-            j.rec.multipart = (len > threshold).then(|| MultipartProgress { upload_id: String::new(), part_size, parts_done: Vec::new(), part_crcs: Vec::new() });
+            j.rec.multipart = (len > threshold).then(|| MultipartProgress {
+                upload_id: String::new(),
+                part_size,
+                parts_done: Vec::new(),
+                part_crcs: Vec::new(),
+            });
         }
         j.rec.status = JournalStatus::InProgress;
         j.phase = Phase::Persisting;
@@ -103,8 +116,12 @@ impl Core {
     /// True while the upload's snapshot still describes the entry (no truncate since, not
     /// unlinked); otherwise abandons or restarts it.
     fn upload_still_valid(&mut self, jid: JournalId) -> bool {
-        let Some(eid) = self.upload_entry(jid) else { return false };
-        let Some(j) = self.journal.get(&jid) else { return false };
+        let Some(eid) = self.upload_entry(jid) else {
+            return false;
+        };
+        let Some(j) = self.journal.get(&jid) else {
+            return false;
+        };
         let (g, len) = (j.rec.generation, j.rec.len);
         let Some(e) = self.entries.get(&eid) else {
             self.remove_record(jid);
@@ -129,7 +146,9 @@ impl Core {
     /// Throws the snapshot away (aborting a multipart upload) and queues a fresh one.
     fn restart_upload(&mut self, jid: JournalId) {
         let now = self.now;
-        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         let old = j.rec.multipart.take().filter(|m| !m.upload_id.is_empty());
         j.fresh = true;
         j.rec.status = JournalStatus::Queued;
@@ -143,7 +162,13 @@ impl Core {
         j.changed = true;
         let key = j.rec.path.clone();
         if let Some(mp) = old {
-            self.emit_remote(RemoteCtx::Ignore, RemoteOp::Abort { key, upload_id: mp.upload_id });
+            self.emit_remote(
+                RemoteCtx::Ignore,
+                RemoteOp::Abort {
+                    key,
+                    upload_id: mp.upload_id,
+                },
+            );
         }
     }
 
@@ -151,20 +176,38 @@ impl Core {
         if !self.upload_still_valid(jid) {
             return;
         }
-        let Some(eid) = self.upload_entry(jid) else { return };
-        let Some(j) = self.journal.get(&jid) else { return };
+        let Some(eid) = self.upload_entry(jid) else {
+            return;
+        };
+        let Some(j) = self.journal.get(&jid) else {
+            return;
+        };
         let (attempt, key, token) = (j.attempt, j.rec.path.clone(), j.rec.token.clone());
         let ctx = |step| RemoteCtx::Upload { jid, attempt, step };
         match j.rec.multipart.clone() {
             None => {
                 let range = 0..j.rec.len;
-                self.enqueue(eid, Job::UploadRead { jid, attempt, part: None, range });
+                self.enqueue(
+                    eid,
+                    Job::UploadRead {
+                        jid,
+                        attempt,
+                        part: None,
+                        range,
+                    },
+                );
             }
             Some(mp) if mp.upload_id.is_empty() => {
                 self.emit_remote(ctx(Step::Create), RemoteOp::CreateMultipart { key, token });
             }
             Some(mp) if (j.resumed || j.stale_parts) && !j.listed => {
-                self.emit_remote(ctx(Step::ListParts), RemoteOp::ListParts { key, upload_id: mp.upload_id });
+                self.emit_remote(
+                    ctx(Step::ListParts),
+                    RemoteOp::ListParts {
+                        key,
+                        upload_id: mp.upload_id,
+                    },
+                );
             }
             Some(_) => self.issue_parts(jid),
         }
@@ -178,16 +221,24 @@ impl Core {
         if !self.upload_still_valid(jid) {
             return;
         }
-        let Some(eid) = self.upload_entry(jid) else { return };
+        let Some(eid) = self.upload_entry(jid) else {
+            return;
+        };
         let max = self.cfg.max_parts_in_flight;
-        let Some(j) = self.journal.get(&jid) else { return };
-        let Some(mp) = j.rec.multipart.clone() else { return };
+        let Some(j) = self.journal.get(&jid) else {
+            return;
+        };
+        let Some(mp) = j.rec.multipart.clone() else {
+            return;
+        };
         let (attempt, len, key) = (j.attempt, j.rec.len, j.rec.path.clone());
         let n = Self::part_count(len, mp.part_size);
         let done: Vec<u32> = mp.parts_done.iter().map(|p| p.0).collect();
         let mut in_flight = j.parts_in_flight.clone();
         let (source_key, source_etag) = (j.rec.source_key.clone(), j.rec.base_etag.clone());
-        let Some(e) = self.entries.get(&eid) else { return };
+        let Some(e) = self.entries.get(&eid) else {
+            return;
+        };
         let mut orders = Vec::new();
         let mut reuse = Vec::new();
         for p in 1..=n {
@@ -199,8 +250,13 @@ impl Core {
             }
             let start = u64::from(p - 1) * mp.part_size;
             let range = start..(start + mp.part_size).min(len);
-            let same_source = source_key.is_some() && source_key == e.remote_key && source_etag == e.base.as_ref().map(|b| b.etag.clone());
-            let copyable = same_source && range.end <= e.base_size() && range.end <= e.local_size && !e.dirty.intersects(range.clone());
+            let same_source = source_key.is_some()
+                && source_key == e.remote_key
+                && source_etag == e.base.as_ref().map(|b| b.etag.clone());
+            let copyable = same_source
+                && range.end <= e.base_size()
+                && range.end <= e.local_size
+                && !e.dirty.intersects(range.clone());
             let listed = j.server_parts.get(&p).cloned();
             let was_copy = mp.part_crcs.iter().any(|&(n, c)| n == p && c.is_none());
             if let (Some(etag), true, true) = (listed, was_copy, copyable) {
@@ -212,7 +268,9 @@ impl Core {
             orders.push((p, range, copyable));
         }
         if !reuse.is_empty() {
-            let Some(j) = self.journal.get_mut(&jid) else { return };
+            let Some(j) = self.journal.get_mut(&jid) else {
+                return;
+            };
             for (p, etag) in reuse {
                 j.copied_parts.insert(p);
                 if let Some(mp) = j.rec.multipart.as_mut() {
@@ -227,7 +285,9 @@ impl Core {
             return;
         }
         for (p, range, copyable) in orders {
-            let Some(j) = self.journal.get_mut(&jid) else { return };
+            let Some(j) = self.journal.get_mut(&jid) else {
+                return;
+            };
             j.parts_in_flight.insert(p);
             if copyable {
                 j.copied_parts.insert(p);
@@ -239,9 +299,24 @@ impl Core {
                     source_etag: source_etag.clone().unwrap_or_default(),
                     range,
                 };
-                self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Part(p) }, op);
+                self.emit_remote(
+                    RemoteCtx::Upload {
+                        jid,
+                        attempt,
+                        step: Step::Part(p),
+                    },
+                    op,
+                );
             } else {
-                self.enqueue(eid, Job::UploadRead { jid, attempt, part: Some(p), range });
+                self.enqueue(
+                    eid,
+                    Job::UploadRead {
+                        jid,
+                        attempt,
+                        part: Some(p),
+                        range,
+                    },
+                );
             }
         }
     }
@@ -249,25 +324,58 @@ impl Core {
     fn complete_multipart(&mut self, jid: JournalId) {
         let conditional = self.cfg.conditional_complete;
         let overwrite = self.cfg.planted(Bug::RetryPreconditionAsOverwrite);
-        let Some(j) = self.journal.get(&jid) else { return };
-        let Some(mp) = j.rec.multipart.clone() else { return };
+        let Some(j) = self.journal.get(&jid) else {
+            return;
+        };
+        let Some(mp) = j.rec.multipart.clone() else {
+            return;
+        };
         let attempt = j.attempt;
         let mut parts = mp.parts_done.clone();
         parts.sort();
         let key = j.rec.path.clone();
         if !conditional && j.body.is_none() {
             // Marker: the pre-check passed once the HEAD answers.
-            self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::PreCheck }, RemoteOp::Head { key });
+            self.emit_remote(
+                RemoteCtx::Upload {
+                    jid,
+                    attempt,
+                    step: Step::PreCheck,
+                },
+                RemoteOp::Head { key },
+            );
             return;
         }
-        let precondition = (conditional && !(overwrite && j.rec.attempts > 0 && j.rec.last_error.as_deref() == Some("412")))
-            .then(|| j.rec.precondition.clone());
-        let op = RemoteOp::Complete { key, upload_id: mp.upload_id, parts, precondition };
-        self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Complete }, op);
+        let precondition = (conditional
+            && !(overwrite && j.rec.attempts > 0 && j.rec.last_error.as_deref() == Some("412")))
+        .then(|| j.rec.precondition.clone());
+        let op = RemoteOp::Complete {
+            key,
+            upload_id: mp.upload_id,
+            parts,
+            precondition,
+        };
+        self.emit_remote(
+            RemoteCtx::Upload {
+                jid,
+                attempt,
+                step: Step::Complete,
+            },
+            op,
+        );
     }
 
-    pub(crate) fn upload_read_valid(&mut self, _eid: EntryId, jid: JournalId, attempt: u32, _range: &Range<u64>) -> bool {
-        let current = self.journal.get(&jid).is_some_and(|j| j.attempt == attempt && j.phase == Phase::Running);
+    pub(crate) fn upload_read_valid(
+        &mut self,
+        _eid: EntryId,
+        jid: JournalId,
+        attempt: u32,
+        _range: &Range<u64>,
+    ) -> bool {
+        let current = self
+            .journal
+            .get(&jid)
+            .is_some_and(|j| j.attempt == attempt && j.phase == Phase::Running);
         current && self.upload_still_valid(jid)
     }
 
@@ -285,7 +393,9 @@ impl Core {
     ) {
         let cs = self.cfg.chunk_size;
         let conditional = self.cfg.conditional_put;
-        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         if j.attempt != attempt {
             return;
         }
@@ -308,15 +418,26 @@ impl Core {
                 self.emit_remote(ctx(Step::PreCheck), RemoteOp::Head { key });
             }
             None => {
-                let op = RemoteOp::Put { key, data: body.clone(), precondition: Some(j.rec.precondition.clone()), token: j.rec.token.clone() };
+                let op = RemoteOp::Put {
+                    key,
+                    data: body.clone(),
+                    precondition: Some(j.rec.precondition.clone()),
+                    token: j.rec.token.clone(),
+                };
                 j.body = Some(body);
                 self.emit_remote(ctx(Step::Put), op);
             }
             Some(p) => {
                 j.data_parts.insert(p);
                 let crc = crc32c::checksum(&body);
-                let recorded = j.rec.multipart.as_ref().and_then(|m| m.part_crcs.iter().find(|x| x.0 == p).and_then(|x| x.1));
-                if let (Some(etag), Some(true)) = (j.server_parts.get(&p).cloned(), recorded.map(|r| r == crc)) {
+                let recorded = j
+                    .rec
+                    .multipart
+                    .as_ref()
+                    .and_then(|m| m.part_crcs.iter().find(|x| x.0 == p).and_then(|x| x.1));
+                if let (Some(etag), Some(true)) =
+                    (j.server_parts.get(&p).cloned(), recorded.map(|r| r == crc))
+                {
                     // The server holds exactly these bytes already: reuse the part.
                     j.parts_in_flight.remove(&p);
                     if let Some(mp) = j.rec.multipart.as_mut() {
@@ -327,8 +448,21 @@ impl Core {
                     return self.issue_parts(jid);
                 }
                 j.part_crc_pending.insert(p, crc);
-                let upload_id = j.rec.multipart.as_ref().map(|m| m.upload_id.clone()).unwrap_or_default();
-                self.emit_remote(ctx(Step::Part(p)), RemoteOp::UploadPart { key, upload_id, part: p, data: body });
+                let upload_id = j
+                    .rec
+                    .multipart
+                    .as_ref()
+                    .map(|m| m.upload_id.clone())
+                    .unwrap_or_default();
+                self.emit_remote(
+                    ctx(Step::Part(p)),
+                    RemoteOp::UploadPart {
+                        key,
+                        upload_id,
+                        part: p,
+                        data: body,
+                    },
+                );
             }
         }
     }
@@ -339,9 +473,17 @@ impl Core {
         }
     }
 
-    pub(crate) fn on_upload_done(&mut self, jid: JournalId, attempt: u32, step: Step, result: Result<RemoteOk, RemoteError>) {
+    pub(crate) fn on_upload_done(
+        &mut self,
+        jid: JournalId,
+        attempt: u32,
+        step: Step,
+        result: Result<RemoteOk, RemoteError>,
+    ) {
         let overwrite_bug = self.cfg.planted(Bug::RetryPreconditionAsOverwrite);
-        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         if j.attempt != attempt || j.phase != Phase::Running {
             return;
         }
@@ -352,16 +494,34 @@ impl Core {
                     let (etag, size) = info.map(|i| (i.etag, i.size)).unwrap_or_default();
                     self.upload_succeeded(jid, etag, Some(size));
                 } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
-                    let ctx = RemoteCtx::Upload { jid, attempt, step: if j.rec.multipart.is_some() { Step::Complete } else { Step::Put } };
+                    let ctx = RemoteCtx::Upload {
+                        jid,
+                        attempt,
+                        step: if j.rec.multipart.is_some() {
+                            Step::Complete
+                        } else {
+                            Step::Put
+                        },
+                    };
                     match j.rec.multipart.clone() {
                         None => {
-                            let op = RemoteOp::Put { key, data: j.body.clone().unwrap_or_default(), precondition: None, token: j.rec.token.clone() };
+                            let op = RemoteOp::Put {
+                                key,
+                                data: j.body.clone().unwrap_or_default(),
+                                precondition: None,
+                                token: j.rec.token.clone(),
+                            };
                             self.emit_remote(ctx, op);
                         }
                         Some(mp) => {
                             let mut parts = mp.parts_done.clone();
                             parts.sort();
-                            let op = RemoteOp::Complete { key, upload_id: mp.upload_id, parts, precondition: None };
+                            let op = RemoteOp::Complete {
+                                key,
+                                upload_id: mp.upload_id,
+                                parts,
+                                precondition: None,
+                            };
                             self.emit_remote(ctx, op);
                         }
                     }
@@ -370,23 +530,49 @@ impl Core {
                     self.upload_conflict(jid, etag);
                 }
             }
-            (Step::Put, Ok(RemoteOk::Stored { etag })) | (Step::Complete, Ok(RemoteOk::Stored { etag })) => {
+            (Step::Put, Ok(RemoteOk::Stored { etag }))
+            | (Step::Complete, Ok(RemoteOk::Stored { etag })) => {
                 self.upload_succeeded(jid, etag, None)
             }
             (Step::Put, Err(RemoteError::PreconditionFailed)) if overwrite_bug => {
-                let op = RemoteOp::Put { key, data: j.body.clone().unwrap_or_default(), precondition: None, token: j.rec.token.clone() };
-                self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Put }, op);
+                let op = RemoteOp::Put {
+                    key,
+                    data: j.body.clone().unwrap_or_default(),
+                    precondition: None,
+                    token: j.rec.token.clone(),
+                };
+                self.emit_remote(
+                    RemoteCtx::Upload {
+                        jid,
+                        attempt,
+                        step: Step::Put,
+                    },
+                    op,
+                );
             }
             (Step::Complete, Err(RemoteError::PreconditionFailed)) if overwrite_bug => {
                 j.rec.last_error = Some("412".into());
                 j.rec.attempts += 1;
                 self.complete_multipart(jid);
             }
-            (Step::Put | Step::Complete, Err(RemoteError::PreconditionFailed | RemoteError::NoSuchUpload)) => {
-                self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Verify }, RemoteOp::Head { key });
+            (
+                Step::Put | Step::Complete,
+                Err(RemoteError::PreconditionFailed | RemoteError::NoSuchUpload),
+            ) => {
+                self.emit_remote(
+                    RemoteCtx::Upload {
+                        jid,
+                        attempt,
+                        step: Step::Verify,
+                    },
+                    RemoteOp::Head { key },
+                );
             }
             (Step::Verify, Ok(RemoteOk::Head(info))) => {
-                if let Some(i) = info.as_ref().filter(|i| i.token.as_ref() == Some(&j.rec.token)) {
+                if let Some(i) = info
+                    .as_ref()
+                    .filter(|i| i.token.as_ref() == Some(&j.rec.token))
+                {
                     let (etag, size) = (i.etag.clone(), i.size);
                     self.upload_succeeded(jid, etag, Some(size));
                 } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
@@ -411,7 +597,12 @@ impl Core {
                 // Parts on the server are only candidates: each is checked against the
                 // current bytes before it is reused (see MultipartProgress::part_crcs).
                 // Only parts the server holds with the ETag we recorded for them are ours.
-                let recorded: Vec<(u32, String)> = j.rec.multipart.as_ref().map(|m| m.parts_done.clone()).unwrap_or_default();
+                let recorded: Vec<(u32, String)> = j
+                    .rec
+                    .multipart
+                    .as_ref()
+                    .map(|m| m.parts_done.clone())
+                    .unwrap_or_default();
                 j.server_parts = parts.into_iter().filter(|p| recorded.contains(p)).collect();
                 if let Some(mp) = j.rec.multipart.as_mut() {
                     mp.parts_done.clear();
@@ -423,7 +614,14 @@ impl Core {
             (Step::ListParts | Step::Part(_), Err(RemoteError::NoSuchUpload)) => {
                 // Completed by an attempt we did not hear back from, or aborted: ask.
                 j.parts_in_flight.clear();
-                self.emit_remote(RemoteCtx::Upload { jid, attempt, step: Step::Verify }, RemoteOp::Head { key });
+                self.emit_remote(
+                    RemoteCtx::Upload {
+                        jid,
+                        attempt,
+                        step: Step::Verify,
+                    },
+                    RemoteOp::Head { key },
+                );
             }
             (Step::Part(p), Ok(RemoteOk::Part { etag })) => {
                 j.parts_in_flight.remove(&p);
@@ -438,7 +636,9 @@ impl Core {
                 j.changed = true;
                 self.issue_parts(jid);
             }
-            (Step::Part(p), Err(RemoteError::PreconditionFailed)) if j.copied_parts.contains(&p) => {
+            (Step::Part(p), Err(RemoteError::PreconditionFailed))
+                if j.copied_parts.contains(&p) =>
+            {
                 // The copy source is no longer our base version.
                 self.upload_conflict(jid, None);
             }
@@ -453,8 +653,12 @@ impl Core {
     /// The object carries the token of the entry's own upload (an attempt that landed before
     /// a crash or a timeout): that upload succeeded. Returns true when so.
     pub(crate) fn own_upload_landed(&mut self, eid: EntryId, info: &ObjectInfo) -> bool {
-        let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) else { return false };
-        let Some(j) = self.journal.get_mut(&jid) else { return false };
+        let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) else {
+            return false;
+        };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return false;
+        };
         let ours = !j.rec.token.is_empty() && info.token.as_ref() == Some(&j.rec.token);
         if ours && j.phase != Phase::Finishing {
             j.attempt += 1;
@@ -465,21 +669,40 @@ impl Core {
     }
 
     fn upload_succeeded(&mut self, jid: JournalId, etag: String, landed_size: Option<u64>) {
-        let Some(eid) = self.upload_entry(jid) else { return };
-        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let Some(eid) = self.upload_entry(jid) else {
+            return;
+        };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         j.phase = Phase::Finishing;
-        self.enqueue_front(eid, Job::UploadDone { jid, etag, landed_size });
+        self.enqueue_front(
+            eid,
+            Job::UploadDone {
+                jid,
+                etag,
+                landed_size,
+            },
+        );
     }
 
     /// Runs as a job of the entry: the new version is in the bucket.
     /// `landed_size` is set when the success was recognised by token (HEAD), not answered:
     /// the version may come from any attempt.
-    pub(crate) fn apply_upload_success(&mut self, eid: EntryId, jid: JournalId, etag: String, landed_size: Option<u64>) {
+    pub(crate) fn apply_upload_success(
+        &mut self,
+        eid: EntryId,
+        jid: JournalId,
+        etag: String,
+        landed_size: Option<u64>,
+    ) {
         let direct = landed_size.is_none();
         let cs = self.cfg.chunk_size;
         let clean_all = self.cfg.planted(Bug::CleanWritesDuringUpload);
         let now = self.now;
-        let Some(j) = self.journal.get_mut(&jid) else { return };
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         j.finished = true;
         j.phase = Phase::Idle;
         let rec = j.rec.clone();
@@ -488,14 +711,29 @@ impl Core {
             direct
                 && match part_size {
                     None => !j.resumed,
-                    Some(ps) => j.data_parts.contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1)),
+                    Some(ps) => j
+                        .data_parts
+                        .contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1)),
                 }
         };
-        let copied = |c: u64| part_size.is_some_and(|ps| j.copied_parts.contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1)));
+        let copied = |c: u64| {
+            part_size.is_some_and(|ps| {
+                j.copied_parts
+                    .contains(&(u32::try_from(c * cs / ps).unwrap_or(u32::MAX) + 1))
+            })
+        };
         let snap = j.snap_crcs.clone();
-        let Some(e) = self.entries.get_mut(&eid) else { return };
-        let trusted: Vec<(u64, bool, bool)> = (0..rec.len.div_ceil(cs)).map(|c| (c, trusted(c), copied(c))).collect();
-        e.base = Some(BaseVersion { etag: etag.clone(), size: landed_size.unwrap_or(rec.len), mtime_ms: now.as_millis() });
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
+        let trusted: Vec<(u64, bool, bool)> = (0..rec.len.div_ceil(cs))
+            .map(|c| (c, trusted(c), copied(c)))
+            .collect();
+        e.base = Some(BaseVersion {
+            etag: etag.clone(),
+            size: landed_size.unwrap_or(rec.len),
+            mtime_ms: now.as_millis(),
+        });
         // Bytes held in memory belong to the old version: bytes cleaned now differ there.
         e.direct.clear();
         e.remote_key = Some(rec.path.clone());
@@ -531,7 +769,12 @@ impl Core {
                 None => e.chunks.remove(&c),
             };
         }
-        let beyond: Vec<u64> = e.chunks.keys().copied().filter(|&c| c >= rec.len.div_ceil(cs)).collect();
+        let beyond: Vec<u64> = e
+            .chunks
+            .keys()
+            .copied()
+            .filter(|&c| c >= rec.len.div_ceil(cs))
+            .collect();
         for c in beyond {
             e.refresh_chunk(c, cs);
         }
@@ -545,14 +788,21 @@ impl Core {
         // A delete journaled when the entry left this key now targets the version just made.
         for o in self.journal.values_mut() {
             let idle = !o.in_progress();
-            if let JournalOp::Delete { etag: ref mut de, vacated_by: Some(v) } = o.rec.op {
+            if let JournalOp::Delete {
+                etag: ref mut de,
+                vacated_by: Some(v),
+            } = o.rec.op
+            {
                 if v == eid && o.rec.path == rec.path && idle {
                     *de = Some(etag.clone());
                     o.changed = true;
                 }
             }
         }
-        self.event(Event::Uploaded { key: rec.path.clone(), etag });
+        self.event(Event::Uploaded {
+            key: rec.path.clone(),
+            etag,
+        });
         if unlinked && handles == 0 {
             self.drop_entry(eid);
         } else {
@@ -564,14 +814,20 @@ impl Core {
 
     /// The remote holds a version we did not base ours on.
     fn upload_conflict(&mut self, jid: JournalId, remote_etag: Option<String>) {
-        let Some(eid) = self.upload_entry(jid) else { return };
+        let Some(eid) = self.upload_entry(jid) else {
+            return;
+        };
         self.remove_record(jid);
         self.enqueue_front(eid, Job::Convert { remote_etag });
     }
 
     /// Turns the entry into a conflict copy at a new key; returns the byte ranges that must
     /// be zeroed (base bytes that are not kept).
-    pub(crate) fn convert_to_conflict(&mut self, eid: EntryId, remote_etag: Option<String>) -> Option<Vec<Range<u64>>> {
+    pub(crate) fn convert_to_conflict(
+        &mut self,
+        eid: EntryId,
+        remote_etag: Option<String>,
+    ) -> Option<Vec<Range<u64>>> {
         if let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) {
             self.remove_record(jid);
         }
@@ -579,7 +835,9 @@ impl Core {
         let original = e.key.clone()?;
         let mut conflict_key = format!("{original}.silt-conflict-{eid}");
         let mut n = 1;
-        while self.names.contains_key(&conflict_key) || self.journal.values().any(|j| j.rec.path == conflict_key) {
+        while self.names.contains_key(&conflict_key)
+            || self.journal.values().any(|j| j.rec.path == conflict_key)
+        {
             n += 1;
             conflict_key = format!("{original}.silt-conflict-{eid}-{n}");
         }
@@ -601,12 +859,16 @@ impl Core {
         e.remote_key = None;
         e.base = None;
         e.target_precondition = Precondition::IfNoneMatch;
-        e.chunks.retain(|_, s| matches!(s, ChunkState::Dirty { .. }));
+        e.chunks
+            .retain(|_, s| matches!(s, ChunkState::Dirty { .. }));
         e.direct.clear();
         e.persist_wanted = true;
-        self.conflicts.retain(|c| c.entry != record.entry || c.conflict_key != record.conflict_key);
+        self.conflicts
+            .retain(|c| c.entry != record.entry || c.conflict_key != record.conflict_key);
         self.conflicts.push(record.clone());
-        self.commit.pending_ops.push(IndexOp::PutConflict(record.clone()));
+        self.commit
+            .pending_ops
+            .push(IndexOp::PutConflict(record.clone()));
         self.event(Event::Conflict(record));
         self.ensure_upload_queued(eid);
         Some(missing)

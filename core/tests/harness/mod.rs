@@ -5,8 +5,9 @@
 
 use bytes::Bytes;
 use silt_core::{
-    Core, CoreConfig, EntryId, Event, FileError, HandleId, IndexTxn, Input, Instant, IoId, LocalError, LocalOk, LocalOp,
-    ObjectInfo, Output, Precondition, Recovered, RemoteError, RemoteId, RemoteOk, RemoteOp, Reply, Request, RequestId, TxnId,
+    Core, CoreConfig, EntryId, Event, FileError, HandleId, IndexTxn, Input, Instant, IoId,
+    LocalError, LocalOk, LocalOp, ObjectInfo, Output, Precondition, Recovered, RemoteError,
+    RemoteId, RemoteOk, RemoteOp, Reply, Request, RequestId, TxnId,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -57,7 +58,8 @@ impl World {
     }
 
     pub fn recover(cfg: CoreConfig, index: Recovered) -> Self {
-        let core = Core::recover(cfg, index.clone(), Instant::from_millis(0)).expect("valid config");
+        let core =
+            Core::recover(cfg, index.clone(), Instant::from_millis(0)).expect("valid config");
         let mut w = World {
             core,
             now: 0,
@@ -83,7 +85,10 @@ impl World {
     pub fn put_object(&mut self, key: &str, data: &[u8]) -> String {
         self.next_etag += 1;
         let etag = format!("\"e{}\"", self.next_etag);
-        self.bucket.insert(key.into(), (etag.clone(), Bytes::copy_from_slice(data), None));
+        self.bucket.insert(
+            key.into(),
+            (etag.clone(), Bytes::copy_from_slice(data), None),
+        );
         etag
     }
 
@@ -130,7 +135,11 @@ impl World {
             }
         };
         match op {
-            LocalOp::Write { entry, offset, data } => {
+            LocalOp::Write {
+                entry,
+                offset,
+                data,
+            } => {
                 if self.disk_full {
                     return Err(LocalError::NoSpace);
                 }
@@ -153,7 +162,11 @@ impl World {
                 grow(f, o + n);
                 f[o..o + n].fill(0);
             }
-            LocalOp::SetLen { entry, size } => self.files.entry(*entry).or_default().resize(*size as usize, 0),
+            LocalOp::SetLen { entry, size } => self
+                .files
+                .entry(*entry)
+                .or_default()
+                .resize(*size as usize, 0),
             LocalOp::Sync { .. } => {}
             LocalOp::Remove { entry } => {
                 self.files.remove(entry);
@@ -199,27 +212,45 @@ impl World {
 
     fn bucket_answer(&mut self, op: &RemoteOp) -> Result<RemoteOk, RemoteError> {
         match op {
-            RemoteOp::Head { key } => Ok(RemoteOk::Head(self.bucket.get(key).map(|(e, d, t)| ObjectInfo {
-                etag: e.clone(),
-                size: d.len() as u64,
-                mtime_ms: 0,
-                token: t.clone(),
+            RemoteOp::Head { key } => Ok(RemoteOk::Head(self.bucket.get(key).map(|(e, d, t)| {
+                ObjectInfo {
+                    etag: e.clone(),
+                    size: d.len() as u64,
+                    mtime_ms: 0,
+                    token: t.clone(),
+                }
             }))),
-            RemoteOp::Get { key, range, if_match } => {
+            RemoteOp::Get {
+                key,
+                range,
+                if_match,
+            } => {
                 let (e, d, _) = self.bucket.get(key).ok_or(RemoteError::NotFound)?;
                 if e != if_match {
                     return Err(RemoteError::PreconditionFailed);
                 }
                 let end = range.end.min(d.len() as u64) as usize;
-                Ok(RemoteOk::Got { data: d.slice(range.start as usize..end), etag: e.clone(), object_size: d.len() as u64 })
+                Ok(RemoteOk::Got {
+                    data: d.slice(range.start as usize..end),
+                    etag: e.clone(),
+                    object_size: d.len() as u64,
+                })
             }
-            RemoteOp::Put { key, data, precondition, token } => {
+            RemoteOp::Put {
+                key,
+                data,
+                precondition,
+                token,
+            } => {
                 if !self.holds(key, precondition) {
                     return Err(RemoteError::PreconditionFailed);
                 }
                 self.next_etag += 1;
                 let etag = format!("\"e{}\"", self.next_etag);
-                self.bucket.insert(key.clone(), (etag.clone(), data.clone(), Some(token.clone())));
+                self.bucket.insert(
+                    key.clone(),
+                    (etag.clone(), data.clone(), Some(token.clone())),
+                );
                 Ok(RemoteOk::Stored { etag })
             }
             RemoteOp::CreateMultipart { key, token } => {
@@ -227,29 +258,63 @@ impl World {
                 self.parts.insert(id.clone(), BTreeMap::new());
                 Ok(RemoteOk::Created { upload_id: id })
             }
-            RemoteOp::UploadPart { upload_id, part, data, .. } => {
-                self.parts.get_mut(upload_id).ok_or(RemoteError::NoSuchUpload)?.insert(*part, data.clone());
-                Ok(RemoteOk::Part { etag: format!("p{part}") })
+            RemoteOp::UploadPart {
+                upload_id,
+                part,
+                data,
+                ..
+            } => {
+                self.parts
+                    .get_mut(upload_id)
+                    .ok_or(RemoteError::NoSuchUpload)?
+                    .insert(*part, data.clone());
+                Ok(RemoteOk::Part {
+                    etag: format!("p{part}"),
+                })
             }
-            RemoteOp::UploadPartCopy { upload_id, part, source_key, source_etag, range, .. } => {
-                let (e, d, _) = self.bucket.get(source_key).ok_or(RemoteError::PreconditionFailed)?;
+            RemoteOp::UploadPartCopy {
+                upload_id,
+                part,
+                source_key,
+                source_etag,
+                range,
+                ..
+            } => {
+                let (e, d, _) = self
+                    .bucket
+                    .get(source_key)
+                    .ok_or(RemoteError::PreconditionFailed)?;
                 if e != source_etag {
                     return Err(RemoteError::PreconditionFailed);
                 }
                 let d = d.slice(range.start as usize..range.end as usize);
-                self.parts.get_mut(upload_id).ok_or(RemoteError::NoSuchUpload)?.insert(*part, d);
-                Ok(RemoteOk::Part { etag: format!("p{part}") })
+                self.parts
+                    .get_mut(upload_id)
+                    .ok_or(RemoteError::NoSuchUpload)?
+                    .insert(*part, d);
+                Ok(RemoteOk::Part {
+                    etag: format!("p{part}"),
+                })
             }
-            RemoteOp::Complete { key, upload_id, parts, precondition } => {
+            RemoteOp::Complete {
+                key,
+                upload_id,
+                parts,
+                precondition,
+            } => {
                 if !self.holds(key, precondition) {
                     return Err(RemoteError::PreconditionFailed);
                 }
-                let stored = self.parts.remove(upload_id).ok_or(RemoteError::NoSuchUpload)?;
+                let stored = self
+                    .parts
+                    .remove(upload_id)
+                    .ok_or(RemoteError::NoSuchUpload)?;
                 let body: Vec<u8> = parts.iter().flat_map(|(n, _)| stored[n].to_vec()).collect();
                 self.next_etag += 1;
                 let etag = format!("\"e{}\"", self.next_etag);
                 let token = upload_id.split('|').nth(1).map(str::to_string);
-                self.bucket.insert(key.clone(), (etag.clone(), Bytes::from(body), token));
+                self.bucket
+                    .insert(key.clone(), (etag.clone(), Bytes::from(body), token));
                 Ok(RemoteOk::Stored { etag })
             }
             RemoteOp::Abort { upload_id, .. } => {
@@ -258,7 +323,9 @@ impl World {
             }
             RemoteOp::ListParts { upload_id, .. } => {
                 let p = self.parts.get(upload_id).ok_or(RemoteError::NoSuchUpload)?;
-                Ok(RemoteOk::Parts(p.keys().map(|n| (*n, format!("p{n}"))).collect()))
+                Ok(RemoteOk::Parts(
+                    p.keys().map(|n| (*n, format!("p{n}"))).collect(),
+                ))
             }
             RemoteOp::Delete { key, if_match } => {
                 let cur = self.bucket.get(key).ok_or(RemoteError::NotFound)?;
@@ -273,7 +340,10 @@ impl World {
 
     /// Advances the clock to the core's next timer (bounded by `max_ms`) and fires it.
     pub fn tick(&mut self, max_ms: u64) {
-        let t = self.core.poll_timeout().map_or(self.now + max_ms, |t| t.as_millis().min(self.now + max_ms));
+        let t = self
+            .core
+            .poll_timeout()
+            .map_or(self.now + max_ms, |t| t.as_millis().min(self.now + max_ms));
         self.now = self.now.max(t);
         self.input(Input::Timeout);
     }
@@ -284,7 +354,11 @@ impl World {
         for _ in 0..steps {
             let moved = self.run_local() | self.run_index() | self.answer_remote().is_some();
             if !moved {
-                if self.core.pending().is_none() && self.local.is_empty() && self.txns.is_empty() && self.remote.is_empty() {
+                if self.core.pending().is_none()
+                    && self.local.is_empty()
+                    && self.txns.is_empty()
+                    && self.remote.is_empty()
+                {
                     return true;
                 }
                 self.tick(1000);
@@ -298,7 +372,10 @@ impl World {
     }
 
     pub fn open(&mut self, key: &str, create: bool) -> HandleId {
-        let r = self.request(Request::Open { key: key.into(), create });
+        let r = self.request(Request::Open {
+            key: key.into(),
+            create,
+        });
         for _ in 0..100 {
             if let Some(Ok(Reply::Opened { handle, .. })) = self.reply(r) {
                 return *handle;
