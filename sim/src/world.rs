@@ -254,7 +254,10 @@ impl World {
                         .files
                         .remove(&c.original_key)
                         .unwrap_or_else(MFile::lost);
-                    f.disturbed = false;
+                    // The copy is the local lineage: checkable when the model knows it (the
+                    // outside writer disturbed the key, not the lineage), unless a crash left
+                    // a disturbed lineage unobserved.
+                    f.disturbed = f.disturbed && f.now.is_none();
                     f.zero_ranges(&c.missing);
                     self.model.files.insert(c.conflict_key.clone(), f);
                 }
