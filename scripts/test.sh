@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite of silt, from a fresh Debian machine with rustup.
+# Installs what the tests need when it is missing, then runs every check CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SEEDS="${SILT_SIM_SEEDS:-0..4000}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components"
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+for tool in cargo rustfmt cargo-clippy; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool: install Rust with rustup (https://rustup.rs)"; exit 1; }
+done
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets --features silt-sim/planted-bugs -- -D warnings
+
+step "unit, property and scenario tests (core, simulator)"
+cargo test --release --workspace
+
+step "planted bugs: the simulator must catch each one"
+cargo test --release -p silt-sim --features planted-bugs --test planted_bugs
+
+step "deterministic simulation, seeds ${SEEDS}"
+cargo run --release -p silt-sim -- --seeds "${SEEDS}"
