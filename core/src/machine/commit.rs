@@ -9,7 +9,8 @@
 use super::Core;
 use crate::ids::{JournalId, RequestId, TxnId};
 use crate::io::{Event, FileError, Reply};
-use crate::records::{IndexOp, IndexTxn};
+use super::journal::Phase;
+use crate::records::{IndexOp, IndexTxn, JournalOp};
 
 /// Something waiting for its state to be durable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +44,21 @@ impl Core {
             return;
         }
         let mut ops: Vec<IndexOp> = std::mem::take(&mut self.commit.pending_ops);
+        // Generation of each entry snapshot going into this transaction.
+        let snap_gen: std::collections::BTreeMap<_, _> = self
+            .entries
+            .values()
+            .filter_map(|e| e.snapshot.as_ref().filter(|_| !e.dropped).map(|s| (e.id, s.record.generation)))
+            .collect();
         for j in self.journal.values_mut() {
             if j.changed && !j.finished {
+                // An upload's start goes to the index only with an entry state at least as new
+                // as its snapshot: a restart must never see a snapshot from the entry's future.
+                if let (Phase::Persisting, JournalOp::Upload { entry }) = (j.phase, &j.rec.op) {
+                    if snap_gen.get(entry).is_none_or(|g| *g < j.rec.generation) {
+                        continue;
+                    }
+                }
                 j.changed = false;
                 ops.push(IndexOp::PutJournal(j.rec.clone()));
             }
