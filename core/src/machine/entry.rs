@@ -62,6 +62,8 @@ pub(crate) struct Entry {
     /// an upload is still dirty there until that is committed, and a crash would bring the
     /// dirty range back: it must not be evicted before.
     pub durable_dirty: RangeSet,
+    /// A `Materialize` job is queued (see `journal::break_source_cycle`).
+    pub materializing: bool,
 }
 
 impl Entry {
@@ -95,6 +97,7 @@ impl Entry {
             orphaned: false,
             dropped: false,
             durable_dirty: RangeSet::new(),
+            materializing: false,
         }
     }
 

@@ -59,6 +59,8 @@ pub(crate) enum Job {
     Punch {
         chunk: u64,
     },
+    /// Make every byte of the entry its own (fetched, verified, dirty) and drop its source.
+    Materialize,
     Remove,
 }
 
@@ -436,6 +438,25 @@ impl Core {
                 );
                 running(Running::new(Job::Punch { chunk }, 1))
             }
+            Job::Materialize => {
+                let range = 0..e.base_size().min(e.local_size);
+                if e.base.is_none() || range.is_empty() {
+                    self.drop_source(eid, 0..0);
+                    return Started::Done;
+                }
+                // Bytes held only in memory are not in the file: fetch them again.
+                let cs = self.cfg.chunk_size;
+                e.direct.retain(|&c, _| c >= range.end.div_ceil(cs));
+                if self.park_for_fill(eid, &range, Job::Materialize) {
+                    return Started::Done;
+                }
+                let rr = self.read_range_for(eid, &range);
+                self.emit_local(eid, LocalOp::Read { entry: eid, offset: rr.start, len: rr.end - rr.start });
+                let mut r = Running::new(Job::Materialize, 1);
+                r.read_at = rr.start;
+                r.ranges = vec![range];
+                running(r)
+            }
             Job::Remove => {
                 self.emit_local(eid, LocalOp::Remove { entry: eid });
                 running(Running::new(Job::Remove, 1))
@@ -754,6 +775,15 @@ impl Core {
                 self.ensure_upload_queued(eid);
                 self.wake_parked(eid);
             }
+            Job::Materialize => {
+                let data = r.data.take().unwrap_or_default();
+                let range = r.ranges.first().cloned().unwrap_or(0..0);
+                if failed.is_some() || !self.verify_clean(eid, &range, r.read_at, &data) {
+                    self.enqueue_front(eid, Job::Materialize);
+                    return;
+                }
+                self.drop_source(eid, range);
+            }
             Job::Invalidate { .. } => self.wake_parked(eid),
             Job::Punch { .. } => self.space_retry_now(),
             Job::Remove => {
@@ -761,6 +791,34 @@ impl Core {
             }
             Job::UploadDone { .. } => {}
         }
+    }
+
+    /// The entry's base bytes in `range` are present and verified: they become dirty (its
+    /// own), and it no longer depends on any remote version.
+    fn drop_source(&mut self, eid: EntryId, range: Range<u64>) {
+        let cs = self.cfg.chunk_size;
+        let Some(e) = self.entries.get_mut(&eid) else { return };
+        e.generation += 1;
+        for g in e.dirty.gaps(range.clone()) {
+            e.dirty.insert(g, e.generation);
+        }
+        if e.key != e.remote_key {
+            // target_precondition already describes the key it goes to.
+        } else if let Some(b) = &e.base {
+            e.target_precondition = crate::records::Precondition::IfMatch(b.etag.clone());
+        }
+        e.base = None;
+        e.remote_key = None;
+        for c in chunks::chunks_overlapping(&range, cs) {
+            e.refresh_chunk(c, cs);
+        }
+        // The fetched bytes must be fsynced before the index calls them dirty.
+        e.unsynced = true;
+        e.persist_wanted = true;
+        e.materializing = false;
+        self.enqueue_sync(eid, None);
+        self.ensure_upload_queued(eid);
+        self.wake_parked(eid);
     }
 
     fn backfill_done(&mut self, eid: EntryId, r: Running) {

@@ -236,6 +236,7 @@ impl Core {
                     }
                     let path = e.key.clone().unwrap_or_default();
                     if self.key_busy_for_upload(&path, jid) {
+                        self.break_source_cycle(entry);
                         continue;
                     }
                     self.start_upload(jid, entry);
@@ -259,6 +260,40 @@ impl Core {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Entries that still use the version at `eid`'s key as the source of their unchanged
+    /// bytes: the upload to that key waits for them (through the journaled delete).
+    fn source_users(&self, eid: EntryId) -> Vec<EntryId> {
+        let Some(key) = self.entries.get(&eid).and_then(|e| e.key.clone()) else { return Vec::new() };
+        self.entries
+            .values()
+            .filter(|f| f.id != eid && !f.dropped && f.base.is_some() && f.remote_key.as_deref() == Some(key.as_str()))
+            .map(|f| f.id)
+            .collect()
+    }
+
+    /// Renames can make uploads wait on each other in a circle (swapping two files: each
+    /// target key still holds the other's source). When `eid` waits in such a cycle, one
+    /// entry in it stops depending on its source: it fetches the bytes it lacks and makes all
+    /// its bytes its own (`Job::Materialize`), so its upload needs no copy and the cycle breaks.
+    fn break_source_cycle(&mut self, eid: EntryId) {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = self.source_users(eid);
+        while let Some(f) = stack.pop() {
+            if f == eid {
+                let Some(first) = self.source_users(eid).into_iter().next() else { return };
+                let Some(e) = self.entries.get_mut(&first) else { return };
+                if !e.materializing {
+                    e.materializing = true;
+                    self.enqueue(first, super::jobs::Job::Materialize);
+                }
+                return;
+            }
+            if seen.insert(f) {
+                stack.extend(self.source_users(f));
             }
         }
     }
