@@ -241,8 +241,16 @@ impl Core {
                     }
                     self.start_upload(jid, entry);
                 }
-                JournalOp::Delete { etag, .. } => {
+                JournalOp::Delete { etag, vacated_by } => {
                     let path = j.rec.path.clone();
+                    let came_back = vacated_by
+                        .and_then(|v| self.entries.get(&v))
+                        .is_some_and(|v| !v.dropped && v.key.as_deref() == Some(path.as_str()));
+                    if came_back {
+                        // The entry that left the key is back there: nothing to delete.
+                        self.remove_record(jid);
+                        continue;
+                    }
                     let uploading = self
                         .journal
                         .values()
