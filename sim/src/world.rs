@@ -436,7 +436,12 @@ impl World {
                 .core
                 .journal_records()
                 .iter()
-                .map(|r| format!("{}:{}:{:?}:{:?}:{}:g{}:len{}", r.id, r.path, r.op, r.status, r.token, r.generation, r.len))
+                .map(|r| {
+                    format!(
+                        "{}:{}:{:?}:{:?}:{}:g{}:len{}",
+                        r.id, r.path, r.op, r.status, r.token, r.generation, r.len
+                    )
+                })
                 .collect();
             self.trace(format!("journal {j:?}"));
             if let Some((id, _)) = self.core.lookup(op_key(&op)) {

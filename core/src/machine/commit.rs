@@ -6,10 +6,10 @@
 //! its cache file; when the fsync is done the snapshot is committable; the next transaction
 //! carries it, and the reply is sent when that transaction is durable.
 
+use super::journal::Phase;
 use super::Core;
 use crate::ids::{JournalId, RequestId, TxnId};
 use crate::io::{Event, FileError, Reply};
-use super::journal::Phase;
 use crate::records::{IndexOp, IndexTxn, JournalOp};
 
 /// Something waiting for its state to be durable.
@@ -48,7 +48,12 @@ impl Core {
         let snap_gen: std::collections::BTreeMap<_, _> = self
             .entries
             .values()
-            .filter_map(|e| e.snapshot.as_ref().filter(|_| !e.dropped).map(|s| (e.id, s.record.generation)))
+            .filter_map(|e| {
+                e.snapshot
+                    .as_ref()
+                    .filter(|_| !e.dropped)
+                    .map(|s| (e.id, s.record.generation))
+            })
             .collect();
         for j in self.journal.values_mut() {
             if j.changed && !j.finished {

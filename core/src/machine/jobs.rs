@@ -451,7 +451,14 @@ impl Core {
                     return Started::Done;
                 }
                 let rr = self.read_range_for(eid, &range);
-                self.emit_local(eid, LocalOp::Read { entry: eid, offset: rr.start, len: rr.end - rr.start });
+                self.emit_local(
+                    eid,
+                    LocalOp::Read {
+                        entry: eid,
+                        offset: rr.start,
+                        len: rr.end - rr.start,
+                    },
+                );
                 let mut r = Running::new(Job::Materialize, 1);
                 r.read_at = rr.start;
                 r.ranges = vec![range];
@@ -797,7 +804,9 @@ impl Core {
     /// own), and it no longer depends on any remote version.
     fn drop_source(&mut self, eid: EntryId, range: Range<u64>) {
         let cs = self.cfg.chunk_size;
-        let Some(e) = self.entries.get_mut(&eid) else { return };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         e.generation += 1;
         for g in e.dirty.gaps(range.clone()) {
             e.dirty.insert(g, e.generation);

@@ -275,10 +275,17 @@ impl Core {
     /// Entries that still use the version at `eid`'s key as the source of their unchanged
     /// bytes: the upload to that key waits for them (through the journaled delete).
     fn source_users(&self, eid: EntryId) -> Vec<EntryId> {
-        let Some(key) = self.entries.get(&eid).and_then(|e| e.key.clone()) else { return Vec::new() };
+        let Some(key) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
+            return Vec::new();
+        };
         self.entries
             .values()
-            .filter(|f| f.id != eid && !f.dropped && f.base.is_some() && f.remote_key.as_deref() == Some(key.as_str()))
+            .filter(|f| {
+                f.id != eid
+                    && !f.dropped
+                    && f.base.is_some()
+                    && f.remote_key.as_deref() == Some(key.as_str())
+            })
             .map(|f| f.id)
             .collect()
     }
@@ -292,8 +299,12 @@ impl Core {
         let mut stack = self.source_users(eid);
         while let Some(f) = stack.pop() {
             if f == eid {
-                let Some(first) = self.source_users(eid).into_iter().next() else { return };
-                let Some(e) = self.entries.get_mut(&first) else { return };
+                let Some(first) = self.source_users(eid).into_iter().next() else {
+                    return;
+                };
+                let Some(e) = self.entries.get_mut(&first) else {
+                    return;
+                };
                 if !e.materializing {
                     e.materializing = true;
                     self.enqueue(first, super::jobs::Job::Materialize);
