@@ -889,6 +889,9 @@ impl Core {
         let Some(e) = self.entries.get_mut(&eid) else {
             return;
         };
+        // A failed write may have changed the file: the next fsync must not be skipped, or
+        // what a read shows now could differ from what survives a crash.
+        e.unsynced = true;
         for c in chunks::chunks_overlapping(&range, cs) {
             match e.chunks.get(&c) {
                 Some(ChunkState::Clean { .. }) => {
