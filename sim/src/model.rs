@@ -31,6 +31,10 @@ fn add(s: &mut ByteSet, v: u8) {
 pub struct MFile {
     /// Exact content, when known.
     pub now: Option<Vec<u8>>,
+    /// Bytes of `now` known only to lie within their crash candidates: observed after a
+    /// crash and not written since. The contract promises them no more than that (a version
+    /// uploaded before the crash may bring back a value written then).
+    pub(crate) loose: Vec<bool>,
     pub(crate) cands: Vec<ByteSet>,
     pub(crate) sizes: BTreeSet<u64>,
     /// Exists now, if known.
@@ -53,6 +57,7 @@ impl MFile {
     pub fn existing(data: &[u8]) -> Self {
         MFile {
             now: Some(data.to_vec()),
+            loose: vec![false; data.len()],
             cands: data.iter().map(|&v| single(v)).collect(),
             sizes: [data.len() as u64].into(),
             exists: Some(true),
@@ -68,6 +73,7 @@ impl MFile {
     pub fn absent() -> Self {
         MFile {
             now: None,
+            loose: Vec::new(),
             cands: Vec::new(),
             sizes: BTreeSet::new(),
             exists: Some(false),
@@ -193,6 +199,8 @@ impl MFile {
                 now.resize(end, 0);
             }
             now[off as usize..end].copy_from_slice(data);
+            self.loose.resize(now.len(), false);
+            self.loose[off as usize..end].fill(false);
         }
     }
 
@@ -207,13 +215,22 @@ impl MFile {
     pub fn truncate_done(&mut self, n: u64) {
         if let Some(now) = self.now.as_mut() {
             now.resize(n as usize, 0);
+            self.loose.resize(n as usize, false);
         }
     }
 
     /// An fsync was acknowledged: the current content is what survives.
     pub fn fsync_done(&mut self) {
         if let Some(now) = &self.now {
-            self.cands = now.iter().map(|&v| single(v)).collect();
+            self.cands.resize(now.len(), [0; 4]);
+            self.cands.truncate(now.len());
+            for (i, &v) in now.iter().enumerate() {
+                if self.loose.get(i).copied().unwrap_or(false) {
+                    add(&mut self.cands[i], v);
+                } else {
+                    self.cands[i] = single(v);
+                }
+            }
             self.sizes = [now.len() as u64].into();
             self.may_be_absent = false;
             self.may_exist = true;
@@ -223,6 +240,7 @@ impl MFile {
     /// A crash: the current content becomes unknown.
     pub fn crash(&mut self) {
         self.now = None;
+        self.loose.clear();
         self.disturbed |= self.ever_disturbed;
         self.exists = match (self.may_exist, self.may_be_absent) {
             (true, true) => None,
@@ -231,9 +249,23 @@ impl MFile {
     }
 
     /// Checks `data` read at `off` against the model; returns a complaint.
-    pub fn check_read(&self, off: u64, data: &[u8]) -> Option<String> {
+    pub fn check_read(&mut self, off: u64, data: &[u8]) -> Option<String> {
         if self.disturbed || self.lost {
             return None;
+        }
+        if let Some(now) = self.now.as_mut() {
+            // Loose bytes: any crash candidate will do; remember what was seen.
+            let mut seen = now.clone();
+            for (i, &v) in data.iter().enumerate() {
+                let b = off as usize + i;
+                if self.loose.get(b).copied().unwrap_or(false) {
+                    if !self.cands.get(b).is_some_and(|s| has(s, v)) {
+                        return Some(format!("byte {b} is {v}, which was never written there since the last acknowledged fsync"));
+                    }
+                    seen[b] = v;
+                }
+            }
+            *now = seen;
         }
         match &self.now {
             Some(now) => {
@@ -283,7 +315,7 @@ impl MFile {
         }
         let bad = self.check_candidates(0, data);
         self.now = Some(data.to_vec());
-        self.cands = data.iter().map(|&v| single(v)).collect();
+        self.loose = vec![true; data.len()];
         self.sizes = [size].into();
         bad
     }
@@ -302,6 +334,34 @@ impl MFile {
                 Some("unlinked file is still in the bucket".into())
             }
             Some(data) => match &self.now {
+                Some(now) if self.exists == Some(true) && self.loose.iter().any(|&l| l) => {
+                    if now.len() != data.len() {
+                        return Some(format!(
+                            "bucket holds {} bytes, model {}",
+                            data.len(),
+                            now.len()
+                        ));
+                    }
+                    (0..data.len())
+                        .find(|&i| {
+                            if self.loose[i] {
+                                !has(&self.cands[i], data[i])
+                            } else {
+                                now[i] != data[i]
+                            }
+                        })
+                        .map(|i| {
+                            format!(
+                                "bucket byte {i} is {}, model allows {}",
+                                data[i],
+                                if self.loose[i] {
+                                    "its crash candidates"
+                                } else {
+                                    "exactly the last write"
+                                }
+                            )
+                        })
+                }
                 Some(now) if self.exists == Some(true) => (now.as_slice() != data).then(|| {
                     let at = now.iter().zip(data).position(|(a, b)| a != b);
                     format!(
@@ -332,6 +392,9 @@ impl MFile {
             if let Some(now) = self.now.as_mut() {
                 for i in off..(off + len).min(now.len() as u64) {
                     now[i as usize] = 0;
+                    if let Some(l) = self.loose.get_mut(i as usize) {
+                        *l = false;
+                    }
                 }
             }
         }
