@@ -230,8 +230,13 @@ impl Core {
                         self.remove_record(jid);
                         continue;
                     };
-                    if !e.needs_upload() || e.upload != Some(jid) {
+                    // A snapshot taken for a key the entry has left (renamed during the
+                    // upload) is not resumed: the journaled delete of that key covers whatever
+                    // an earlier attempt stored there, and a fresh upload goes to the new key.
+                    let moved = !j.rec.token.is_empty() && e.key.as_deref() != Some(j.rec.path.as_str());
+                    if !e.needs_upload() || e.upload != Some(jid) || moved {
                         self.remove_record(jid);
+                        self.ensure_upload_queued(entry);
                         continue;
                     }
                     let path = e.key.clone().unwrap_or_default();
