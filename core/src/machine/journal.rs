@@ -248,11 +248,12 @@ impl Core {
                 }
                 JournalOp::Delete { etag, vacated_by } => {
                     let path = j.rec.path.clone();
-                    let came_back = vacated_by
-                        .and_then(|v| self.entries.get(&v))
-                        .is_some_and(|v| !v.dropped && v.key.as_deref() == Some(path.as_str()));
+                    let came_back = vacated_by.and_then(|v| self.entries.get(&v)).is_some_and(|v| {
+                        !v.dropped && v.key.as_deref() == Some(path.as_str()) && v.remote_key.as_deref() == Some(path.as_str())
+                    });
                     if came_back {
-                        // The entry that left the key is back there: nothing to delete.
+                        // The entry that left the key is back where its base version lives:
+                        // that version is its own again, not something to delete.
                         self.remove_record(jid);
                         continue;
                     }
