@@ -77,6 +77,8 @@ pub struct World {
     keys: Vec<String>,
     handles: BTreeMap<String, HandleId>,
     pending: Option<(RequestId, Op)>,
+    /// A request sent by the final checks, and its answer once it came.
+    awaited: Option<(RequestId, Option<Result<Reply, FileError>>)>,
     next_req: u64,
     ops_done: u32,
     heap: BinaryHeap<Reverse<(u64, u64)>>,
@@ -132,6 +134,7 @@ impl World {
             keys,
             handles: BTreeMap::new(),
             pending: None,
+            awaited: None,
             next_req: 1,
             ops_done: 0,
             heap: BinaryHeap::new(),
@@ -552,6 +555,12 @@ impl World {
     }
 
     fn on_reply(&mut self, req: RequestId, r: Result<Reply, FileError>) {
+        if let Some((awaited, answer)) = self.awaited.as_mut() {
+            if *awaited == req {
+                *answer = Some(r);
+                return;
+            }
+        }
         let Some((id, op)) = self.pending.take() else {
             return;
         };
@@ -871,132 +880,54 @@ impl World {
     }
 
     fn read_through_core(&mut self, key: &str) -> Option<Vec<u8>> {
-        let req = RequestId(self.next_req);
-        self.next_req += 1;
         self.pending = None;
-        let mut got: Option<Result<Reply, FileError>> = None;
-        self.core.handle_input(
-            Instant::from_millis(self.now),
-            Input::Request(
-                req,
-                Request::Open {
-                    key: key.to_string(),
-                    create: false,
-                },
-            ),
-        );
-        let handle = match self.run_until_reply(req, &mut got) {
-            Some(Ok(Reply::Opened { handle, .. })) => handle,
-            _ => return None,
+        let open = Request::Open {
+            key: key.to_string(),
+            create: false,
         };
-        let req2 = RequestId(self.next_req);
-        self.next_req += 1;
+        let Some(Ok(Reply::Opened { handle, .. })) = self.ask(open) else {
+            return None;
+        };
         let len = self.opts.file_max * 4;
-        self.core.handle_input(
-            Instant::from_millis(self.now),
-            Input::Request(
-                req2,
-                Request::Read {
-                    handle,
-                    offset: 0,
-                    len,
-                },
-            ),
-        );
-        let data = match self.run_until_reply(req2, &mut got) {
+        let data = match self.ask(Request::Read {
+            handle,
+            offset: 0,
+            len,
+        }) {
             Some(Ok(Reply::Data(d))) => Some(d.to_vec()),
             _ => None,
         };
-        let req3 = RequestId(self.next_req);
-        self.next_req += 1;
-        self.core.handle_input(
-            Instant::from_millis(self.now),
-            Input::Request(req3, Request::Close { handle }),
-        );
-        let _ = self.run_until_reply(req3, &mut got);
+        let _ = self.ask(Request::Close { handle });
         data
     }
 
+    /// Sends `request` outside the workload and steps the world until it is answered.
+    fn ask(&mut self, request: Request) -> Option<Result<Reply, FileError>> {
+        let req = RequestId(self.next_req);
+        self.next_req += 1;
+        self.core
+            .handle_input(Instant::from_millis(self.now), Input::Request(req, request));
+        self.run_until_reply(req)
+    }
+
     /// Steps the world until `req` is answered (the client is idle in the final phase).
-    fn run_until_reply(
-        &mut self,
-        req: RequestId,
-        _got: &mut Option<Result<Reply, FileError>>,
-    ) -> Option<Result<Reply, FileError>> {
-        let mut answer = None;
+    fn run_until_reply(&mut self, req: RequestId) -> Option<Result<Reply, FileError>> {
+        self.awaited = Some((req, None));
+        self.drain();
         for _ in 0..100_000 {
-            while let Some(out) = self.core.poll_output() {
-                match out {
-                    Output::Reply(r, x) if r == req => answer = Some(x),
-                    other => self.execute(other),
-                }
-            }
-            if answer.is_some() {
-                return answer;
+            if let Some((_, Some(answer))) = &self.awaited {
+                let answer = answer.clone();
+                self.awaited = None;
+                return Some(answer);
             }
             let Reverse((at, seq)) = self.heap.pop()?;
             self.now = self.now.max(at);
-            if let Some(ev) = self.events.remove(&seq) {
-                if matches!(ev, Ev::Client) {
-                    continue;
-                }
-                self.step_raw(ev);
+            match self.events.remove(&seq) {
+                Some(Ev::Client) | None => {}
+                Some(ev) => self.step(ev),
             }
         }
         None
-    }
-
-    fn execute(&mut self, out: Output) {
-        // Re-queue the output through the normal path.
-        match out {
-            Output::Local(io, op) => {
-                let entry = local_entry(&op);
-                let is_sync = matches!(op, LocalOp::Sync { .. });
-                let result = self.disk.perform(&op, &mut self.rng);
-                let at = self
-                    .now
-                    .max(self.entry_clock.get(&entry).copied().unwrap_or(0));
-                self.entry_clock.insert(entry, at);
-                self.schedule(at, Ev::Local(io, entry, result, is_sync));
-            }
-            Output::Index(id, txn) => self.schedule(self.now + 1, Ev::Index(id, txn)),
-            Output::Remote(id, op) => self.schedule(self.now + 1, Ev::Remote(id, op)),
-            Output::Event(e) => self.on_event(e),
-            Output::Reply(..) => {}
-        }
-    }
-
-    fn step_raw(&mut self, ev: Ev) {
-        let input = match ev {
-            Ev::Local(io, entry, result, is_sync) => {
-                if is_sync && result.is_ok() {
-                    self.disk.sync(entry);
-                }
-                Input::Local(io, result)
-            }
-            Ev::Index(id, txn) => {
-                self.index.apply(&txn);
-                Input::Index(id, Ok(()))
-            }
-            Ev::Remote(id, op) => {
-                let r = self.remote(&op);
-                Input::Remote(id, r)
-            }
-            Ev::Timer => {
-                self.timer_at = None;
-                Input::Timeout
-            }
-            Ev::DiskReading | Ev::Client => return,
-        };
-        self.core
-            .handle_input(Instant::from_millis(self.now), input);
-        if let Some(t) = self.core.poll_timeout() {
-            let t = t.as_millis().max(self.now);
-            if self.timer_at != Some(t) {
-                self.timer_at = Some(t);
-                self.schedule(t, Ev::Timer);
-            }
-        }
     }
 }
 

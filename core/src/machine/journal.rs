@@ -233,7 +233,8 @@ impl Core {
                     // A snapshot taken for a key the entry has left (renamed during the
                     // upload) is not resumed: the journaled delete of that key covers whatever
                     // an earlier attempt stored there, and a fresh upload goes to the new key.
-                    let moved = !j.rec.token.is_empty() && e.key.as_deref() != Some(j.rec.path.as_str());
+                    let moved =
+                        !j.rec.token.is_empty() && e.key.as_deref() != Some(j.rec.path.as_str());
                     if !e.needs_upload() || e.upload != Some(jid) || moved {
                         self.remove_record(jid);
                         self.ensure_upload_queued(entry);
@@ -248,9 +249,14 @@ impl Core {
                 }
                 JournalOp::Delete { etag, vacated_by } => {
                     let path = j.rec.path.clone();
-                    let came_back = vacated_by.and_then(|v| self.entries.get(&v)).is_some_and(|v| {
-                        !v.dropped && v.key.as_deref() == Some(path.as_str()) && v.remote_key.as_deref() == Some(path.as_str())
-                    });
+                    let came_back =
+                        vacated_by
+                            .and_then(|v| self.entries.get(&v))
+                            .is_some_and(|v| {
+                                !v.dropped
+                                    && v.key.as_deref() == Some(path.as_str())
+                                    && v.remote_key.as_deref() == Some(path.as_str())
+                            });
                     if came_back {
                         // The entry that left the key is back where its base version lives:
                         // that version is its own again, not something to delete.
