@@ -77,6 +77,8 @@ pub struct World {
     keys: Vec<String>,
     handles: BTreeMap<String, HandleId>,
     pending: Option<(RequestId, Op)>,
+    /// Conflict copies reported so far.
+    conflicts_seen: Vec<String>,
     /// A request sent by the final checks, and its answer once it came.
     awaited: Option<(RequestId, Option<Result<Reply, FileError>>)>,
     next_req: u64,
@@ -135,6 +137,7 @@ impl World {
             handles: BTreeMap::new(),
             pending: None,
             awaited: None,
+            conflicts_seen: Vec::new(),
             next_req: 1,
             ops_done: 0,
             heap: BinaryHeap::new(),
@@ -251,6 +254,7 @@ impl World {
                         }
                     }
                 }
+                self.conflicts_seen.push(c.conflict_key.clone());
                 if !self.model.files.contains_key(&c.conflict_key) {
                     let mut f = self
                         .model
@@ -775,6 +779,14 @@ impl World {
             // A rename in flight may or may not have happened: both keys are lost to the model.
             *self.model.file(&from) = MFile::lost();
             *self.model.file(&to) = MFile::lost();
+        }
+        // A conversion to a conflict copy that was not committed is undone by the crash: the
+        // local version may then reach its original key after all. The model cannot tell
+        // which, so both keys leave the check.
+        for copy in std::mem::take(&mut self.conflicts_seen) {
+            if !self.index.conflicts.iter().any(|c| c.conflict_key == copy) {
+                *self.model.file(&copy) = MFile::lost();
+            }
         }
         self.model.crash();
         self.handles.clear();

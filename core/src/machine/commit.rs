@@ -78,6 +78,7 @@ impl Core {
                 }
                 dirty_sets.push((e.id, set));
                 ops.push(IndexOp::PutEntry(snap.record));
+                ops.extend(snap.conflicts.into_iter().map(IndexOp::PutConflict));
                 for jid in snap.finished_journal {
                     ops.push(IndexOp::DeleteJournal(jid));
                     finished.push(jid);

@@ -16,6 +16,9 @@ pub(crate) struct Snapshot {
     pub record: EntryRecord,
     /// Journal records finished (uploaded) as of the snapshot: deleted in the same transaction.
     pub finished_journal: Vec<JournalId>,
+    /// Conflicts that turned this entry into a copy: recorded in the same transaction as the
+    /// entry's new key, never before it.
+    pub conflicts: Vec<crate::records::ConflictRecord>,
 }
 
 #[derive(Debug)]
@@ -46,6 +49,8 @@ pub(crate) struct Entry {
     pub upload: Option<JournalId>,
     /// Uploads finished whose journal records go with the next snapshot.
     pub finished_journal: Vec<JournalId>,
+    /// Conflict records that go with the next snapshot.
+    pub new_conflicts: Vec<crate::records::ConflictRecord>,
     /// Writes since the last `Sync` was issued.
     pub unsynced: bool,
     /// Persistent state changed since the last snapshot.
@@ -90,6 +95,7 @@ impl Entry {
             direct: BTreeMap::new(),
             upload: None,
             finished_journal: Vec::new(),
+            new_conflicts: Vec::new(),
             unsynced: false,
             persist_wanted: true,
             sync_queued: false,
@@ -269,6 +275,7 @@ impl Entry {
         Snapshot {
             record: self.record(),
             finished_journal: std::mem::take(&mut self.finished_journal),
+            conflicts: std::mem::take(&mut self.new_conflicts),
         }
     }
 

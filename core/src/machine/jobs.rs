@@ -711,6 +711,7 @@ impl Core {
                         e.unsynced = true;
                         e.persist_wanted = true;
                         e.sync_queued = false;
+                        e.new_conflicts.extend(snap.conflicts);
                         e.finished_journal.extend(snap.finished_journal);
                     }
                     if let Some(w) = waiter {
@@ -866,6 +867,7 @@ impl Core {
         if let Some(e) = self.entries.get_mut(&eid) {
             if let Some(old) = e.snapshot.take() {
                 snap.finished_journal.extend(old.finished_journal);
+                snap.conflicts.extend(old.conflicts);
             }
             e.snapshot = Some(snap);
             e.sync_queued = e.queue.iter().any(|j| matches!(j, Job::Sync { .. }));

@@ -422,7 +422,17 @@ impl Core {
             return;
         }
         e.dropped = true;
-        e.snapshot = None;
+        // Conflicts it recorded stay recorded, even though the copy itself is gone.
+        let conflicts: Vec<_> = e.snapshot.take().map(|s| s.conflicts).unwrap_or_default();
+        let conflicts = conflicts
+            .into_iter()
+            .chain(std::mem::take(&mut e.new_conflicts));
+        self.commit
+            .pending_ops
+            .extend(conflicts.map(IndexOp::PutConflict));
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
         e.persist_wanted = false;
         e.finished_journal.clear();
         e.upload = None;

@@ -25,7 +25,7 @@ use crate::crc32c;
 use crate::ids::{EntryId, JournalId};
 use crate::io::{Event, ObjectInfo, RemoteError, RemoteOk, RemoteOp};
 use crate::records::{
-    BaseVersion, ConflictRecord, IndexOp, JournalOp, JournalStatus, MultipartProgress, Precondition,
+    BaseVersion, ConflictRecord, JournalOp, JournalStatus, MultipartProgress, Precondition,
 };
 use bytes::Bytes;
 use std::ops::Range;
@@ -866,9 +866,9 @@ impl Core {
         self.conflicts
             .retain(|c| c.entry != record.entry || c.conflict_key != record.conflict_key);
         self.conflicts.push(record.clone());
-        self.commit
-            .pending_ops
-            .push(IndexOp::PutConflict(record.clone()));
+        if let Some(e) = self.entries.get_mut(&eid) {
+            e.new_conflicts.push(record.clone());
+        }
         self.event(Event::Conflict(record));
         self.ensure_upload_queued(eid);
         Some(missing)
