@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SEEDS="${SILT_SIM_SEEDS:-0..4000}"
+SEEDS="${SILT_SIM_SEEDS:-0..10000}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
