@@ -180,21 +180,7 @@ impl Core {
                     return Started::Done;
                 }
                 let range = offset..end;
-                if self.park_for_fill(eid, &range, Job::Read { req, offset, len }) {
-                    return Started::Done;
-                }
-                let rr = self.read_range_for(eid, &range);
-                self.emit_local(
-                    eid,
-                    LocalOp::Read {
-                        entry: eid,
-                        offset: rr.start,
-                        len: rr.end - rr.start,
-                    },
-                );
-                let mut r = Running::new(Job::Read { req, offset, len }, 1);
-                r.read_at = rr.start;
-                running(r)
+                self.read_for(eid, range, Job::Read { req, offset, len })
             }
             Job::Write {
                 req,
@@ -325,38 +311,13 @@ impl Core {
                 if !self.upload_read_valid(eid, jid, attempt, &range) {
                     return Started::Done;
                 }
-                if self.park_for_fill(
-                    eid,
-                    &range,
-                    Job::UploadRead {
-                        jid,
-                        attempt,
-                        part,
-                        range: range.clone(),
-                    },
-                ) {
-                    return Started::Done;
-                }
-                let rr = self.read_range_for(eid, &range);
-                self.emit_local(
-                    eid,
-                    LocalOp::Read {
-                        entry: eid,
-                        offset: rr.start,
-                        len: rr.end - rr.start,
-                    },
-                );
-                let mut r = Running::new(
-                    Job::UploadRead {
-                        jid,
-                        attempt,
-                        part,
-                        range,
-                    },
-                    1,
-                );
-                r.read_at = rr.start;
-                running(r)
+                let job = Job::UploadRead {
+                    jid,
+                    attempt,
+                    part,
+                    range: range.clone(),
+                };
+                self.read_for(eid, range, job)
             }
             Job::UploadDone {
                 jid,
@@ -447,28 +408,36 @@ impl Core {
                 // Bytes held only in memory are not in the file: fetch them again.
                 let cs = self.cfg.chunk_size;
                 e.direct.retain(|&c, _| c >= range.end.div_ceil(cs));
-                if self.park_for_fill(eid, &range, Job::Materialize) {
-                    return Started::Done;
-                }
-                let rr = self.read_range_for(eid, &range);
-                self.emit_local(
-                    eid,
-                    LocalOp::Read {
-                        entry: eid,
-                        offset: rr.start,
-                        len: rr.end - rr.start,
-                    },
-                );
-                let mut r = Running::new(Job::Materialize, 1);
-                r.read_at = rr.start;
-                r.ranges = vec![range];
-                running(r)
+                self.read_for(eid, range, Job::Materialize)
             }
             Job::Remove => {
                 self.emit_local(eid, LocalOp::Remove { entry: eid });
                 running(Running::new(Job::Remove, 1))
             }
         }
+    }
+
+    /// Starts a job that reads `range` of the cache file: once every byte of it is present
+    /// (else it parks and fetches), the read covers whole clean chunks so their CRC can be
+    /// checked when it completes.
+    fn read_for(&mut self, eid: EntryId, range: Range<u64>, job: Job) -> Started {
+        if self.park_for_fill(eid, &range, job.clone()) {
+            return Started::Done;
+        }
+        let rr = self.read_range_for(eid, &range);
+        let len = rr.end - rr.start;
+        self.emit_local(
+            eid,
+            LocalOp::Read {
+                entry: eid,
+                offset: rr.start,
+                len,
+            },
+        );
+        let mut r = Running::new(job, 1);
+        r.read_at = rr.start;
+        r.ranges = vec![range];
+        running(r)
     }
 
     /// Parks `job` and orders fetches when some non-dirty bytes of `range` are not present.

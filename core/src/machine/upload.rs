@@ -559,14 +559,7 @@ impl Core {
                 Step::Put | Step::Complete,
                 Err(RemoteError::PreconditionFailed | RemoteError::NoSuchUpload),
             ) => {
-                self.emit_remote(
-                    RemoteCtx::Upload {
-                        jid,
-                        attempt,
-                        step: Step::Verify,
-                    },
-                    RemoteOp::Head { key },
-                );
+                self.verify_by_head(jid, attempt, key);
             }
             (Step::Verify, Ok(RemoteOk::Head(info))) => {
                 if let Some(i) = info
@@ -614,14 +607,7 @@ impl Core {
             (Step::ListParts | Step::Part(_), Err(RemoteError::NoSuchUpload)) => {
                 // Completed by an attempt we did not hear back from, or aborted: ask.
                 j.parts_in_flight.clear();
-                self.emit_remote(
-                    RemoteCtx::Upload {
-                        jid,
-                        attempt,
-                        step: Step::Verify,
-                    },
-                    RemoteOp::Head { key },
-                );
+                self.verify_by_head(jid, attempt, key);
             }
             (Step::Part(p), Ok(RemoteOk::Part { etag })) => {
                 j.parts_in_flight.remove(&p);
@@ -666,6 +652,16 @@ impl Core {
             self.upload_succeeded(jid, info.etag.clone(), Some(info.size));
         }
         ours
+    }
+
+    /// Asks the server what the key holds: our token (an attempt landed) or not (conflict).
+    fn verify_by_head(&mut self, jid: JournalId, attempt: u32, key: String) {
+        let ctx = RemoteCtx::Upload {
+            jid,
+            attempt,
+            step: Step::Verify,
+        };
+        self.emit_remote(ctx, RemoteOp::Head { key });
     }
 
     fn upload_succeeded(&mut self, jid: JournalId, etag: String, landed_size: Option<u64>) {
