@@ -71,8 +71,9 @@ pub(crate) struct Running {
     pub pending: u32,
     /// First failure among them.
     pub failed: Option<LocalError>,
-    /// Offset of the data a read job asked for.
+    /// Offset and length of the data a read job asked for.
     pub read_at: u64,
+    pub read_len: u64,
     /// Data a read job got back.
     pub data: Option<Bytes>,
     /// A snapshot taken by a sync job, or zero ranges of a convert job.
@@ -87,6 +88,7 @@ impl Running {
             pending,
             failed: None,
             read_at: 0,
+            read_len: 0,
             data: None,
             snapshot: None,
             ranges: Vec::new(),
@@ -436,6 +438,7 @@ impl Core {
         );
         let mut r = Running::new(job, 1);
         r.read_at = rr.start;
+        r.read_len = len;
         r.ranges = vec![range];
         running(r)
     }
@@ -519,6 +522,14 @@ impl Core {
         let Some(r) = e.running.as_mut() else { return };
         r.pending = r.pending.saturating_sub(1);
         match result {
+            // A read answers exactly the bytes asked for; anything shorter is an I/O error.
+            Ok(LocalOk::Data(d)) if (d.len() as u64) < r.read_len => {
+                r.failed.get_or_insert(LocalError::Io(format!(
+                    "short read: {} of {} bytes",
+                    d.len(),
+                    r.read_len
+                )));
+            }
             Ok(LocalOk::Data(d)) => r.data = Some(d),
             Ok(LocalOk::Done) => {}
             Err(err) => {
