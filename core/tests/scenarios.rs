@@ -243,3 +243,18 @@ fn truncate_unlink_and_rename_reach_the_bucket() {
     assert!(!w.bucket.contains_key("a"));
     assert!(!w.bucket.contains_key("gone"));
 }
+
+#[test]
+fn a_read_answered_without_data_is_an_io_error_not_a_panic() {
+    // Found by the core_inputs fuzz target: a driver answering a read with `Done`.
+    let mut w = World::new(small_config());
+    let h = w.open("k", true);
+    write(&mut w, h, 0, b"data");
+    let r = w.request(Request::Read { handle: h, offset: 0, len: 4 });
+    let (id, op) = w.local.pop_front().expect("a local read is ordered");
+    assert!(matches!(op, LocalOp::Read { .. }));
+    w.input(silt_core::Input::Local(id, Ok(silt_core::LocalOk::Done)));
+    assert!(matches!(w.reply(r), Some(Err(FileError::Io(_)))));
+    // The next read works.
+    assert_eq!(read(&mut w, h, 0, 4), b"data");
+}

@@ -531,6 +531,10 @@ impl Core {
                 )));
             }
             Ok(LocalOk::Data(d)) => r.data = Some(d),
+            Ok(LocalOk::Done) if r.read_len > 0 => {
+                r.failed
+                    .get_or_insert(LocalError::Io("a read answered without data".into()));
+            }
             Ok(LocalOk::Done) => {}
             Err(err) => {
                 if r.failed.is_none() {
@@ -919,8 +923,11 @@ impl Core {
             let cstart = chunks::chunk_range(c, cs).start;
             for g in e.dirty.gaps(want) {
                 for b in g {
-                    if let Some(v) = d.get((b - cstart) as usize) {
-                        buf[(b - range.start) as usize] = *v;
+                    if let (Some(v), Some(slot)) = (
+                        d.get((b - cstart) as usize),
+                        buf.get_mut((b - range.start) as usize),
+                    ) {
+                        *slot = *v;
                     }
                 }
             }
