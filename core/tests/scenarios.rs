@@ -250,7 +250,11 @@ fn a_read_answered_without_data_is_an_io_error_not_a_panic() {
     let mut w = World::new(small_config());
     let h = w.open("k", true);
     write(&mut w, h, 0, b"data");
-    let r = w.request(Request::Read { handle: h, offset: 0, len: 4 });
+    let r = w.request(Request::Read {
+        handle: h,
+        offset: 0,
+        len: 4,
+    });
     let (id, op) = w.local.pop_front().expect("a local read is ordered");
     assert!(matches!(op, LocalOp::Read { .. }));
     w.input(silt_core::Input::Local(id, Ok(silt_core::LocalOk::Done)));
