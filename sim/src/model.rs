@@ -188,6 +188,9 @@ impl MFile {
             .collect();
         for s in sizes {
             self.sizes.insert(s.max(end));
+            // A write past the end first extends the file; if the write then fails, the
+            // extension stays.
+            self.sizes.insert(s.max(off));
         }
     }
 

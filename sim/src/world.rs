@@ -279,6 +279,7 @@ impl World {
             Event::Invalidated { key, etag } => {
                 let current = self.s3.objects.get(&key).map(|o| o.etag.clone());
                 let content = etag.as_ref().and_then(|e| self.s3.versions.get(e)).cloned();
+                let pending = self.pending.as_ref().map(|(_, op)| op.clone());
                 let f = self.model.file(&key);
                 match (content, etag == current) {
                     (Some(data), true) if !f.lost => {
@@ -288,6 +289,12 @@ impl World {
                         }
                     }
                     _ => f.disturbed = true,
+                }
+                // A write or truncate in flight applies on top of the version followed now.
+                match pending {
+                    Some(Op::Write { key: k, off, data }) if k == key => f.write_sent(off, &data),
+                    Some(Op::Truncate { key: k, size }) if k == key => f.truncate_sent(size),
+                    _ => {}
                 }
             }
             _ => {}
