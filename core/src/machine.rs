@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 #[derive(Clone, Debug)]
 pub(crate) enum RemoteCtx {
     /// HEAD of a key not cached, for an open, unlink or rename.
-    Lookup { key: String },
+    Lookup { key: String, attempt: u32 },
     /// GET of one chunk.
     Fetch {
         entry: EntryId,
@@ -71,6 +71,8 @@ pub struct Core {
     pub(crate) journal: BTreeMap<JournalId, JournalEntry>,
     pub(crate) conflicts: Vec<ConflictRecord>,
     pub(crate) lookups: BTreeMap<String, Vec<requests::Pending>>,
+    /// Lookups to send again after a transient failure: (when, key, attempt).
+    pub(crate) lookup_retry: Vec<(Instant, String, u32)>,
     pub(crate) fetch: fetch::FetchState,
     pub(crate) commit: CommitState,
     pub(crate) space: evict::SpaceState,
@@ -107,6 +109,7 @@ impl Core {
             journal: BTreeMap::new(),
             conflicts: Vec::new(),
             lookups: BTreeMap::new(),
+            lookup_retry: Vec::new(),
             fetch: fetch::FetchState::default(),
             commit: CommitState::default(),
             space: evict::SpaceState::default(),
@@ -165,6 +168,7 @@ impl Core {
         consider(self.journal_timeout());
         consider(self.fetch.next_retry());
         consider(self.space.next_retry());
+        consider(self.lookup_retry.iter().map(|r| r.0).min());
         t
     }
 
@@ -175,6 +179,7 @@ impl Core {
         }
         self.fetch_retry_due();
         self.space_retry_due();
+        self.lookup_retry_due();
     }
 
     /// Runs everything that may have become possible, until nothing changes.

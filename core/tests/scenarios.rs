@@ -262,3 +262,36 @@ fn a_read_answered_without_data_is_an_io_error_not_a_panic() {
     // The next read works.
     assert_eq!(read(&mut w, h, 0, 4), b"data");
 }
+
+#[test]
+fn a_lookup_is_retried_through_transient_errors_then_fails_cleanly() {
+    let mut w = World::new(small_config());
+    w.put_object("k", b"x");
+    let r = w.request(Request::Open {
+        key: "k".into(),
+        create: false,
+    });
+    for _ in 0..2 {
+        w.answer_remote_with(Err(silt_core::RemoteError::Transient("503".into())));
+        assert!(
+            w.reply(r).is_none(),
+            "a transient error is retried, not answered"
+        );
+        w.tick(10_000);
+    }
+    w.answer_remote();
+    assert!(matches!(
+        w.reply(r),
+        Some(Ok(Reply::Opened { size: 1, .. }))
+    ));
+    // A server that keeps failing: the request gets EIO after the last attempt.
+    let r = w.request(Request::Open {
+        key: "other".into(),
+        create: false,
+    });
+    for _ in 0..4 {
+        w.answer_remote_with(Err(silt_core::RemoteError::Transient("503".into())));
+        w.tick(10_000);
+    }
+    assert!(matches!(w.reply(r), Some(Err(FileError::Io(_)))));
+}

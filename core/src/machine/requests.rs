@@ -10,6 +10,9 @@ use crate::ids::{EntryId, RequestId};
 use crate::io::{FileError, ObjectInfo, RemoteError, RemoteOk, RemoteOp, Reply, Request};
 use crate::records::{IndexOp, JournalOp, Precondition};
 
+/// Tries of a HEAD for an uncached key before the requests waiting on it fail with EIO.
+const LOOKUP_ATTEMPTS: u32 = 4;
+
 /// A request waiting for the HEAD of a key that is not cached.
 #[derive(Clone, Debug)]
 pub(crate) enum Pending {
@@ -171,16 +174,30 @@ impl Core {
     fn lookup_remote(&mut self, key: String, p: Pending) {
         if self.pending_delete(&key) {
             self.lookups.entry(key.clone()).or_default().push(p);
-            self.on_lookup_done(key, Ok(RemoteOk::Head(None)));
+            self.on_lookup_done(key, 0, Ok(RemoteOk::Head(None)));
             return;
         }
         let list = self.lookups.entry(key.clone()).or_default();
         list.push(p);
         if list.len() == 1 {
-            self.emit_remote(
-                RemoteCtx::Lookup { key: key.clone() },
-                RemoteOp::Head { key },
-            );
+            self.send_lookup(key, 0);
+        }
+    }
+
+    fn send_lookup(&mut self, key: String, attempt: u32) {
+        let ctx = RemoteCtx::Lookup {
+            key: key.clone(),
+            attempt,
+        };
+        self.emit_remote(ctx, RemoteOp::Head { key });
+    }
+
+    pub(crate) fn lookup_retry_due(&mut self) {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = self.lookup_retry.drain(..).partition(|r| r.0 <= now);
+        self.lookup_retry = later;
+        for (_, key, attempt) in due {
+            self.send_lookup(key, attempt);
         }
     }
 
@@ -194,7 +211,19 @@ impl Core {
         eid
     }
 
-    pub(crate) fn on_lookup_done(&mut self, key: String, result: Result<RemoteOk, RemoteError>) {
+    pub(crate) fn on_lookup_done(
+        &mut self,
+        key: String,
+        attempt: u32,
+        result: Result<RemoteOk, RemoteError>,
+    ) {
+        if matches!(result, Err(RemoteError::Transient(_))) && attempt + 1 < LOOKUP_ATTEMPTS {
+            // Retried with backoff before the waiting requests fail.
+            let wait = self.backoff(attempt + 1, false);
+            self.lookup_retry
+                .push((self.now.plus(wait), key, attempt + 1));
+            return;
+        }
         let waiting = self.lookups.remove(&key).unwrap_or_default();
         let info = match result {
             Ok(RemoteOk::Head(info)) => info,
@@ -453,7 +482,7 @@ impl Core {
 
     pub(crate) fn on_remote_done(&mut self, ctx: RemoteCtx, result: Result<RemoteOk, RemoteError>) {
         match ctx {
-            RemoteCtx::Lookup { key } => self.on_lookup_done(key, result),
+            RemoteCtx::Lookup { key, attempt } => self.on_lookup_done(key, attempt, result),
             RemoteCtx::Fetch { entry, chunk, etag } => {
                 self.on_fetch_done(entry, chunk, etag, result)
             }
