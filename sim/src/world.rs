@@ -681,8 +681,8 @@ impl World {
             (Op::Write { key, off, data }, Ok(Reply::Written { .. })) => {
                 self.model.file(&key).write_done(off, &data)
             }
-            (Op::Write { key, .. }, Err(_)) => {
-                // A failed write may have landed in part: learn the file again.
+            (Op::Write { key, .. } | Op::Truncate { key, .. }, Err(_)) => {
+                // A failed write or truncate may have landed in part: learn the file again.
                 self.model.file(&key).now = None;
                 follow = Some(Op::Read {
                     key,
@@ -693,14 +693,6 @@ impl World {
             (Op::Fsync { key }, Ok(Reply::Synced)) => self.model.file(&key).fsync_done(),
             (Op::Truncate { key, size }, Ok(Reply::Truncated)) => {
                 self.model.file(&key).truncate_done(size)
-            }
-            (Op::Truncate { key, .. }, Err(_)) => {
-                self.model.file(&key).now = None;
-                follow = Some(Op::Read {
-                    key,
-                    off: 0,
-                    verify: true,
-                });
             }
             (Op::Close { key }, _) => {
                 self.handles.remove(&key);
