@@ -69,17 +69,20 @@ impl S3 {
 
     /// Stores `data` at `key` as someone other than the cache. Returns the ETag.
     pub fn outside_put(&mut self, key: &str, data: Bytes, now_ms: u64) -> String {
+        self.store(key, data, None, now_ms)
+    }
+
+    /// Stores a new version of `key`, keeps it in the version history, returns its ETag.
+    fn store(&mut self, key: &str, data: Bytes, token: Option<String>, now_ms: u64) -> String {
         let etag = self.etag();
         self.versions.insert(etag.clone(), data.clone());
-        self.objects.insert(
-            key.to_string(),
-            Object {
-                etag: etag.clone(),
-                data,
-                token: None,
-                created_ms: now_ms,
-            },
-        );
+        let object = Object {
+            etag: etag.clone(),
+            data,
+            token,
+            created_ms: now_ms,
+        };
+        self.objects.insert(key.to_string(), object);
         etag
     }
 
@@ -158,17 +161,7 @@ impl S3 {
                 let p = rec.as_ref().map(|r| r.precondition.clone());
                 self.check_replace(key, p.as_ref(), token, self.ignore_write_conditions, now_ms);
                 self.bytes_uploaded += data.len() as u64;
-                let etag = self.etag();
-                self.versions.insert(etag.clone(), data.clone());
-                self.objects.insert(
-                    key.clone(),
-                    Object {
-                        etag: etag.clone(),
-                        data: data.clone(),
-                        token: Some(token.clone()),
-                        created_ms: now_ms,
-                    },
-                );
+                let etag = self.store(key, data.clone(), Some(token.clone()), now_ms);
                 Ok(RemoteOk::Stored { etag })
             }
             RemoteOp::CreateMultipart { key, token } => {
@@ -266,18 +259,7 @@ impl S3 {
                 let p = rec.as_ref().map(|r| r.precondition.clone());
                 self.check_replace(key, p.as_ref(), &u.token, ignore, now_ms);
                 self.uploads.remove(upload_id);
-                let etag = self.etag();
-                let data = Bytes::from(body);
-                self.versions.insert(etag.clone(), data.clone());
-                self.objects.insert(
-                    key.clone(),
-                    Object {
-                        etag: etag.clone(),
-                        data,
-                        token: Some(u.token.clone()),
-                        created_ms: now_ms,
-                    },
-                );
+                let etag = self.store(key, Bytes::from(body), Some(u.token.clone()), now_ms);
                 Ok(RemoteOk::Stored { etag })
             }
             RemoteOp::Abort { upload_id, .. } => self
