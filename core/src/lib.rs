@@ -77,7 +77,6 @@ pub use machine::Core;
 pub use records::{
     BaseVersion, CleanChunk, ConflictRecord, DirtyExtent, EntryRecord, IndexOp, IndexTxn,
     JournalOp, JournalRecord, JournalStatus, Meta, MultipartProgress, Precondition, Recovered,
-    SCHEMA_VERSION,
 };
 pub use rng::Rng;
 pub use time::Instant;

@@ -1,12 +1,13 @@
 //! Records the index stores. These are the core's own types (serde), not a second model:
 //! the index adapters store them as they are, and recovery hands them back.
+//!
+//! Their encoding is part of the index's schema (`silt_index::SCHEMA_VERSION`): a change to
+//! a field here is a new schema version with a migration in `silt-index`, tested on a
+//! database file the previous version wrote.
 
 use crate::ids::{EntryId, JournalId};
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
-
-/// Version of the record layout below. Index adapters store it and migrate older layouts.
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// The remote version an entry is based on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,59 @@
+//! Schema versions and the migrations between them.
+//!
+//! Every on-disk index stores its `schema_version` in the `meta` table. At open:
+//! - no version and no records: a new index, initialised at [`SCHEMA_VERSION`];
+//! - the current version: opened as is;
+//! - an older version: migrated step by step, each step in one atomic transaction that also
+//!   writes the new version, so a crash during a migration leaves the old, valid index;
+//! - a newer version: refused with [`crate::IndexError::NewerSchema`].
+//!
+//! History:
+//! - **1**: tables `meta` (schema_version, counters), `entries` (by entry id), `uploads`
+//!   (journal records by id) and `conflicts` (by entry id + conflict key). Values are
+//!   postcard-encoded core records with a CRC32C trailer.
+
+use crate::{IndexError, Result, SCHEMA_VERSION};
+use std::path::Path;
+
+/// What opening an index with a stored version must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing stored yet: initialise at the current version.
+    Initialise,
+    /// Already current.
+    Current,
+    /// Run the steps from this version up to the current one.
+    Migrate(u32),
+}
+
+/// The plan for an index at `path` that stores `found` (`None`: no version) and holds
+/// records or not.
+pub fn plan(path: &Path, found: Option<u32>, has_records: bool) -> Result<Plan> {
+    match found {
+        None if !has_records => Ok(Plan::Initialise),
+        None => Err(IndexError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "records without a schema_version".into(),
+        }),
+        Some(0) => Err(IndexError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "schema_version 0 was never written by silt".into(),
+        }),
+        Some(v) if v > SCHEMA_VERSION => Err(IndexError::NewerSchema {
+            path: path.to_path_buf(),
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
+        Some(v) if v == SCHEMA_VERSION => Ok(Plan::Current),
+        Some(v) => Ok(Plan::Migrate(v)),
+    }
+}
+
+/// Decodes a stored `schema_version` value.
+pub(crate) fn decode_version(path: &Path, bytes: &[u8]) -> Result<u32> {
+    let b: [u8; 4] = bytes.try_into().map_err(|_| IndexError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("schema_version of {} bytes, expected 4", bytes.len()),
+    })?;
+    Ok(u32::from_le_bytes(b))
+}

@@ -1,0 +1,2 @@
+//! Test support shared by the index's integration tests.
+pub mod records;
