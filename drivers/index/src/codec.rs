@@ -8,11 +8,14 @@
 //! - `entries`: entry id (8 bytes)
 //! - `uploads`: journal id (8 bytes)
 //! - `conflicts`: entry id (8 bytes) + conflict key (UTF-8)
+//! - `lru`: atime (8 bytes) + entry id (8 bytes), empty value (schema 2): the entries in
+//!   least-recently-used order, kept in step with `entries` by every commit
 //! - `meta`: `schema_version` (u32 little-endian, no CRC) and `counters` (a [`silt_core::Meta`])
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use silt_core::{ConflictRecord, EntryId, IndexOp, IndexTxn, JournalId};
+use silt_core::{ConflictRecord, EntryId, EntryRecord, IndexOp, IndexTxn, JournalId};
+use std::collections::HashMap;
 
 /// Table names (redb tables, fjall keyspaces).
 pub(crate) mod table {
@@ -20,6 +23,7 @@ pub(crate) mod table {
     pub const ENTRIES: &str = "entries";
     pub const UPLOADS: &str = "uploads";
     pub const CONFLICTS: &str = "conflicts";
+    pub const LRU: &str = "lru";
 }
 
 /// Keys of the `meta` table.
@@ -80,16 +84,92 @@ pub(crate) enum Write {
 }
 
 /// The writes that carry out `txns`, in order: the one mapping from the core's operations
-/// to table rows, shared by the on-disk adapters.
-pub(crate) fn writes<'a>(txns: &'a [&'a IndexTxn]) -> impl Iterator<Item = Write> + 'a {
-    txns.iter().flat_map(|t| &t.ops).map(|op| match op {
-        IndexOp::PutEntry(e) => Write::Put(table::ENTRIES, entry_key(e.id).to_vec(), encode(e)),
-        IndexOp::DeleteEntry(id) => Write::Delete(table::ENTRIES, entry_key(*id).to_vec()),
-        IndexOp::PutJournal(j) => Write::Put(table::UPLOADS, upload_key(j.id).to_vec(), encode(j)),
-        IndexOp::DeleteJournal(id) => Write::Delete(table::UPLOADS, upload_key(*id).to_vec()),
-        IndexOp::PutConflict(c) => Write::Put(table::CONFLICTS, conflict_key(c), encode(c)),
-        IndexOp::PutMeta(m) => Write::Put(table::META, COUNTERS_KEY.to_vec(), encode(m)),
-    })
+/// to table rows, shared by the on-disk adapters. `stored_atime` reads the access time of an
+/// entry as committed before these transactions (to move its `lru` row); changes made by
+/// earlier operations of `txns` are tracked here.
+pub(crate) fn writes<E>(
+    txns: &[&IndexTxn],
+    mut stored_atime: impl FnMut(EntryId) -> Result<Option<u64>, E>,
+) -> Result<Vec<Write>, E> {
+    let mut atimes: HashMap<EntryId, Option<u64>> = HashMap::new();
+    let mut out = Vec::new();
+    for op in txns.iter().flat_map(|t| &t.ops) {
+        match op {
+            IndexOp::PutEntry(e) => {
+                let old = match atimes.get(&e.id) {
+                    Some(a) => *a,
+                    None => stored_atime(e.id)?,
+                };
+                if let Some(old) = old {
+                    out.push(Write::Delete(table::LRU, lru_key(old, e.id).to_vec()));
+                }
+                out.push(Write::Put(
+                    table::LRU,
+                    lru_key(e.atime, e.id).to_vec(),
+                    vec![],
+                ));
+                out.push(Write::Put(
+                    table::ENTRIES,
+                    entry_key(e.id).to_vec(),
+                    encode(e),
+                ));
+                atimes.insert(e.id, Some(e.atime));
+            }
+            IndexOp::DeleteEntry(id) => {
+                let old = match atimes.get(id) {
+                    Some(a) => *a,
+                    None => stored_atime(*id)?,
+                };
+                if let Some(old) = old {
+                    out.push(Write::Delete(table::LRU, lru_key(old, *id).to_vec()));
+                }
+                out.push(Write::Delete(table::ENTRIES, entry_key(*id).to_vec()));
+                atimes.insert(*id, None);
+            }
+            IndexOp::PutJournal(j) => out.push(Write::Put(
+                table::UPLOADS,
+                upload_key(j.id).to_vec(),
+                encode(j),
+            )),
+            IndexOp::DeleteJournal(id) => {
+                out.push(Write::Delete(table::UPLOADS, upload_key(*id).to_vec()))
+            }
+            IndexOp::PutConflict(c) => {
+                out.push(Write::Put(table::CONFLICTS, conflict_key(c), encode(c)))
+            }
+            IndexOp::PutMeta(m) => {
+                out.push(Write::Put(table::META, COUNTERS_KEY.to_vec(), encode(m)))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `lru` rows of `entries`, for the migration that introduced the table.
+pub(crate) fn lru_rows(entries: &[EntryRecord]) -> Vec<Write> {
+    entries
+        .iter()
+        .map(|e| Write::Put(table::LRU, lru_key(e.atime, e.id).to_vec(), vec![]))
+        .collect()
+}
+
+pub(crate) fn lru_key(atime: u64, id: EntryId) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&atime.to_be_bytes());
+    k[8..].copy_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+/// (atime, entry id) of an `lru` key.
+pub(crate) fn parse_lru_key(k: &[u8]) -> Result<(u64, EntryId), String> {
+    if k.len() != 16 {
+        return Err(format!("lru key of {} bytes, expected 16", k.len()));
+    }
+    let mut a = [0u8; 8];
+    let mut b = [0u8; 8];
+    a.copy_from_slice(&k[..8]);
+    b.copy_from_slice(&k[8..]);
+    Ok((u64::from_be_bytes(a), EntryId(u64::from_be_bytes(b))))
 }
 
 /// Renders a key for an error message.
@@ -119,5 +199,13 @@ mod tests {
             assert!(decode::<Meta>(&bad).is_err(), "flip of bit {i} not caught");
         }
         assert!(decode::<Meta>(&bytes[..3]).is_err());
+    }
+
+    #[test]
+    fn lru_keys_sort_by_atime_then_id() {
+        assert!(lru_key(1, EntryId(9)) < lru_key(2, EntryId(1)));
+        assert!(lru_key(2, EntryId(1)) < lru_key(2, EntryId(2)));
+        assert_eq!(parse_lru_key(&lru_key(2, EntryId(1))), Ok((2, EntryId(1))));
+        assert!(parse_lru_key(b"short").is_err());
     }
 }

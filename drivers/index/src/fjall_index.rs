@@ -14,11 +14,12 @@ use silt_core::{
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-const TABLES: [&str; 4] = [
+const TABLES: [&str; 5] = [
     table::META,
     table::ENTRIES,
     table::UPLOADS,
     table::CONFLICTS,
+    table::LRU,
 ];
 
 /// The fjall-backed index.
@@ -120,11 +121,26 @@ impl FjallIndex {
                 batch.insert(meta, codec::SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes());
                 batch.commit().map_err(|e| self.err(e))
             }
-            Plan::Migrate(from) => Err(IndexError::Store {
-                path: self.path.clone(),
-                detail: format!("no migration from schema version {from}"),
-            }),
+            Plan::Migrate(from) => {
+                let entries: Vec<EntryRecord> =
+                    self.decode_all(&self.db.snapshot(), table::ENTRIES)?;
+                self.apply(migrate::steps(from, &entries))?;
+                tracing::info!(path = %self.path.display(), from, to = SCHEMA_VERSION, "migrated index");
+                Ok(())
+            }
         }
+    }
+
+    /// Applies `writes` as one atomic, durable batch.
+    fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        for write in writes {
+            match write {
+                Write::Put(t, k, v) => batch.insert(self.space(t), k, v),
+                Write::Delete(t, k) => batch.remove(self.space(t), k),
+            }
+        }
+        batch.commit().map_err(|e| self.err(e))
     }
 
     fn lock_writer(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -161,14 +177,13 @@ impl CacheIndex for FjallIndex {
 
     fn commit(&self, txns: &[&IndexTxn]) -> Result<()> {
         let _writer = self.lock_writer();
-        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
-        for write in codec::writes(txns) {
-            match write {
-                Write::Put(t, k, v) => batch.insert(self.space(t), k, v),
-                Write::Delete(t, k) => batch.remove(self.space(t), k),
-            }
-        }
-        batch.commit().map_err(|e| self.err(e))
+        // Under the writer lock, the committed state is what the batch builds on.
+        let writes = codec::writes(txns, |id| {
+            Ok(self
+                .get::<EntryRecord>(table::ENTRIES, &codec::entry_key(id))?
+                .map(|e| e.atime))
+        })?;
+        self.apply(writes)
     }
 
     fn get_entry(&self, id: EntryId) -> Result<Option<EntryRecord>> {
@@ -176,11 +191,12 @@ impl CacheIndex for FjallIndex {
     }
 
     fn list_lru(&self, limit: usize) -> Result<Vec<(u64, EntryId)>> {
-        let entries: Vec<EntryRecord> = self.decode_all(&self.db.snapshot(), table::ENTRIES)?;
-        let mut lru: Vec<(u64, EntryId)> = entries.iter().map(|e| (e.atime, e.id)).collect();
-        lru.sort_unstable();
-        lru.truncate(limit);
-        Ok(lru)
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for guard in self.space(table::LRU).iter().take(limit) {
+            let k = guard.key().map_err(|e| self.err(e))?;
+            out.push(codec::parse_lru_key(&k).map_err(|why| self.corrupt(table::LRU, &k, why))?);
+        }
+        Ok(out)
     }
 
     fn list_uploads(&self) -> Result<Vec<JournalRecord>> {

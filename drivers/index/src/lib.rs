@@ -45,7 +45,7 @@ use silt_core::{
 
 /// Version of the on-disk layout: the tables, their keys, and the encoding of the core's
 /// records in them. Any change is a new version with a step in [`migrate`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The cache index. Reads see the last committed state; [`CacheIndex::commit`] is atomic (all
 /// of its operations or none survive a crash) and durable when it returns `Ok`.

@@ -11,8 +11,13 @@
 //! - **1**: tables `meta` (schema_version, counters), `entries` (by entry id), `uploads`
 //!   (journal records by id) and `conflicts` (by entry id + conflict key). Values are
 //!   postcard-encoded core records with a CRC32C trailer.
+//! - **2**: adds `lru` (atime + entry id -> nothing), so that listing the least recently
+//!   used entries reads only as many rows as it returns instead of decoding every entry.
+//!   Migration from 1: one row per entry.
 
+use crate::codec::{self, table, Write};
 use crate::{IndexError, Result, SCHEMA_VERSION};
+use silt_core::EntryRecord;
 use std::path::Path;
 
 /// What opening an index with a stored version must do.
@@ -56,4 +61,22 @@ pub(crate) fn decode_version(path: &Path, bytes: &[u8]) -> Result<u32> {
         detail: format!("schema_version of {} bytes, expected 4", bytes.len()),
     })?;
     Ok(u32::from_le_bytes(b))
+}
+
+/// The writes that take an index at version `from` to [`SCHEMA_VERSION`], given its entries,
+/// ending with the new version number. Adapters apply them in one atomic transaction.
+pub(crate) fn steps(from: u32, entries: &[EntryRecord]) -> Vec<Write> {
+    let mut out = Vec::new();
+    for version in from..SCHEMA_VERSION {
+        match version {
+            1 => out.extend(codec::lru_rows(entries)),
+            other => unreachable!("plan() never asks to migrate from version {other}"),
+        }
+    }
+    out.push(Write::Put(
+        table::META,
+        codec::SCHEMA_KEY.to_vec(),
+        SCHEMA_VERSION.to_le_bytes().to_vec(),
+    ));
+    out
 }

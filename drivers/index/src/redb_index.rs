@@ -24,7 +24,8 @@ const META: Table = def(table::META);
 const ENTRIES: Table = def(table::ENTRIES);
 const UPLOADS: Table = def(table::UPLOADS);
 const CONFLICTS: Table = def(table::CONFLICTS);
-const ALL: [Table; 4] = [META, ENTRIES, UPLOADS, CONFLICTS];
+const LRU: Table = def(table::LRU);
+const ALL: [Table; 5] = [META, ENTRIES, UPLOADS, CONFLICTS, LRU];
 
 /// The redb-backed index.
 pub struct RedbIndex {
@@ -83,7 +84,7 @@ impl RedbIndex {
                 None => None,
             };
             let mut has_records = !meta.is_empty().map_err(|e| self.err(e))?;
-            for t in [ENTRIES, UPLOADS, CONFLICTS] {
+            for t in [ENTRIES, UPLOADS, CONFLICTS, LRU] {
                 let t = w.open_table(t).map_err(|e| self.err(e))?;
                 has_records |= !t.is_empty().map_err(|e| self.err(e))?;
             }
@@ -103,13 +104,42 @@ impl RedbIndex {
                 w.commit().map_err(|e| self.err(e))
             }
             Plan::Migrate(from) => {
-                w.abort().map_err(|e| self.err(e))?;
-                Err(IndexError::Store {
-                    path: self.path.clone(),
-                    detail: format!("no migration from schema version {from}"),
-                })
+                let entries: Vec<EntryRecord> = {
+                    let t = w.open_table(ENTRIES).map_err(|e| self.err(e))?;
+                    self.decode_table(&t, ENTRIES)?
+                };
+                self.apply(&w, migrate::steps(from, &entries))?;
+                w.commit().map_err(|e| self.err(e))?;
+                tracing::info!(path = %self.path.display(), from, to = SCHEMA_VERSION, "migrated index");
+                Ok(())
             }
         }
+    }
+
+    /// Applies `writes` in the write transaction `w`.
+    fn apply(&self, w: &redb::WriteTransaction, writes: Vec<Write>) -> Result<()> {
+        let mut tables = Vec::with_capacity(ALL.len());
+        for t in ALL {
+            tables.push(w.open_table(t).map_err(|e| self.err(e))?);
+        }
+        let slot = |name: &str| {
+            ALL.iter()
+                .position(|t| t.name() == name)
+                .expect("writes name only the tables in ALL")
+        };
+        for write in writes {
+            match write {
+                Write::Put(t, k, v) => {
+                    tables[slot(t)]
+                        .insert(&k[..], &v[..])
+                        .map_err(|e| self.err(e))?;
+                }
+                Write::Delete(t, k) => {
+                    tables[slot(t)].remove(&k[..]).map_err(|e| self.err(e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn read_all<T: serde::de::DeserializeOwned>(&self, t: Table) -> Result<Vec<T>> {
@@ -172,29 +202,19 @@ impl CacheIndex for RedbIndex {
 
     fn commit(&self, txns: &[&IndexTxn]) -> Result<()> {
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
-        {
-            let mut tables = Vec::with_capacity(ALL.len());
-            for t in ALL {
-                tables.push(w.open_table(t).map_err(|e| self.err(e))?);
-            }
-            let slot = |name: &str| {
-                ALL.iter()
-                    .position(|t| t.name() == name)
-                    .expect("writes name only the tables in ALL")
-            };
-            for write in codec::writes(txns) {
-                match write {
-                    Write::Put(t, k, v) => {
-                        tables[slot(t)]
-                            .insert(&k[..], &v[..])
-                            .map_err(|e| self.err(e))?;
-                    }
-                    Write::Delete(t, k) => {
-                        tables[slot(t)].remove(&k[..]).map_err(|e| self.err(e))?;
-                    }
+        let writes = {
+            let entries = w.open_table(ENTRIES).map_err(|e| self.err(e))?;
+            codec::writes(txns, |id| {
+                let key = codec::entry_key(id);
+                let found = entries.get(&key[..]).map_err(|e| self.err(e))?;
+                match found.map(|v| codec::decode::<EntryRecord>(v.value())) {
+                    Some(Ok(e)) => Ok(Some(e.atime)),
+                    Some(Err(why)) => Err(self.corrupt(table::ENTRIES, &key, why)),
+                    None => Ok(None),
                 }
-            }
-        }
+            })?
+        };
+        self.apply(&w, writes)?;
         w.commit().map_err(|e| self.err(e))
     }
 
@@ -203,11 +223,17 @@ impl CacheIndex for RedbIndex {
     }
 
     fn list_lru(&self, limit: usize) -> Result<Vec<(u64, EntryId)>> {
-        let entries: Vec<EntryRecord> = self.read_all(ENTRIES)?;
-        let mut lru: Vec<(u64, EntryId)> = entries.iter().map(|e| (e.atime, e.id)).collect();
-        lru.sort_unstable();
-        lru.truncate(limit);
-        Ok(lru)
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(LRU).map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in t.iter().map_err(|e| self.err(e))?.take(limit) {
+            let (k, _) = item.map_err(|e| self.err(e))?;
+            out.push(
+                codec::parse_lru_key(k.value())
+                    .map_err(|why| self.corrupt(table::LRU, k.value(), why))?,
+            );
+        }
+        Ok(out)
     }
 
     fn list_uploads(&self) -> Result<Vec<JournalRecord>> {

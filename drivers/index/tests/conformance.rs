@@ -318,6 +318,10 @@ fn random_transactions_match_the_model(f: &mut Fixture) {
             f.reopen();
         }
         assert_eq!(f.index.load().expect("load"), model, "after step {step}");
+        let mut lru: Vec<_> = model.entries.iter().map(|e| (e.atime, e.id)).collect();
+        lru.sort_unstable();
+        lru.truncate(10);
+        assert_eq!(f.index.list_lru(10).expect("lru"), lru, "after step {step}");
         for id in 0..24 {
             let want = model.entries.iter().find(|e| e.id == EntryId(id));
             assert_eq!(f.index.get_entry(EntryId(id)).expect("get").as_ref(), want);

@@ -3,7 +3,7 @@
 
 mod support;
 
-use silt_index::{open, OpenOptions, SCHEMA_VERSION};
+use silt_index::{open, IndexError, OpenOptions, SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
 
 fn fixture(version: u32) -> PathBuf {
@@ -45,6 +45,10 @@ fn opens_and_finds_every_record(version: u32, backend: &str) {
     for j in &want.journal {
         assert_eq!(index.get_upload(j.id).expect("get").as_ref(), Some(j));
     }
+    // The table version 2 added was built from the entries.
+    let mut lru: Vec<_> = want.entries.iter().map(|e| (e.atime, e.id)).collect();
+    lru.sort_unstable();
+    assert_eq!(index.list_lru(usize::MAX).expect("lru"), lru);
     drop(index);
     // Opened again (now at the current version): still everything.
     let index = open(backend, &OpenOptions::new(dir.path())).expect("reopen");
@@ -60,4 +64,63 @@ fn redb_v1_fixture_opens_with_every_record() {
 #[test]
 fn fjall_v1_fixture_opens_with_every_record() {
     opens_and_finds_every_record(1, "fjall");
+}
+
+/// Stores `version` as the schema version of a new index, with the store's own API.
+fn write_version(backend: &str, cache_dir: &Path, version: u32) {
+    let path = OpenOptions::new(cache_dir).index_path(backend);
+    match backend {
+        "redb" => {
+            let db = redb::Database::create(&path).expect("redb");
+            let w = db.begin_write().expect("write");
+            {
+                let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("meta");
+                let mut t = w.open_table(def).expect("meta");
+                t.insert(&b"schema_version"[..], &version.to_le_bytes()[..])
+                    .expect("insert");
+            }
+            w.commit().expect("commit");
+        }
+        _ => {
+            let db = fjall::Database::builder(&path).open().expect("fjall");
+            let meta = db
+                .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+                .expect("meta");
+            meta.insert("schema_version", version.to_le_bytes())
+                .expect("insert");
+            db.persist(fjall::PersistMode::SyncAll).expect("persist");
+        }
+    }
+}
+
+fn newer_schema_is_refused(backend: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(backend, &OpenOptions::new(dir.path())).expect("create"));
+    write_version(backend, dir.path(), SCHEMA_VERSION + 1);
+    let err = open(backend, &OpenOptions::new(dir.path()))
+        .err()
+        .expect("refused");
+    match &err {
+        IndexError::NewerSchema {
+            found,
+            supported,
+            path,
+        } => {
+            assert_eq!((*found, *supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            assert_eq!(*path, OpenOptions::new(dir.path()).index_path(backend));
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    let shown = err.to_string();
+    assert!(shown.contains("upgrade silt"), "{shown}");
+}
+
+#[test]
+fn redb_newer_schema_is_refused() {
+    newer_schema_is_refused("redb");
+}
+
+#[test]
+fn fjall_newer_schema_is_refused() {
+    newer_schema_is_refused("fjall");
 }
