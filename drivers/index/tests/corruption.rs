@@ -4,7 +4,7 @@
 mod support;
 
 use silt_core::{IndexOp, IndexTxn};
-use silt_index::{open, CacheIndex, IndexError, OpenOptions};
+use silt_index::{open, IndexError, OpenOptions};
 use std::path::Path;
 
 /// A cache dir with an index holding the fixture records and one cache file in data/.
@@ -96,7 +96,7 @@ fn a_damaged_record_fails_its_checksum_with_table_and_key_named() {
     assert!(hits > 0, "record not found in the file");
     std::fs::write(&path, &bytes).expect("write");
     let index = open("redb", &OpenOptions::new(dir.path())).expect("structure intact");
-    let err = index.load().err().expect("damaged record must be reported");
+    let err = index.load().expect_err("damaged record must be reported");
     match &err {
         IndexError::Corrupt { detail, .. } => {
             assert!(detail.contains("table "), "{detail}");
