@@ -87,12 +87,23 @@ fn check(backend: &str, dir: &std::path::Path, acked: &BTreeSet<u64>) -> usize {
     let entries: BTreeSet<u64> = all.entries.iter().map(|e| e.id.0).collect();
     let uploads: BTreeSet<u64> = all.journal.iter().map(|j| j.id.0).collect();
     for id in acked {
-        assert!(entries.contains(id), "{backend}: acknowledged entry {id} lost");
+        assert!(
+            entries.contains(id),
+            "{backend}: acknowledged entry {id} lost"
+        );
     }
     // One transaction = one entry + one journal record: both or neither.
-    assert_eq!(entries, uploads, "{backend}: a transaction survived in part");
+    assert_eq!(
+        entries, uploads,
+        "{backend}: a transaction survived in part"
+    );
     for e in &all.entries {
-        assert_eq!(*e, entry(e.id.0, e.id.0, 2), "{backend}: entry {} damaged", e.id);
+        assert_eq!(
+            *e,
+            entry(e.id.0, e.id.0, 2),
+            "{backend}: entry {} damaged",
+            e.id
+        );
         assert_eq!(
             index.get_upload(JournalId(e.id.0)).expect("get"),
             Some(journal(e.id.0))
@@ -117,7 +128,12 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut acked = BTreeSet::new();
         for round in 0..3u64 {
-            let got = run_and_kill(backend, dir.path(), round * 1_000_000, 40 + 30 * round as usize);
+            let got = run_and_kill(
+                backend,
+                dir.path(),
+                round * 1_000_000,
+                40 + 30 * round as usize,
+            );
             acked.extend(got);
             let present = check(backend, dir.path(), &acked);
             println!(
