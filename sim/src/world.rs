@@ -9,10 +9,11 @@ use crate::options::Options;
 use crate::s3::S3;
 use bytes::Bytes;
 use silt_core::{
-    Core, EntryId, Event, FileError, HandleId, IndexTxn, Input, Instant, IoId, LocalError, LocalOk,
-    LocalOp, Output, Recovered, RemoteError, RemoteId, RemoteOk, RemoteOp, Reply, Request,
-    RequestId, Rng, TxnId,
+    Core, EntryId, Event, FileError, HandleId, Input, Instant, IoId, LocalError, LocalOk, LocalOp,
+    Output, Recovered, RemoteError, RemoteId, RemoteOk, RemoteOp, Reply, Request, RequestId, Rng,
+    TxnId,
 };
+use silt_index::{CacheIndex, MemoryIndex, Staged};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
@@ -30,7 +31,7 @@ const KEY_POOL: &[&str] = &[
 #[derive(Debug)]
 enum Ev {
     Local(IoId, EntryId, Result<LocalOk, LocalError>, bool),
-    Index(TxnId, IndexTxn),
+    Index(TxnId, Staged),
     Remote(RemoteId, RemoteOp),
     Timer,
     Client,
@@ -71,7 +72,7 @@ pub struct World {
     now: u64,
     core: Core,
     disk: Disk,
-    index: Recovered,
+    index: MemoryIndex,
     s3: S3,
     model: Model,
     keys: Vec<String>,
@@ -130,7 +131,7 @@ impl World {
             rng,
             now: 0,
             core,
-            index: Recovered::default(),
+            index: MemoryIndex::new(),
             s3,
             model,
             keys,
@@ -205,7 +206,8 @@ impl World {
                 }
                 Output::Index(id, txn) => {
                     let lat = 1 + self.rng.below(5);
-                    self.schedule(self.now + lat, Ev::Index(id, txn));
+                    let staged = self.index.stage(txn);
+                    self.schedule(self.now + lat, Ev::Index(id, staged));
                 }
                 Output::Remote(id, op) => {
                     let lat = 1 + self.rng.below(self.opts.remote_latency_ms_max);
@@ -341,9 +343,12 @@ impl World {
                 }
                 self.input(Input::Local(io, result));
             }
-            Ev::Index(id, txn) => {
-                self.index.apply(&txn);
-                self.trace(format!("commit txn {id} ({} ops)", txn.ops.len()));
+            Ev::Index(id, staged) => {
+                // Events in flight are dropped at a crash, so a staged commit is never stale.
+                self.index
+                    .commit_staged(&staged)
+                    .expect("no staged transaction outlives a crash");
+                self.trace(format!("commit txn {id} ({} ops)", staged.txn().ops.len()));
                 self.input(Input::Index(id, Ok(())));
             }
             Ev::Remote(id, op) => {
@@ -774,6 +779,7 @@ impl World {
             }
         }
         self.disk.crash(&mut self.rng);
+        self.index.crash();
         if let Some((_, Op::Rename { from, to })) = self.pending.take() {
             // A rename in flight may or may not have happened: both keys are lost to the model.
             *self.model.file(&from) = MFile::lost();
@@ -783,7 +789,10 @@ impl World {
         // local version may then reach its original key after all. The model cannot tell
         // which, so both keys leave the check.
         for copy in std::mem::take(&mut self.conflicts_seen) {
-            if !self.index.conflicts.iter().any(|c| c.conflict_key == copy) {
+            let committed = self
+                .index
+                .inspect(|r| r.conflicts.iter().any(|c| c.conflict_key == copy));
+            if !committed {
                 *self.model.file(&copy) = MFile::lost();
             }
         }
@@ -793,11 +802,11 @@ impl World {
         self.timer_at = None;
         let mut cfg = self.opts.core.clone();
         cfg.seed = cfg.seed.wrapping_add(self.restarts);
-        self.core = Core::recover(cfg, self.index.clone(), Instant::from_millis(self.now))
+        let recovered = self.index.load().expect("the memory index cannot fail");
+        self.core = Core::recover(cfg, recovered.clone(), Instant::from_millis(self.now))
             .expect("valid options");
         // Invariant 6: what the core rebuilt is what the index held.
-        let differing: Vec<_> = self
-            .index
+        let differing: Vec<_> = recovered
             .entries
             .iter()
             .filter(|r| r.key.is_some() && self.core.entry_record(r.id).as_ref() != Some(*r))
@@ -861,8 +870,10 @@ impl World {
         self.settle();
         if !self.core.is_persisted() {
             self.violation("invariant 6: the core still has state to persist when idle".into());
-        } else if self.core.persistent_view() != self.index {
-            let diff = first_difference(&self.core.persistent_view(), &self.index);
+        } else if let Some(diff) = self.index.inspect(|index| {
+            let view = self.core.persistent_view();
+            (view != *index).then(|| first_difference(&view, index))
+        }) {
             self.violation(format!(
                 "invariant 6: the index differs from the core's state when idle: {diff}"
             ));

@@ -18,6 +18,7 @@
 //! An index that cannot be read is never replaced by an empty one while cache files exist:
 //! see [`IndexError::Corrupt`] and [`IndexError::MissingWithCacheFiles`].
 
+#[cfg(any(feature = "redb", feature = "fjall"))]
 mod codec;
 mod error;
 mod factory;

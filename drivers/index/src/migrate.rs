@@ -15,8 +15,10 @@
 //!   used entries reads only as many rows as it returns instead of decoding every entry.
 //!   Migration from 1: one row per entry.
 
+#[cfg(any(feature = "redb", feature = "fjall"))]
 use crate::codec::{self, table, Write};
 use crate::{IndexError, Result, SCHEMA_VERSION};
+#[cfg(any(feature = "redb", feature = "fjall"))]
 use silt_core::EntryRecord;
 use std::path::Path;
 
@@ -55,6 +57,7 @@ pub fn plan(path: &Path, found: Option<u32>, has_records: bool) -> Result<Plan> 
 }
 
 /// Decodes a stored `schema_version` value.
+#[cfg(any(feature = "redb", feature = "fjall"))]
 pub(crate) fn decode_version(path: &Path, bytes: &[u8]) -> Result<u32> {
     let b: [u8; 4] = bytes.try_into().map_err(|_| IndexError::Corrupt {
         path: path.to_path_buf(),
@@ -63,6 +66,7 @@ pub(crate) fn decode_version(path: &Path, bytes: &[u8]) -> Result<u32> {
     Ok(u32::from_le_bytes(b))
 }
 
+#[cfg(any(feature = "redb", feature = "fjall"))]
 /// The writes that take an index at version `from` to [`SCHEMA_VERSION`], given its entries,
 /// ending with the new version number. Adapters apply them in one atomic transaction.
 pub(crate) fn steps(from: u32, entries: &[EntryRecord]) -> Vec<Write> {
