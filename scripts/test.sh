@@ -22,7 +22,7 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --features silt-sim/planted-bugs -- -D warnings
 
-step "unit, property and scenario tests (core, simulator)"
+step "tests: core, simulator, config, index (conformance on memory, redb, fjall; migration; corruption; SIGKILL)"
 cargo test --release --workspace
 
 step "planted bugs: the simulator must catch each one"

@@ -347,3 +347,22 @@ fn default_cache_dir_is_under_tigrisfs_cache_by_disk_id() {
             .join(silt_config::disk_id(&target))
     );
 }
+
+#[test]
+fn docs_list_every_key_with_its_default() {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md"),
+    )
+    .expect("docs/configuration.md");
+    for key in KEYS {
+        let default = match key.default {
+            Some(d) => format!("`{d}`"),
+            None => "(empty)".to_string(),
+        };
+        let row = format!("| `{}` | {default} |", key.name);
+        assert!(
+            docs.contains(&row),
+            "docs/configuration.md lacks the row {row}"
+        );
+    }
+}

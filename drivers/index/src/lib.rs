@@ -111,6 +111,16 @@ pub trait CacheIndex: Send + Sync {
     }
 }
 
+/// Decodes one stored record (postcard + CRC32C trailer), as every on-disk adapter does on
+/// every read: `Err` says what is wrong. Public for fuzzing and for tools that inspect an
+/// index file.
+#[cfg(any(feature = "redb", feature = "fjall"))]
+pub fn decode_record<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> std::result::Result<T, String> {
+    codec::decode(bytes)
+}
+
 fn one(op: IndexOp) -> IndexTxn {
     IndexTxn { ops: vec![op] }
 }
