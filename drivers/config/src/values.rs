@@ -6,18 +6,24 @@ use std::time::Duration;
 /// A byte size: a whole number with an optional unit. `KiB MiB GiB TiB` and `K M G T` are
 /// binary, `KB MB GB TB` decimal, `B` or no unit is bytes. `default_unit` multiplies a bare
 /// number (1 for bytes, 1 MiB for `memory_limit`, which counts MiB like `--memory-limit`).
-pub(crate) fn size(text: &str, default_unit: u64) -> Result<u64, String> {
-    let text = text.trim();
+/// Splits `"64 MiB"` into `("64", "MiB")` (unit trimmed; either may be empty).
+fn number_and_unit(text: &str) -> (&str, &str) {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
+    (digits, unit.trim())
+}
+
+pub(crate) fn size(text: &str, default_unit: u64) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = number_and_unit(text);
     let rule = || format!("must be a size such as 1048576, 512KiB, 64MiB or 4GiB (got {text:?})");
     if digits.is_empty() {
         return Err(rule());
     }
     let n: u64 = digits.parse().map_err(|_| rule())?;
-    let mult: u64 = match unit.trim() {
+    let mult: u64 = match unit {
         "" => default_unit,
         "B" => 1,
         "K" | "KiB" => 1 << 10,
@@ -37,16 +43,13 @@ pub(crate) fn size(text: &str, default_unit: u64) -> Result<u64, String> {
 /// A duration: a whole number with `ms`, `s`, `m` or `h`; a bare number is seconds.
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
+    let (digits, unit) = number_and_unit(text);
     let rule = || format!("must be a duration such as 500ms, 5s, 2m or 1h (got {text:?})");
     if digits.is_empty() {
         return Err(rule());
     }
     let n: u64 = digits.parse().map_err(|_| rule())?;
-    let ms: u64 = match unit.trim() {
+    let ms: u64 = match unit {
         "ms" => 1,
         "" | "s" => 1_000,
         "m" => 60_000,

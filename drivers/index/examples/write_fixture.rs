@@ -9,7 +9,6 @@
 #[path = "../tests/support/records.rs"]
 mod records;
 
-use silt_core::{IndexOp, IndexTxn};
 use silt_index::{open, OpenOptions};
 use std::path::PathBuf;
 
@@ -19,17 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: write_fixture <dir>")?
         .into();
     let want = records::fixture_records();
-    let txn = IndexTxn {
-        ops: want
-            .entries
-            .iter()
-            .cloned()
-            .map(IndexOp::PutEntry)
-            .chain(want.journal.iter().cloned().map(IndexOp::PutJournal))
-            .chain(want.conflicts.iter().cloned().map(IndexOp::PutConflict))
-            .chain([IndexOp::PutMeta(want.meta.clone())])
-            .collect(),
-    };
+    let txn = records::txn_storing(&want);
     for backend in ["redb", "fjall"] {
         let index = open(backend, &OpenOptions::new(&dir))?;
         index.commit(&[&txn])?;

@@ -225,17 +225,7 @@ fn operations_apply_in_order(f: &mut Fixture) {
 fn reopen_after_close_keeps_everything(f: &mut Fixture) {
     let want = support::records::fixture_records();
     f.index
-        .commit(&[&IndexTxn {
-            ops: want
-                .entries
-                .iter()
-                .cloned()
-                .map(IndexOp::PutEntry)
-                .chain(want.journal.iter().cloned().map(IndexOp::PutJournal))
-                .chain(want.conflicts.iter().cloned().map(IndexOp::PutConflict))
-                .chain([IndexOp::PutMeta(want.meta.clone())])
-                .collect(),
-        }])
+        .commit(&[&support::records::txn_storing(&want)])
         .expect("commit");
     f.reopen();
     assert_eq!(f.index.load().expect("load"), want);

@@ -3,7 +3,6 @@
 
 mod support;
 
-use silt_core::{IndexOp, IndexTxn};
 use silt_index::{open, IndexError, OpenOptions};
 use std::path::Path;
 
@@ -12,13 +11,9 @@ fn populated(backend: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let index = open(backend, &OpenOptions::new(dir.path())).expect("create");
     let r = support::records::fixture_records();
-    let ops = r
-        .entries
-        .into_iter()
-        .map(IndexOp::PutEntry)
-        .chain(r.journal.into_iter().map(IndexOp::PutJournal))
-        .collect();
-    index.commit(&[&IndexTxn { ops }]).expect("commit");
+    index
+        .commit(&[&support::records::txn_storing(&r)])
+        .expect("commit");
     drop(index);
     let shard = dir.path().join("data").join("00");
     std::fs::create_dir_all(&shard).expect("mkdir");

@@ -151,3 +151,18 @@ pub fn random_txn(rng: &mut Rng) -> IndexTxn {
             .collect(),
     }
 }
+
+/// One transaction that stores everything in `r`.
+pub fn txn_storing(r: &Recovered) -> IndexTxn {
+    IndexTxn {
+        ops: r
+            .entries
+            .iter()
+            .cloned()
+            .map(IndexOp::PutEntry)
+            .chain(r.journal.iter().cloned().map(IndexOp::PutJournal))
+            .chain(r.conflicts.iter().cloned().map(IndexOp::PutConflict))
+            .chain([IndexOp::PutMeta(r.meta.clone())])
+            .collect(),
+    }
+}
