@@ -22,11 +22,20 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --features silt-sim/planted-bugs -- -D warnings
 
-step "tests: core, simulator, config, index (conformance on memory, redb, fjall; migration; corruption; SIGKILL)"
+step "tests: core, simulator, config, index (conformance on memory, redb, fjall; migration; corruption; SIGKILL), store"
 cargo test --release --workspace
 
 step "planted bugs: the simulator must catch each one"
 cargo test --release -p silt-sim --features planted-bugs --test planted_bugs
+
+step "Windows builds of core, config, index and store: clippy, and their tests under wine"
+scripts/windows-tests.sh
+
+step "macOS build of the store (F_PUNCHHOLE path): clippy; there is no macOS runner here"
+if command -v rustup >/dev/null 2>&1; then
+  rustup target list --installed | grep -qx x86_64-apple-darwin || rustup target add x86_64-apple-darwin
+fi
+cargo clippy --target x86_64-apple-darwin -p silt-store --all-targets -- -D warnings
 
 step "deterministic simulation, seeds ${SEEDS}"
 cargo run --release -p silt-sim -- --seeds "${SEEDS}"

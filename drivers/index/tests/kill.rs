@@ -1,4 +1,4 @@
-//! Commits survive SIGKILL: a child process commits transactions from several threads through
+//! Commits survive SIGKILL (TerminateProcess on Windows): a child process commits transactions from several threads through
 //! a group commit and prints each one as it is acknowledged; the parent kills it with SIGKILL
 //! mid-stream, reopens the index and checks that every acknowledged transaction is there,
 //! whole, and that no transaction is there in part. Three kills per adapter, on one index.
@@ -74,7 +74,7 @@ fn run_and_kill(backend: &str, dir: &std::path::Path, base: u64, acks_wanted: us
             break;
         }
     }
-    // SIGKILL on Unix: no destructor, no flush, no clean shutdown.
+    // SIGKILL on Unix, TerminateProcess on Windows: no destructor, no flush, no shutdown.
     child.kill().expect("kill child");
     let status = child.wait().expect("wait child");
     assert!(!status.success(), "the child was meant to die by the kill");
