@@ -1,0 +1,36 @@
+//! silt's remote: the [`ObjectStore`] trait and its aws-sdk-s3 implementation,
+//! [`S3Remote`]. The core never sees this crate; a driver runs the core's `RemoteOp`s with
+//! [`execute`].
+//!
+//! - Every write can be conditional (`If-Match: <etag>`, `If-None-Match: *`); a 412 is a
+//!   [`ErrorKind::PreconditionFailed`], never retried as an overwrite.
+//! - Ranged GETs check the returned ETag (some servers ignore `If-Match` on GET) and the
+//!   body's length (a truncated body is an error, never data).
+//! - [`probe`] finds out at mount which conditions the server enforces; where it does not,
+//!   the remote checks them with a HEAD just before the write.
+//! - [`partial_update`] stores a new version of a large object with only its dirty parts
+//!   uploaded and the rest copied server-side.
+//! - Errors are classified for the core: transient, precondition failed, not found, no such
+//!   upload, permanent.
+//!
+//! Only this crate (and what links it) compiles aws-sdk-s3. See `docs/remote.md`.
+
+mod compat;
+mod config;
+mod error;
+mod execute;
+mod partial;
+mod probe;
+mod s3;
+mod store;
+
+pub use config::RemoteConfig;
+pub use error::{ErrorKind, RemoteError, Result};
+pub use execute::execute;
+pub use partial::{
+    effective_part_size, partial_update, plan_parts, LocalBytes, PartSource, PlannedPart, Update,
+    UpdateStats, MAX_PARTS, MIN_PART_SIZE,
+};
+pub use probe::{probe, Capabilities};
+pub use s3::{S3Remote, TOKEN_METADATA};
+pub use store::{Got, Listed, Listing, ObjectStore};

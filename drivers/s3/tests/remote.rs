@@ -1,0 +1,474 @@
+//! The remote conformance suite: every case runs against s3s-fs and moto, directly and
+//! through the fault-injecting proxy (a fault on every third connection: 503 SlowDown,
+//! reset, truncated GET). Each case gets its own bucket and a remote whose capabilities were
+//! probed, so that a condition a server ignores is enforced by the HEAD fallback and every
+//! case asserts the same behaviour on every server.
+
+mod support;
+
+use bytes::Bytes;
+use silt_core::Precondition;
+use silt_s3::{probe, ErrorKind, ObjectStore, S3Remote};
+use std::time::Duration;
+use support::proxy::{FaultPlan, Proxy};
+use support::servers::{self, Server};
+
+const MIB: u64 = 1 << 20;
+
+/// A remote on a fresh bucket, and the proxy it goes through, if any.
+struct Ctx {
+    remote: S3Remote,
+    server: &'static Server,
+    _proxy: Option<Proxy>,
+}
+
+async fn setup(server: &'static Server, faulty: bool, case: &str) -> Ctx {
+    let bucket = servers::bucket_name(case);
+    servers::create_bucket(&server.endpoint, &bucket).await;
+    let proxy = if faulty {
+        let plan = FaultPlan {
+            every: 3,
+            latency: Duration::from_millis(2),
+            only: None,
+        };
+        Some(Proxy::start(&server.endpoint, plan).await)
+    } else {
+        None
+    };
+    let endpoint = proxy
+        .as_ref()
+        .map_or(server.endpoint.clone(), |p| p.endpoint.clone());
+    let mut cfg = servers::config(&endpoint, &bucket);
+    cfg.list_page_size = Some(2);
+    // One connection per request, so that the proxy's faults hit requests, not just the
+    // first request of a long-lived connection.
+    cfg.no_connection_reuse = faulty;
+    let remote = S3Remote::connect(&cfg).await;
+    let caps = probe(&remote, "conformance").await.expect("probe");
+    remote.set_capabilities(caps);
+    Ctx {
+        remote,
+        server,
+        _proxy: proxy,
+    }
+}
+
+fn data(len: usize, seed: u8) -> Bytes {
+    Bytes::from(
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn kind<T: std::fmt::Debug>(r: silt_s3::Result<T>) -> ErrorKind {
+    r.expect_err("expected an error").kind
+}
+
+/// A ranged GET retried on transient errors, as the core retries a fetch: a truncated body
+/// is an error every time, and a retry converges.
+async fn get(
+    r: &S3Remote,
+    key: &str,
+    range: std::ops::Range<u64>,
+    if_match: Option<&str>,
+) -> silt_s3::Result<silt_s3::Got> {
+    let mut attempt = 0;
+    loop {
+        match r.get_range(key, range.clone(), if_match).await {
+            Err(e) if e.kind == ErrorKind::Transient && attempt < 8 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn whole(r: &S3Remote, key: &str) -> Bytes {
+    let size = r.head(key).await.expect("head").expect("exists").size;
+    if size == 0 {
+        return Bytes::new();
+    }
+    get(r, key, 0..size, None).await.expect("get").data
+}
+
+async fn head_put_get_round_trip(c: Ctx) {
+    let r = &c.remote;
+    assert_eq!(r.head("obj").await.expect("head"), None);
+    let body = data(10_000, 1);
+    let etag = r
+        .put("obj", body.clone(), None, Some("tok-1"))
+        .await
+        .expect("put");
+    let info = r.head("obj").await.expect("head").expect("exists");
+    assert_eq!((info.etag.as_str(), info.size), (etag.as_str(), 10_000));
+    assert_eq!(info.token.as_deref(), Some("tok-1"));
+    assert!(info.mtime_ms > 1_600_000_000_000, "mtime {}", info.mtime_ms);
+    let got = get(r, "obj", 100..4196, Some(&etag)).await.expect("get");
+    assert_eq!(got.data, body.slice(100..4196));
+    assert_eq!((got.etag, got.object_size), (etag.clone(), 10_000));
+    // A range past the end is clamped to the object.
+    let got = get(r, "obj", 9_990..20_000, None).await.expect("get tail");
+    assert_eq!(got.data, body.slice(9_990..));
+    assert_eq!(
+        kind(get(r, "missing", 0..10, None).await),
+        ErrorKind::NotFound
+    );
+}
+
+async fn get_of_a_replaced_version_is_a_precondition_failure(c: Ctx) {
+    let r = &c.remote;
+    let old = r.put("v", data(1000, 1), None, None).await.expect("put v1");
+    r.put("v", data(1000, 2), None, None).await.expect("put v2");
+    // s3s-fs ignores If-Match on GET; the ETag check catches it all the same.
+    assert_eq!(
+        kind(get(r, "v", 0..10, Some(&old)).await),
+        ErrorKind::PreconditionFailed
+    );
+}
+
+async fn conditional_puts(c: Ctx) {
+    let r = &c.remote;
+    let none = Precondition::IfNoneMatch;
+    let e1 = r
+        .put("c", data(10, 1), Some(&none), None)
+        .await
+        .expect("create");
+    assert_eq!(
+        kind(r.put("c", data(10, 2), Some(&none), None).await),
+        ErrorKind::PreconditionFailed
+    );
+    let wrong = Precondition::IfMatch("\"0123456789abcdef0123456789abcdef\"".into());
+    assert_eq!(
+        kind(r.put("c", data(10, 3), Some(&wrong), None).await),
+        ErrorKind::PreconditionFailed
+    );
+    assert_eq!(
+        whole(r, "c").await,
+        data(10, 1),
+        "refused writes changed nothing"
+    );
+    let e2 = r
+        .put("c", data(10, 4), Some(&Precondition::IfMatch(e1)), None)
+        .await
+        .expect("replace");
+    assert_eq!(whole(r, "c").await, data(10, 4));
+    assert_eq!(r.head("c").await.expect("head").expect("exists").etag, e2);
+}
+
+async fn multipart_upload_list_and_complete(c: Ctx) {
+    let r = &c.remote;
+    let p1 = data(5 * MIB as usize, 1);
+    let p2 = data(1000, 2);
+    let id = r
+        .create_multipart("mp", Some("tok-mp"))
+        .await
+        .expect("create");
+    let e1 = r
+        .upload_part("mp", &id, 1, p1.clone())
+        .await
+        .expect("part 1");
+    let e2 = r
+        .upload_part("mp", &id, 2, p2.clone())
+        .await
+        .expect("part 2");
+    // Every part listed is one uploaded, with its ETag; s3s-fs lists parts without ETags,
+    // which the remote leaves out (they are uploaded again on a resume).
+    let listed = r.list_parts("mp", &id).await.expect("list parts");
+    let uploaded = vec![(1, e1.clone()), (2, e2.clone())];
+    assert!(listed.is_empty() || listed == uploaded, "{listed:?}");
+    let etag = r
+        .complete(
+            "mp",
+            &id,
+            &[(1, e1), (2, e2)],
+            Some(&Precondition::IfNoneMatch),
+        )
+        .await
+        .expect("complete");
+    let info = r.head("mp").await.expect("head").expect("exists");
+    assert_eq!(info.etag, etag);
+    assert_eq!(info.token.as_deref(), Some("tok-mp"));
+    let mut want = p1.to_vec();
+    want.extend_from_slice(&p2);
+    assert_eq!(whole(r, "mp").await, Bytes::from(want));
+}
+
+async fn upload_part_copy_checks_the_source_version(c: Ctx) {
+    let r = &c.remote;
+    let base = data(6 * MIB as usize, 3);
+    let base_etag = r.put("base", base.clone(), None, None).await.expect("base");
+    let id = r.create_multipart("copy", None).await.expect("create");
+    let wrong = "\"0123456789abcdef0123456789abcdef\"";
+    assert_eq!(
+        kind(
+            r.upload_part_copy("copy", &id, 1, "base", wrong, 0..5 * MIB)
+                .await
+        ),
+        ErrorKind::PreconditionFailed
+    );
+    let e1 = r
+        .upload_part_copy("copy", &id, 1, "base", &base_etag, 0..5 * MIB)
+        .await
+        .expect("copy part");
+    let tail = data(777, 4);
+    let e2 = r
+        .upload_part("copy", &id, 2, tail.clone())
+        .await
+        .expect("part 2");
+    r.complete("copy", &id, &[(1, e1), (2, e2)], None)
+        .await
+        .expect("complete");
+    let mut want = base[..5 * MIB as usize].to_vec();
+    want.extend_from_slice(&tail);
+    assert_eq!(whole(r, "copy").await, Bytes::from(want));
+}
+
+async fn complete_on_a_changed_object_is_a_precondition_failure(c: Ctx) {
+    let r = &c.remote;
+    r.put("target", data(100, 1), None, None)
+        .await
+        .expect("put");
+    let id = r.create_multipart("target", None).await.expect("create");
+    let e1 = r
+        .upload_part("target", &id, 1, data(100, 2))
+        .await
+        .expect("part");
+    let wrong = Precondition::IfMatch("\"0123456789abcdef0123456789abcdef\"".into());
+    assert_eq!(
+        kind(
+            r.complete("target", &id, &[(1, e1.clone())], Some(&wrong))
+                .await
+        ),
+        ErrorKind::PreconditionFailed
+    );
+    assert_eq!(
+        whole(r, "target").await,
+        data(100, 1),
+        "the object is unchanged"
+    );
+    let _ = r.abort("target", &id).await;
+}
+
+async fn abort_then_list_parts_is_no_such_upload(c: Ctx) {
+    let r = &c.remote;
+    let id = r.create_multipart("ab", None).await.expect("create");
+    r.upload_part("ab", &id, 1, data(10, 1))
+        .await
+        .expect("part");
+    r.abort("ab", &id).await.expect("abort");
+    // NoSuchUpload (moto, S3); s3s-fs lists nothing instead: either way nothing is reused.
+    match r.list_parts("ab", &id).await {
+        Err(e) => assert_eq!(e.kind, ErrorKind::NoSuchUpload, "{e}"),
+        Ok(parts) => assert!(parts.is_empty(), "{parts:?}"),
+    }
+    // Completing it fails, never stores anything.
+    let complete = r.complete("ab", &id, &[(1, "\"x\"".into())], None).await;
+    assert!(complete.is_err(), "{complete:?}");
+    assert_eq!(r.head("ab").await.expect("head"), None);
+}
+
+async fn list_with_delimiter_across_pages(c: Ctx) {
+    let r = &c.remote;
+    for k in ["a/1", "a/2", "b", "c/d/e", "z"] {
+        r.put(k, data(3, 1), None, None).await.expect("put");
+    }
+    // Pages of 2 keys: every listing below spans pages.
+    let top = r.list("", Some("/")).await.expect("list /");
+    let keys: Vec<_> = top.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, vec!["b", "z"]);
+    assert_eq!(top.prefixes, vec!["a/", "c/"]);
+    for o in &top.objects {
+        assert_eq!(o.size, 3);
+        if let Some(etag) = &o.etag {
+            assert_eq!(
+                *etag,
+                r.head(&o.key).await.expect("head").expect("exists").etag
+            );
+        }
+    }
+    let a = r.list("a/", Some("/")).await.expect("list a/");
+    let keys: Vec<_> = a.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, vec!["a/1", "a/2"]);
+    let all = r.list("", None).await.expect("list all");
+    let keys: Vec<_> = all.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, vec!["a/1", "a/2", "b", "c/d/e", "z"]);
+    assert!(all.prefixes.is_empty());
+}
+
+async fn deletes_are_conditional_and_idempotent(c: Ctx) {
+    let r = &c.remote;
+    r.delete("never-there", None).await.expect("delete missing");
+    let etag = r.put("d", data(5, 1), None, None).await.expect("put");
+    assert_eq!(
+        kind(
+            r.delete("d", Some("\"0123456789abcdef0123456789abcdef\""))
+                .await
+        ),
+        ErrorKind::PreconditionFailed
+    );
+    assert!(r.head("d").await.expect("head").is_some(), "kept");
+    r.delete("d", Some(&etag)).await.expect("delete");
+    assert_eq!(r.head("d").await.expect("head"), None);
+}
+
+async fn copy_checks_source_and_destination(c: Ctx) {
+    let r = &c.remote;
+    let etag = r.put("from", data(2000, 1), None, None).await.expect("put");
+    let wrong = "\"0123456789abcdef0123456789abcdef\"";
+    assert_eq!(
+        kind(r.copy("from", Some(wrong), "to", None).await),
+        ErrorKind::PreconditionFailed
+    );
+    r.copy("from", Some(&etag), "to", Some(&Precondition::IfNoneMatch))
+        .await
+        .expect("copy");
+    assert_eq!(whole(r, "to").await, data(2000, 1));
+    assert_eq!(
+        kind(
+            r.copy("from", Some(&etag), "to", Some(&Precondition::IfNoneMatch))
+                .await
+        ),
+        ErrorKind::PreconditionFailed
+    );
+}
+
+async fn awkward_keys_round_trip(c: Ctx) {
+    let r = &c.remote;
+    // 1 KiB of UTF-8, S3's longest key, in path segments that fit a file name (s3s-fs
+    // stores keys as paths).
+    let long = format!(
+        "{}{}абв",
+        format!("{}/", "ключ".repeat(12)).repeat(10),
+        "ключ".repeat(6)
+    );
+    assert_eq!(long.len(), 1024);
+    let keys = [
+        long.as_str(),
+        "sp ace+plus%25=&?#",
+        "dir/with/deep/key",
+        "x:y",
+        "émoji-🦀",
+    ];
+    for (i, key) in keys.iter().enumerate() {
+        let body = data(100, i as u8);
+        let put = r.put(key, body.clone(), None, None).await;
+        if c.server.name == "s3s-fs" && key.len() > 180 {
+            // s3s-fs keeps metadata in a file named by the base64 of the key: keys over
+            // ~180 bytes exceed a file name. The failure is an error naming the key, and
+            // nothing is stored.
+            // (s3s-fs may leave the bytes behind without their metadata: its bug, which
+            // silt sees as a version without its token, i.e. a conflict, never a loss.)
+            let e = put.expect_err("s3s-fs cannot store this key");
+            assert!(e.to_string().contains(&key[..40]), "{e}");
+            continue;
+        }
+        put.unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        assert_eq!(whole(r, key).await, body, "{key:?}");
+        let listed = r.list("", None).await.expect("list");
+        assert!(
+            listed.objects.iter().any(|o| o.key == *key),
+            "{key:?} not listed"
+        );
+        let etag = r.head(key).await.expect("head").expect("exists").etag;
+        r.copy(key, Some(&etag), &format!("{key}.copy"), None)
+            .await
+            .expect("copy");
+        r.delete(key, Some(&etag)).await.expect("delete");
+    }
+}
+
+/// A probe finding that a condition is not enforced is confirmed by the raw server: a
+/// remote assuming every capability lets the same write through.
+async fn probe_tells_the_truth(c: Ctx) {
+    let caps = c.remote.capabilities();
+    let raw = S3Remote::connect(&servers::config(&c.server.endpoint, c.remote.bucket())).await;
+    raw.put("p", data(10, 1), None, None).await.expect("put");
+    let wrong = Precondition::IfMatch("\"0123456789abcdef0123456789abcdef\"".into());
+    let put = raw.put("p", data(10, 2), Some(&wrong), None).await;
+    assert_eq!(put.is_err(), caps.conditional_put, "{put:?} vs {caps:?}");
+    let id = raw.create_multipart("p", None).await.expect("create");
+    let e = raw
+        .upload_part("p", &id, 1, data(10, 3))
+        .await
+        .expect("part");
+    let complete = raw.complete("p", &id, &[(1, e)], Some(&wrong)).await;
+    assert_eq!(
+        complete.is_err(),
+        caps.conditional_complete,
+        "{complete:?} vs {caps:?}"
+    );
+    let id = raw.create_multipart("p2", None).await.expect("create");
+    let copy = raw
+        .upload_part_copy(
+            "p2",
+            &id,
+            1,
+            "p",
+            "\"0123456789abcdef0123456789abcdef\"",
+            0..1,
+        )
+        .await;
+    assert_eq!(
+        copy.is_err(),
+        caps.conditional_copy_source,
+        "{copy:?} vs {caps:?}"
+    );
+    let _ = raw.abort("p2", &id).await;
+    println!("{}: {caps:?}", c.server.name);
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod s3s_fs {
+            $(#[test] fn $case() { super::run(super::servers::s3s_fs(), false, stringify!($case), super::$case) })*
+        }
+        mod moto {
+            $(#[test] fn $case() { super::run(super::servers::moto(), false, stringify!($case), super::$case) })*
+        }
+        mod s3s_fs_through_faults {
+            $(#[test] fn $case() { super::run(super::servers::s3s_fs(), true, stringify!($case), super::$case) })*
+        }
+        mod moto_through_faults {
+            $(#[test] fn $case() { super::run(super::servers::moto(), true, stringify!($case), super::$case) })*
+        }
+    };
+}
+
+fn run<F, Fut>(server: &'static Server, faulty: bool, case: &str, f: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let ctx = setup(server, faulty, case).await;
+        let stats = ctx._proxy.as_ref().map(|p| p.stats.clone());
+        f(ctx).await;
+        if let Some(stats) = stats {
+            let faults: u64 = stats
+                .faults
+                .iter()
+                .map(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+                .sum();
+            assert!(faults > 0, "no fault was injected");
+        }
+    });
+}
+
+suite!(
+    head_put_get_round_trip,
+    get_of_a_replaced_version_is_a_precondition_failure,
+    conditional_puts,
+    multipart_upload_list_and_complete,
+    upload_part_copy_checks_the_source_version,
+    complete_on_a_changed_object_is_a_precondition_failure,
+    abort_then_list_parts_is_no_such_upload,
+    list_with_delimiter_across_pages,
+    deletes_are_conditional_and_idempotent,
+    copy_checks_source_and_destination,
+    awkward_keys_round_trip,
+    probe_tells_the_truth,
+);
