@@ -16,13 +16,18 @@ for tool in cargo rustfmt cargo-clippy; do
   command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool: install Rust with rustup (https://rustup.rs)"; exit 1; }
 done
 
+step "test servers: moto (PyPI) for the S3 conformance suite; s3s-fs runs in-process"
+if ! python3 -c "import moto.server, flask, werkzeug" >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'moto[server]'
+fi
+
 step "format"
 cargo fmt --all -- --check
 
 step "lint"
 cargo clippy --workspace --all-targets --features silt-sim/planted-bugs -- -D warnings
 
-step "tests: core, simulator, config, index (conformance on memory, redb, fjall; migration; corruption; SIGKILL), store"
+step "tests: core, simulator, config, index (conformance on memory, redb, fjall; migration; corruption; SIGKILL), store, S3 remote (s3s-fs, moto, fault proxy)"
 cargo test --release --workspace
 
 step "planted bugs: the simulator must catch each one"
