@@ -128,13 +128,16 @@ fn partial_update_sends_one_part(server: &'static Server, size: u64) {
         }
         let local = Bytes::from(local);
         let before = proxy.stats.bytes_up.load(Ordering::Relaxed);
-        let dirty = [at..at + 4096];
+        let dirty = std::ops::Range {
+            start: at,
+            end: at + 4096,
+        };
         let update = Update {
             key: "obj",
             base_etag: Some(&base_etag),
             base_size: size,
             size,
-            dirty: &dirty,
+            dirty: std::slice::from_ref(&dirty),
             part_size: part,
             token: Some("tok"),
         };
