@@ -130,6 +130,8 @@ pub struct Update<'a> {
     pub part_size: u64,
     /// Upload token stored as metadata.
     pub token: Option<&'a str>,
+    /// Parts in flight at once (at least 1).
+    pub parallel: usize,
 }
 
 /// Stores the new version conditionally on the base (`If-Match`, or `If-None-Match: *` for a
@@ -163,23 +165,43 @@ pub async fn partial_update<S: ObjectStore, L: LocalBytes>(
     let upload_id = store.create_multipart(u.key, u.token).await?;
     let result = async {
         let mut parts = Vec::with_capacity(plan.len());
-        for p in &plan {
-            let etag = match (p.source, u.base_etag) {
-                (PartSource::Copy, Some(base)) => {
-                    stats.parts_copied += 1;
-                    stats.bytes_copied += p.range.end - p.range.start;
-                    store
-                        .upload_part_copy(u.key, &upload_id, p.number, u.key, base, p.range.clone())
-                        .await?
+        for batch in plan.chunks(u.parallel.max(1)) {
+            let done = futures_util::future::join_all(batch.iter().map(|p| async {
+                let etag = match (p.source, u.base_etag) {
+                    (PartSource::Copy, Some(base)) => {
+                        store
+                            .upload_part_copy(
+                                u.key,
+                                &upload_id,
+                                p.number,
+                                u.key,
+                                base,
+                                p.range.clone(),
+                            )
+                            .await?
+                    }
+                    _ => {
+                        let data = local.read(p.range.clone()).map_err(io)?;
+                        store.upload_part(u.key, &upload_id, p.number, data).await?
+                    }
+                };
+                Ok::<_, RemoteError>((p.number, etag))
+            }))
+            .await;
+            for (p, r) in batch.iter().zip(done) {
+                parts.push(r?);
+                let len = p.range.end - p.range.start;
+                match (p.source, u.base_etag) {
+                    (PartSource::Copy, Some(_)) => {
+                        stats.parts_copied += 1;
+                        stats.bytes_copied += len;
+                    }
+                    _ => {
+                        stats.parts_uploaded += 1;
+                        stats.bytes_uploaded += len;
+                    }
                 }
-                _ => {
-                    stats.parts_uploaded += 1;
-                    stats.bytes_uploaded += p.range.end - p.range.start;
-                    let data = local.read(p.range.clone()).map_err(io)?;
-                    store.upload_part(u.key, &upload_id, p.number, data).await?
-                }
-            };
-            parts.push((p.number, etag));
+            }
         }
         store
             .complete(u.key, &upload_id, &parts, Some(&precondition))

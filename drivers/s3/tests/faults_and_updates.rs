@@ -116,6 +116,7 @@ fn partial_update_sends_one_part(server: &'static Server, size: u64) {
             dirty: &[],
             part_size: part,
             token: None,
+            parallel: 4,
         };
         let (base_etag, stats) = partial_update(&direct, &base, &new)
             .await
@@ -140,6 +141,7 @@ fn partial_update_sends_one_part(server: &'static Server, size: u64) {
             dirty: std::slice::from_ref(&dirty),
             part_size: part,
             token: Some("tok"),
+            parallel: 1,
         };
         let (etag, stats) = partial_update(&counted, &local, &update)
             .await
