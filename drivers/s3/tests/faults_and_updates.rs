@@ -50,10 +50,17 @@ async fn through_proxy(
 }
 
 fn truncated_get_is_never_data(server: &'static Server) {
+    for kind in [2, 4] {
+        truncated_get_is_never_data_with(server, kind);
+    }
+}
+
+/// Every GET response cut halfway through its body, by a reset (2) or a clean close (4).
+fn truncated_get_is_never_data_with(server: &'static Server, kind: u64) {
     rt().block_on(async {
         let plan = FaultPlan {
             every: 1,
-            only: Some(2),
+            only: Some(kind),
             latency: Duration::ZERO,
         };
         let (faulty, direct, proxy) = through_proxy(server, "truncated", plan).await;
@@ -66,13 +73,14 @@ fn truncated_get_is_never_data(server: &'static Server) {
             let e = r.expect_err("every response is cut short: no data may come back");
             assert_eq!(e.kind, ErrorKind::Transient, "{e}");
         }
-        assert!(proxy.stats.faults[2].load(Ordering::Relaxed) >= 5);
+        assert!(proxy.stats.faults[kind as usize].load(Ordering::Relaxed) >= 5);
     });
 }
 
 fn slowdowns_and_resets_are_retried_until_they_converge(server: &'static Server) {
     rt().block_on(async {
-        for only in [0, 1] {
+        // 503 SlowDown, reset before the response, 500 InternalError.
+        for only in [0, 1, 3] {
             let plan = FaultPlan {
                 every: 2,
                 only: Some(only),

@@ -1,10 +1,11 @@
 //! A fault-injecting TCP proxy in front of a server: counts the bytes clients send, and on
-//! every `every`-th connection injects one fault, cycling through: a 503 SlowDown answered
-//! without forwarding the request, a connection reset before any response, and (for a GET)
-//! a response cut off halfway through its body. It can also delay every connection.
+//! every `every`-th connection injects one fault, cycling through five: a 503 SlowDown and a
+//! 500 InternalError answered without forwarding the request, a connection reset before any
+//! response, and (for a GET) a response cut off halfway through its body, by a reset or by a
+//! clean close. It can also delay every connection.
 //!
-//! Faults hit the first request of a connection, before the server sees it (503, reset) or
-//! after (truncated GET, which changes nothing on the server), so retrying is always safe.
+//! Faults hit the first request of a connection, before the server sees it (5xx, reset) or
+//! after (cut GETs, which change nothing on the server), so retrying is always safe.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,7 +20,8 @@ pub struct FaultPlan {
     pub every: u64,
     /// Delay before each connection is forwarded.
     pub latency: Duration,
-    /// Inject only this fault (0: 503, 1: reset, 2: truncated GET) instead of cycling.
+    /// Inject only this fault (0: 503, 1: reset, 2: GET reset mid-body, 3: 500, 4: GET
+    /// closed mid-body) instead of cycling.
     pub only: Option<u64>,
 }
 
@@ -30,8 +32,8 @@ pub struct ProxyStats {
     pub bytes_up: AtomicU64,
     /// Connections accepted.
     pub connections: AtomicU64,
-    /// Faults injected: 503s, resets, truncated GETs.
-    pub faults: [AtomicU64; 3],
+    /// Faults injected, by kind (see [`FaultPlan::only`]).
+    pub faults: [AtomicU64; 5],
 }
 
 /// A running proxy.
@@ -67,7 +69,7 @@ impl Proxy {
                 tokio::spawn(async move {
                     tokio::time::sleep(plan.latency).await;
                     let fault = (plan.every > 0 && n % plan.every == 0)
-                        .then(|| plan.only.unwrap_or((n / plan.every) % 3));
+                        .then(|| plan.only.unwrap_or((n / plan.every) % 5));
                     let _ = handle(client, &upstream, fault, &s).await;
                 });
             }
@@ -98,8 +100,8 @@ async fn handle(
             client.set_zero_linger()?;
             Ok(())
         }
-        (2, true) => {
-            s.faults[2].fetch_add(1, Ordering::Relaxed);
+        (2 | 4, true) => {
+            s.faults[fault as usize].fetch_add(1, Ordering::Relaxed);
             let mut server = TcpStream::connect(upstream).await?;
             s.bytes_up.fetch_add(head.len() as u64, Ordering::Relaxed);
             server.write_all(&head).await?;
@@ -109,22 +111,37 @@ async fn handle(
             let mut body = vec![0u8; (len / 2) as usize];
             server.read_exact(&mut body).await?;
             client.write_all(&body).await?;
-            client.set_zero_linger()?;
-            Ok(())
+            if fault == 2 {
+                client.set_zero_linger()?;
+                Ok(())
+            } else {
+                client.shutdown().await
+            }
+        }
+        (3, _) => {
+            s.faults[3].fetch_add(1, Ordering::Relaxed);
+            error_response(&mut client, "500 Internal Server Error", "InternalError").await
         }
         _ => {
             s.faults[0].fetch_add(1, Ordering::Relaxed);
-            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
-                        <Message>Please reduce your request rate.</Message></Error>";
-            let resp = format!(
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            client.write_all(resp.as_bytes()).await?;
-            client.shutdown().await
+            error_response(&mut client, "503 Service Unavailable", "SlowDown").await
         }
     }
+}
+
+/// Answers with an S3 error document and closes.
+async fn error_response(client: &mut TcpStream, status: &str, code: &str) -> std::io::Result<()> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+         <Message>injected by the test proxy</Message></Error>"
+    );
+    let resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(resp.as_bytes()).await?;
+    client.shutdown().await
 }
 
 /// Reads up to the end of an HTTP head (`\r\n\r\n`), at most 64 KiB.
