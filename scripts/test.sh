@@ -30,6 +30,10 @@ cargo clippy --workspace --all-targets --features silt-sim/planted-bugs -- -D wa
 step "tests: core, simulator, config, index (conformance on memory, redb, fjall; migration; corruption; SIGKILL), store, S3 remote (s3s-fs, moto, fault proxy)"
 cargo test --release --workspace
 
+step "loom: group commit under the model checker (every interleaving of three committers)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test --release -p silt-index --no-default-features --test loom_group
+
 step "planted bugs: the simulator must catch each one"
 cargo test --release -p silt-sim --features planted-bugs --test planted_bugs
 

@@ -6,10 +6,11 @@
 //! Each caller returns when the commit holding its transaction is durable, with that
 //! commit's result: a failure fails the whole group, and none of it is applied.
 
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::{CacheIndex, IndexError, Result};
 use silt_core::IndexTxn;
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// Batches concurrent commits to one index.
 pub struct GroupCommit {

@@ -29,6 +29,7 @@ mod memory;
 pub mod migrate;
 #[cfg(feature = "redb")]
 mod redb_index;
+mod sync;
 
 pub use error::{IndexError, Result};
 pub use factory::{open, OpenOptions, BACKENDS};
