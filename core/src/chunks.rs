@@ -22,6 +22,18 @@ pub enum ChunkState {
     },
 }
 
+/// Most parts S3 accepts in one multipart upload.
+pub const MAX_PARTS: u64 = 10_000;
+
+/// The part size of a multipart upload of `object_size` bytes: at least `min_part_size`, large
+/// enough that the object needs at most [`MAX_PARTS`] parts, and a whole multiple of `align`
+/// (the chunk size), so that a chunk always lies in exactly one part.
+pub fn part_size(object_size: u64, min_part_size: u64, align: u64) -> u64 {
+    let align = align.max(1);
+    let least = min_part_size.max(object_size.div_ceil(MAX_PARTS));
+    least.div_ceil(align) * align
+}
+
 /// Index of the chunk holding byte `offset`.
 pub fn chunk_of(offset: u64, chunk_size: u64) -> u64 {
     offset / chunk_size
@@ -58,6 +70,19 @@ pub fn align_out(range: &Range<u64>, chunk_size: u64) -> Range<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_size_keeps_every_object_within_the_part_limit() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(part_size(10 * MIB, 5 * MIB, MIB), 5 * MIB);
+        assert_eq!(part_size(0, 5 * MIB, 4 * MIB), 8 * MIB, "whole chunks");
+        for size in [48 << 30, 49 << 30, 100 << 30, 5u64 << 40] {
+            let p = part_size(size, 5 * MIB, MIB);
+            assert!(size.div_ceil(p) <= MAX_PARTS, "{size}: {p}");
+            assert_eq!(p % MIB, 0);
+            assert!(p >= 5 * MIB);
+        }
+    }
     use quickcheck::quickcheck;
 
     quickcheck! {

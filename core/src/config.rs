@@ -135,10 +135,16 @@ impl CoreConfig {
         Ok(())
     }
 
-    /// The part size of multipart uploads: `min_part_size` rounded up to whole chunks, so a
-    /// chunk always lies in exactly one part.
+    /// The smallest part size of multipart uploads: `min_part_size` rounded up to whole
+    /// chunks, so a chunk always lies in exactly one part.
     pub fn part_size(&self) -> u64 {
-        self.min_part_size.div_ceil(self.chunk_size) * self.chunk_size
+        crate::chunks::part_size(0, self.min_part_size, self.chunk_size)
+    }
+
+    /// The part size for an object of `object_size` bytes: [`CoreConfig::part_size`], raised
+    /// in whole chunks so that the object needs at most [`crate::chunks::MAX_PARTS`] parts.
+    pub fn part_size_for(&self, object_size: u64) -> u64 {
+        crate::chunks::part_size(object_size, self.min_part_size, self.chunk_size)
     }
 
     #[cfg(feature = "planted-bugs")]

@@ -47,7 +47,6 @@ pub(crate) enum Step {
 impl Core {
     pub(crate) fn start_upload(&mut self, jid: JournalId, eid: EntryId) {
         let threshold = self.cfg.multipart_threshold;
-        let part_size = self.cfg.part_size();
         let Some(e) = self.entries.get(&eid) else {
             return;
         };
@@ -60,6 +59,7 @@ impl Core {
             e.target_precondition.clone()
         };
         let (generation, len, source_key) = (e.generation, e.local_size, e.remote_key.clone());
+        let part_size = self.cfg.part_size_for(len);
         let base_etag = e.base.as_ref().map(|b| b.etag.clone());
         let Some(j) = self.journal.get_mut(&jid) else {
             return;

@@ -17,7 +17,7 @@ use std::ops::Range;
 /// Smallest part S3 accepts (except the last).
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 /// Most parts of one upload.
-pub const MAX_PARTS: u64 = 10_000;
+pub use silt_core::chunks::MAX_PARTS;
 
 /// Where a part's bytes come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,9 +40,9 @@ pub struct PlannedPart {
 }
 
 /// The part size actually used for an object of `size` bytes.
+/// (The core's rule, `silt_core::chunks::part_size`, in whole MiB.)
 pub fn effective_part_size(size: u64, part_size: u64) -> u64 {
-    let min_for_count = size.div_ceil(MAX_PARTS).div_ceil(1 << 20) << 20;
-    part_size.max(MIN_PART_SIZE).max(min_for_count)
+    silt_core::chunks::part_size(size, part_size.max(MIN_PART_SIZE), 1 << 20)
 }
 
 /// Plans the parts of a new version of `size` bytes over a base of `base_size` bytes with
