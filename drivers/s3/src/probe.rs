@@ -87,32 +87,29 @@ pub async fn probe<S: ObjectStore>(store: &S, nonce: &str) -> Result<Capabilitie
             .put(&mp_key, Bytes::from_static(b"probe"), None, None)
             .await?;
         let upload_id = store.create_multipart(&mp_key, None).await?;
-        let complete = match store
-            .upload_part(&mp_key, &upload_id, 1, Bytes::from_static(b"x"))
-            .await
-        {
-            Ok(etag) => refused(
+        let complete = async {
+            let etag = store
+                .upload_part(&mp_key, &upload_id, 1, Bytes::from_static(b"x"))
+                .await?;
+            let wrong = Precondition::IfMatch(WRONG_ETAG.into());
+            refused(
                 store
-                    .complete(
-                        &mp_key,
-                        &upload_id,
-                        &[(1, etag)],
-                        Some(&Precondition::IfMatch(WRONG_ETAG.into())),
-                    )
+                    .complete(&mp_key, &upload_id, &[(1, etag)], Some(&wrong))
                     .await,
-            )?,
-            Err(e) => Err(e)?,
-        };
-        if complete {
-            store.abort(&mp_key, &upload_id).await?;
+            )
         }
+        .await;
+        // Whatever happened, leave no open upload (aborting a completed one only fails).
+        let _ = store.abort(&mp_key, &upload_id).await;
+        let complete = complete?;
         let copy_id = store.create_multipart(&mp_key, None).await?;
         let copy_source = refused(
             store
                 .upload_part_copy(&mp_key, &copy_id, 1, &key, WRONG_ETAG, 0..1)
                 .await,
-        )?;
-        store.abort(&mp_key, &copy_id).await?;
+        );
+        let _ = store.abort(&mp_key, &copy_id).await;
+        let copy_source = copy_source?;
         let delete = refused(store.delete(&key, Some(WRONG_ETAG)).await)?;
         Ok(Capabilities {
             conditional_put: none_match && if_match,
