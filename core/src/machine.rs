@@ -11,8 +11,10 @@
 //! the jobs before it. Fetches (`fetch.rs`), uploads and deletes (`upload.rs`, `journal.rs`),
 //! commits (`commit.rs`) and eviction (`evict.rs`) feed jobs into those queues.
 
+mod chunk_table;
 mod commit;
 mod entry;
+mod entry_table;
 mod evict;
 mod fetch;
 mod jobs;
@@ -29,6 +31,7 @@ use crate::rng::Rng;
 use crate::time::Instant;
 use commit::CommitState;
 use entry::Entry;
+use entry_table::EntryTable;
 use journal::JournalEntry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -65,7 +68,7 @@ pub struct Core {
     pub(crate) rng: Rng,
     pub(crate) meta: Meta,
     pub(crate) meta_changed: bool,
-    pub(crate) entries: BTreeMap<EntryId, Entry>,
+    pub(crate) entries: EntryTable,
     pub(crate) names: BTreeMap<String, EntryId>,
     pub(crate) handles: BTreeMap<HandleId, EntryId>,
     pub(crate) journal: BTreeMap<JournalId, JournalEntry>,
@@ -96,6 +99,10 @@ impl Core {
     }
 
     pub(crate) fn empty(cfg: CoreConfig, meta: Meta, now: Instant) -> Core {
+        let entries = EntryTable::new(
+            cfg.chunk_size,
+            cfg.planted(crate::config::Bug::EvictDirtyChunk),
+        );
         Core {
             rng: Rng::new(cfg.seed),
             next_commit: now.plus(cfg.commit_interval),
@@ -103,7 +110,7 @@ impl Core {
             now,
             meta,
             meta_changed: false,
-            entries: BTreeMap::new(),
+            entries,
             names: BTreeMap::new(),
             handles: BTreeMap::new(),
             journal: BTreeMap::new(),
@@ -146,6 +153,7 @@ impl Core {
             Input::Timeout => self.on_timeout(),
         }
         self.pump();
+        self.entries.settle();
     }
 
     /// The next output, or `None` when drained. Changes only after `handle_input`.
@@ -267,10 +275,7 @@ impl Core {
 
     /// Bytes held in the cache (clean and dirty chunks), as eviction accounts them.
     pub fn cached_bytes(&self) -> u64 {
-        self.entries
-            .values()
-            .map(|e| e.cached_bytes(self.cfg.chunk_size))
-            .sum()
+        self.entries.settled_cached_bytes()
     }
 
     /// Bytes eviction may not take: every chunk of an entry with an upload in progress or a
@@ -305,7 +310,7 @@ impl Core {
 
     /// Dirty bytes not yet uploaded.
     pub fn dirty_bytes(&self) -> u64 {
-        self.entries.values().map(|e| e.dirty.covered_len()).sum()
+        self.entries.settled_dirty_bytes()
     }
 
     /// The record the core would store for `entry` now.
@@ -349,20 +354,16 @@ impl Core {
             && self.commit.pending_ops.is_empty()
             && !self.meta_changed
             && self.journal.values().all(|j| !j.changed && !j.finished)
-            && self.entries.values().all(|e| {
-                !e.persist_wanted
-                    && e.snapshot.is_none()
-                    && !e.sync_queued
-                    && e.finished_journal.is_empty()
-            })
+            && !self.entries.any_unpersisted()
     }
 
     /// Why the core is not idle, or `None` when nothing is pending (no upload, delete, job,
     /// fetch, commit or lookup). For liveness checks and `silt status`.
     pub fn pending(&self) -> Option<String> {
-        if let Some((id, e)) = self.entries.iter().find(|(_, e)| !e.idle()) {
+        if let Some(e) = self.entries.first_busy() {
             return Some(format!(
-                "entry {id} has jobs (queued {}, parked {})",
+                "entry {} has jobs (queued {}, parked {})",
+                e.id,
                 e.queue.len(),
                 e.parked.len()
             ));
@@ -379,10 +380,10 @@ impl Core {
                 j.rec.last_error
             ));
         }
-        if let Some((id, e)) = self.entries.iter().find(|(_, e)| e.needs_upload()) {
+        if let Some(e) = self.entries.values().find(|e| e.needs_upload()) {
             return Some(format!(
-                "entry {id} ({:?}) needs an upload but has none queued",
-                e.key
+                "entry {} ({:?}) needs an upload but has none queued",
+                e.id, e.key
             ));
         }
         if !self.remote_io.is_empty() || !self.local_io.is_empty() {
@@ -399,6 +400,14 @@ impl Core {
             return Some("index commit pending".to_string());
         }
         None
+    }
+
+    /// Recomputes every running total and index the core keeps (cached and dirty bytes, the
+    /// LRU, the commit and journal queues) from scratch and compares them with the kept ones;
+    /// `Err` names the first that disagrees. Costs O(everything): for tests and the simulator,
+    /// which call it after every step.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        self.entries.check()
     }
 
     /// Present chunk states of `entry`, for checks.

@@ -11,6 +11,8 @@ use std::ops::Range;
 pub struct RangeMap<V> {
     // start -> (end, value); invariant: start < end, no overlaps, no equal-valued neighbours.
     map: BTreeMap<u64, (u64, V)>,
+    // Bytes covered: the sum of `end - start` over `map`, kept by every change.
+    covered: u64,
 }
 
 /// A set of byte ranges.
@@ -21,6 +23,7 @@ impl<V: Copy + Eq> RangeMap<V> {
     pub fn new() -> Self {
         RangeMap {
             map: BTreeMap::new(),
+            covered: 0,
         }
     }
 
@@ -31,7 +34,12 @@ impl<V: Copy + Eq> RangeMap<V> {
 
     /// Number of bytes covered.
     pub fn covered_len(&self) -> u64 {
-        self.map.iter().map(|(s, (e, _))| e - s).sum()
+        self.covered
+    }
+
+    /// Number of maximal ranges (equal-valued neighbours count as one).
+    pub fn len(&self) -> usize {
+        self.map.len()
     }
 
     /// The ranges in order, with their values.
@@ -45,6 +53,7 @@ impl<V: Copy + Eq> RangeMap<V> {
             return;
         }
         self.remove(range.clone());
+        self.covered += range.end - range.start;
         let (mut start, mut end) = (range.start, range.end);
         // Merge with an equal-valued left neighbour ending exactly at `start`.
         if let Some((&ls, &(le, lv))) = self.map.range(..start).next_back() {
@@ -73,8 +82,10 @@ impl<V: Copy + Eq> RangeMap<V> {
                 self.map.insert(s, (range.start, v));
                 if e > range.end {
                     self.map.insert(range.end, (e, v));
+                    self.covered -= range.end - range.start;
                     return;
                 }
+                self.covered -= e - range.start;
             }
         }
         let inside: Vec<u64> = self
@@ -87,6 +98,7 @@ impl<V: Copy + Eq> RangeMap<V> {
                 if e > range.end {
                     self.map.insert(range.end, (e, v));
                 }
+                self.covered -= e.min(range.end) - s;
             }
         }
     }
@@ -194,6 +206,11 @@ mod tests {
         fn matches_per_byte_model(ops: Vec<(u8, u8, u8, bool)>) -> bool {
             let (m, r) = apply(&ops);
             (0..256u64).all(|x| m.get(x) == r[x as usize])
+        }
+
+        fn covered_len_counts_covered_bytes(ops: Vec<(u8, u8, u8, bool)>) -> bool {
+            let (m, r) = apply(&ops);
+            m.covered_len() == r.iter().filter(|v| v.is_some()).count() as u64
         }
 
         fn canonical_no_overlap_no_equal_neighbours(ops: Vec<(u8, u8, u8, bool)>) -> bool {

@@ -225,6 +225,9 @@ impl World {
             }
         }
         self.check_budget();
+        if let Err(why) = self.core.check_consistency() {
+            self.violation(format!("core bookkeeping: {why}"));
+        }
     }
 
     fn check_budget(&mut self) {

@@ -45,9 +45,10 @@ impl Core {
         }
         let mut ops: Vec<IndexOp> = std::mem::take(&mut self.commit.pending_ops);
         // Generation of each entry snapshot going into this transaction.
-        let snap_gen: std::collections::BTreeMap<_, _> = self
-            .entries
-            .values()
+        let snapshotted = self.entries.snapshotted();
+        let snap_gen: std::collections::BTreeMap<_, _> = snapshotted
+            .iter()
+            .filter_map(|id| self.entries.get(id))
             .filter_map(|e| {
                 e.snapshot
                     .as_ref()
@@ -70,7 +71,10 @@ impl Core {
         }
         let mut finished = Vec::new();
         let mut dirty_sets = Vec::new();
-        for e in self.entries.values_mut() {
+        for eid in snapshotted {
+            let Some(e) = self.entries.get_mut(&eid) else {
+                continue;
+            };
             if let Some(snap) = e.snapshot.take().filter(|_| !e.dropped) {
                 let mut set = crate::ranges::RangeSet::new();
                 for d in &snap.record.dirty {
@@ -131,13 +135,7 @@ impl Core {
 
     /// The periodic commit: snapshot every entry whose state changed.
     pub(crate) fn periodic_commit(&mut self) {
-        let due: Vec<_> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.persist_wanted && !e.sync_queued)
-            .map(|(id, _)| *id)
-            .collect();
-        for eid in due {
+        for eid in self.entries.persist_due() {
             self.enqueue_sync(eid, None);
         }
     }

@@ -1,6 +1,8 @@
 //! One cached object: its base version, size, dirty bytes, chunk table, job queue and the
 //! bookkeeping that decides when its state is persisted.
 
+use super::chunk_table::ChunkTable;
+use super::entry_table::Accounted;
 use super::jobs::{Job, Running};
 use crate::chunks::{self, ChunkState};
 use crate::ids::{EntryId, JournalId};
@@ -33,7 +35,7 @@ pub(crate) struct Entry {
     /// Generation of the last truncate: an upload whose snapshot is older is stale.
     pub truncated_at: u64,
     pub dirty: RangeMap<u64>,
-    pub chunks: BTreeMap<u64, ChunkState>,
+    pub chunks: ChunkTable,
     pub atime: u64,
     pub handles: u32,
     /// Jobs waiting for the entry, and the one running.
@@ -69,6 +71,8 @@ pub(crate) struct Entry {
     pub durable_dirty: RangeSet,
     /// A `Materialize` job is queued (see `journal::break_source_cycle`).
     pub materializing: bool,
+    /// What it counts for in the entry table's totals and indexes (kept by the table).
+    pub accounted: Accounted,
 }
 
 impl Entry {
@@ -85,7 +89,7 @@ impl Entry {
             generation: 0,
             truncated_at: 0,
             dirty: RangeMap::new(),
-            chunks: BTreeMap::new(),
+            chunks: ChunkTable::default(),
             atime,
             handles: 0,
             queue: VecDeque::new(),
@@ -104,6 +108,7 @@ impl Entry {
             dropped: false,
             durable_dirty: RangeSet::new(),
             materializing: false,
+            accounted: Accounted::default(),
         }
     }
 
@@ -261,13 +266,15 @@ impl Entry {
 
     /// Bytes of the cache this entry accounts for: every chunk it holds, clipped to its size.
     pub fn cached_bytes(&self, chunk_size: u64) -> u64 {
-        self.chunks
-            .keys()
-            .map(|&c| {
-                let r = chunks::chunk_range(c, chunk_size);
-                r.end.min(self.local_size).saturating_sub(r.start)
-            })
-            .sum()
+        self.chunks.bytes_within(self.local_size, chunk_size)
+    }
+
+    /// The key of the remote version its unchanged bytes come from, while it has one.
+    pub fn source_key(&self) -> Option<&str> {
+        if self.dropped || self.base.is_none() {
+            return None;
+        }
+        self.remote_key.as_deref()
     }
 
     pub fn snapshot(&mut self) -> Snapshot {

@@ -45,8 +45,8 @@ impl SpaceState {
 }
 
 impl Core {
-    pub(crate) fn space_blocks_writes(&self) -> bool {
-        self.space.low_space || self.dirty_bytes() >= self.cfg.dirty_limit
+    pub(crate) fn space_blocks_writes(&mut self) -> bool {
+        self.space.low_space || self.entries.dirty_bytes() >= self.cfg.dirty_limit
     }
 
     /// Parks a write until space may be available, or fails it when it waited too long.
@@ -56,9 +56,8 @@ impl Core {
         };
         if self.now >= first_try.plus(self.cfg.write_wait_timeout) {
             let req = *req;
-            self.event(Event::SpaceExhausted {
-                dirty_bytes: self.dirty_bytes(),
-            });
+            let dirty_bytes = self.entries.dirty_bytes();
+            self.event(Event::SpaceExhausted { dirty_bytes });
             self.reply(req, Err(FileError::NoSpace));
             return;
         }
@@ -101,7 +100,7 @@ impl Core {
     }
 
     pub(crate) fn maybe_evict(&mut self) {
-        let used = self.cached_bytes();
+        let used = self.entries.cached_bytes();
         let high = self.cfg.cache_budget / 100 * u64::from(self.cfg.high_watermark_pct);
         if used > high {
             let low = self.cfg.cache_budget / 100 * u64::from(self.cfg.low_watermark_pct);
@@ -114,11 +113,22 @@ impl Core {
         self.evict(bytes);
     }
 
+    /// Punches the evictable chunks of the least recently used entries, oldest first and in
+    /// chunk order within an entry, until `bytes` are freed. Walks the LRU index, not the
+    /// entries: entries it skips (pinned by an upload or a read) cost one step each.
     fn evict(&mut self, bytes: u64) {
         let cs = self.cfg.chunk_size;
         let take_dirty = self.cfg.planted(Bug::EvictDirtyChunk);
-        let mut candidates: Vec<(u64, EntryId, u64, u64)> = Vec::new();
-        for (id, e) in &self.entries {
+        let mut freed = 0;
+        let mut at = None;
+        while freed < bytes {
+            let Some((atime, eid)) = self.entries.lru_next(at) else {
+                break;
+            };
+            at = Some((atime, eid));
+            let Some(e) = self.entries.get(&eid) else {
+                continue;
+            };
             let pinned = e
                 .upload
                 .and_then(|j| self.journal.get(&j))
@@ -126,24 +136,27 @@ impl Core {
             if pinned || e.reading() {
                 continue;
             }
+            let mut victims = Vec::new();
             for &c in e.chunks.keys() {
+                if freed >= bytes {
+                    break;
+                }
                 if e.evictable(c, cs) || take_dirty {
                     let r = chunks::chunk_range(c, cs);
-                    let len = r.end.min(e.local_size).saturating_sub(r.start);
-                    candidates.push((e.atime, *id, c, len));
+                    freed += r.end.min(e.local_size).saturating_sub(r.start);
+                    victims.push(c);
                 }
             }
-        }
-        candidates.sort_unstable();
-        let mut freed = 0;
-        for (_, eid, c, len) in candidates {
-            if freed >= bytes {
-                break;
+            if victims.is_empty() {
+                continue;
             }
             if let Some(e) = self.entries.get_mut(&eid) {
-                e.chunks.remove(&c);
+                for &c in &victims {
+                    e.chunks.remove(&c);
+                }
                 e.persist_wanted = true;
-                freed += len;
+            }
+            for c in victims {
                 self.enqueue(eid, Job::Punch { chunk: c });
             }
         }

@@ -658,8 +658,7 @@ impl Core {
                 e.generation += 1;
                 if size < old {
                     e.dirty.truncate(size);
-                    e.chunks
-                        .retain(|&c, _| chunks::chunk_range(c, cs).start < size);
+                    e.chunks.truncate_from(size.div_ceil(cs));
                     if size % cs != 0 {
                         let c = chunks::chunk_of(size, cs);
                         if let Some(ChunkState::Clean { .. }) = e.chunks.get(&c) {

@@ -273,7 +273,12 @@ impl Core {
                         None if !uploading => self.start_delete_check(jid, path),
                         None => {}
                         Some(etag) => {
-                            let in_use = self.entries.values().any(|e| is_source(e, &path, &etag));
+                            let in_use = self
+                                .entries
+                                .sourcing_from(&path)
+                                .iter()
+                                .filter_map(|id| self.entries.get(id))
+                                .any(|e| is_source(e, &path, &etag));
                             if !in_use && !uploading {
                                 self.start_delete(jid, path, etag);
                             }
@@ -286,20 +291,13 @@ impl Core {
 
     /// Entries that still use the version at `eid`'s key as the source of their unchanged
     /// bytes: the upload to that key waits for them (through the journaled delete).
-    fn source_users(&self, eid: EntryId) -> Vec<EntryId> {
+    fn source_users(&mut self, eid: EntryId) -> Vec<EntryId> {
         let Some(key) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
             return Vec::new();
         };
-        self.entries
-            .values()
-            .filter(|f| {
-                f.id != eid
-                    && !f.dropped
-                    && f.base.is_some()
-                    && f.remote_key.as_deref() == Some(key.as_str())
-            })
-            .map(|f| f.id)
-            .collect()
+        let mut users = self.entries.sourcing_from(&key);
+        users.retain(|&f| f != eid);
+        users
     }
 
     /// Renames can make uploads wait on each other in a circle (swapping two files: each

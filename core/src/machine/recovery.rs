@@ -23,7 +23,7 @@ impl Core {
             if let Some(k) = &e.key {
                 core.names.insert(k.clone(), e.id);
             }
-            core.entries.insert(e.id, e);
+            core.entries.insert(e);
         }
         core.conflicts = rec.conflicts.clone();
         for r in &rec.journal {
@@ -73,6 +73,7 @@ impl Core {
                 core.ensure_upload_queued(eid);
             }
         }
+        core.entries.settle();
         Ok(core)
     }
 }

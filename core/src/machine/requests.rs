@@ -205,7 +205,7 @@ impl Core {
         let eid = EntryId(self.alloc_id());
         let atime = self.tick_atime();
         self.entries
-            .insert(eid, Entry::new(eid, key.clone(), info.map(base_of), atime));
+            .insert(Entry::new(eid, key.clone(), info.map(base_of), atime));
         self.names.insert(key, eid);
         self.ensure_upload_queued(eid);
         eid

@@ -855,8 +855,7 @@ impl Core {
         e.remote_key = None;
         e.base = None;
         e.target_precondition = Precondition::IfNoneMatch;
-        e.chunks
-            .retain(|_, s| matches!(s, ChunkState::Dirty { .. }));
+        e.chunks.drop_clean();
         e.direct.clear();
         e.persist_wanted = true;
         self.conflicts

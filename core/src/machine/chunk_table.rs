@@ -1,0 +1,126 @@
+//! An entry's chunk table: the state of every present chunk, with the counts eviction and
+//! accounting need kept by every change, so that neither walks the table.
+
+use crate::chunks::{self, ChunkState};
+use std::collections::BTreeMap;
+
+/// Present chunks of one entry (an absent chunk has no slot), in chunk order.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkTable {
+    map: BTreeMap<u64, ChunkState>,
+    /// Chunks in state `Clean`.
+    clean: usize,
+}
+
+impl ChunkTable {
+    pub fn get(&self, c: &u64) -> Option<&ChunkState> {
+        self.map.get(c)
+    }
+
+    pub fn contains_key(&self, c: &u64) -> bool {
+        self.map.contains_key(c)
+    }
+
+    pub fn insert(&mut self, c: u64, s: ChunkState) -> Option<ChunkState> {
+        if matches!(s, ChunkState::Clean { .. }) {
+            self.clean += 1;
+        }
+        let old = self.map.insert(c, s);
+        self.forget(old);
+        old
+    }
+
+    pub fn remove(&mut self, c: &u64) -> Option<ChunkState> {
+        let old = self.map.remove(c);
+        self.forget(old);
+        old
+    }
+
+    fn forget(&mut self, old: Option<ChunkState>) {
+        if matches!(old, Some(ChunkState::Clean { .. })) {
+            self.clean -= 1;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.clean = 0;
+    }
+
+    /// Drops every chunk at or beyond index `first`.
+    pub fn truncate_from(&mut self, first: u64) {
+        let gone = self.map.split_off(&first);
+        self.clean -= gone
+            .values()
+            .filter(|s| matches!(s, ChunkState::Clean { .. }))
+            .count();
+    }
+
+    /// Drops every clean chunk, keeping the dirty ones.
+    pub fn drop_clean(&mut self) {
+        self.map
+            .retain(|_, s| matches!(s, ChunkState::Dirty { .. }));
+        self.clean = 0;
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &u64> + '_ {
+        self.map.keys()
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&u64, &ChunkState)> + '_ {
+        self.map.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Number of chunks in state `Clean`.
+    pub fn clean_count(&self) -> usize {
+        self.clean
+    }
+
+    /// Bytes the present chunks hold while the entry is `size` long: every chunk, clipped
+    /// to the size. Costs O(log n): only the chunks at or past the last partial one are
+    /// looked at (normally none or one).
+    pub fn bytes_within(&self, size: u64, chunk_size: u64) -> u64 {
+        let first_partial = size / chunk_size;
+        let mut tail_count = 0u64;
+        let mut tail_bytes = 0u64;
+        for (&c, _) in self.map.range(first_partial..) {
+            let r = chunks::chunk_range(c, chunk_size);
+            tail_count += 1;
+            tail_bytes += r.end.min(size).saturating_sub(r.start);
+        }
+        (self.map.len() as u64 - tail_count) * chunk_size + tail_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::quickcheck;
+
+    quickcheck! {
+        fn counts_match_a_recount(ops: Vec<(u8, u8)>, size: u16) -> bool {
+            let cs = 64u64;
+            let mut t = ChunkTable::default();
+            for (c, what) in ops {
+                let c = u64::from(c % 32);
+                match what % 4 {
+                    0 => { t.insert(c, ChunkState::Clean { crc32c: 1 }); }
+                    1 => { t.insert(c, ChunkState::Dirty { filled: what % 8 == 1 }); }
+                    2 => { t.remove(&c); }
+                    _ => t.truncate_from(c + 8),
+                }
+            }
+            let clean = t.iter().filter(|(_, s)| matches!(s, ChunkState::Clean { .. })).count();
+            let size = u64::from(size) % (40 * cs);
+            let bytes: u64 = t
+                .keys()
+                .map(|&c| (c * cs + cs).min(size).saturating_sub(c * cs))
+                .sum();
+            clean == t.clean_count() && bytes == t.bytes_within(size, cs)
+        }
+    }
+}
