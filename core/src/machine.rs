@@ -19,6 +19,7 @@ mod evict;
 mod fetch;
 mod jobs;
 mod journal;
+mod journal_table;
 mod recovery;
 mod requests;
 mod upload;
@@ -32,7 +33,7 @@ use crate::time::Instant;
 use commit::CommitState;
 use entry::Entry;
 use entry_table::EntryTable;
-use journal::JournalEntry;
+use journal_table::JournalTable;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Why a remote operation was ordered: how to route its completion.
@@ -71,7 +72,7 @@ pub struct Core {
     pub(crate) entries: EntryTable,
     pub(crate) names: BTreeMap<String, EntryId>,
     pub(crate) handles: BTreeMap<HandleId, EntryId>,
-    pub(crate) journal: BTreeMap<JournalId, JournalEntry>,
+    pub(crate) journal: JournalTable,
     pub(crate) conflicts: Vec<ConflictRecord>,
     pub(crate) lookups: BTreeMap<String, Vec<requests::Pending>>,
     /// Lookups to send again after a transient failure: (when, key, attempt).
@@ -113,7 +114,7 @@ impl Core {
             entries,
             names: BTreeMap::new(),
             handles: BTreeMap::new(),
-            journal: BTreeMap::new(),
+            journal: JournalTable::default(),
             conflicts: Vec::new(),
             lookups: BTreeMap::new(),
             lookup_retry: Vec::new(),
@@ -154,6 +155,7 @@ impl Core {
         }
         self.pump();
         self.entries.settle();
+        self.journal.settle();
     }
 
     /// The next output, or `None` when drained. Changes only after `handle_input`.
@@ -173,7 +175,7 @@ impl Core {
                 t = Some(t.map_or(c, |t: Instant| t.min(c)));
             }
         };
-        consider(self.journal_timeout());
+        consider(self.journal.next_timeout(now));
         consider(self.fetch.next_retry());
         consider(self.space.next_retry());
         consider(self.lookup_retry.iter().map(|r| r.0).min());
@@ -353,7 +355,7 @@ impl Core {
             && self.commit.ready.is_empty()
             && self.commit.pending_ops.is_empty()
             && !self.meta_changed
-            && self.journal.values().all(|j| !j.changed && !j.finished)
+            && !self.journal.any_unpersisted()
             && !self.entries.any_unpersisted()
     }
 
@@ -407,7 +409,8 @@ impl Core {
     /// `Err` names the first that disagrees. Costs O(everything): for tests and the simulator,
     /// which call it after every step.
     pub fn check_consistency(&self) -> Result<(), String> {
-        self.entries.check()
+        self.entries.check()?;
+        self.journal.check()
     }
 
     /// Present chunk states of `entry`, for checks.

@@ -56,8 +56,11 @@ impl Core {
                     .map(|s| (e.id, s.record.generation))
             })
             .collect();
-        for j in self.journal.values_mut() {
-            if j.changed && !j.finished {
+        for jid in self.journal.changed() {
+            let Some(j) = self.journal.get_mut(&jid) else {
+                continue;
+            };
+            {
                 // An upload's start goes to the index only with an entry state at least as new
                 // as its snapshot: a restart must never see a snapshot from the entry's future.
                 if let (Phase::Persisting, JournalOp::Upload { entry }) = (j.phase, &j.rec.op) {

@@ -60,6 +60,8 @@ pub(crate) struct JournalEntry {
     pub fresh: bool,
     /// Body of a single PUT waiting for its HEAD pre-check.
     pub body: Option<bytes::Bytes>,
+    /// Where it stands in the journal table's indexes (kept by the table).
+    pub slots: super::journal_table::Slots,
     /// Parts the server listed (number -> ETag), candidates for reuse after checking.
     pub server_parts: BTreeMap<u32, String>,
     /// CRC of each data part in flight.
@@ -85,6 +87,7 @@ impl JournalEntry {
             fresh: false,
             body: None,
             server_parts: BTreeMap::new(),
+            slots: Default::default(),
             part_crc_pending: BTreeMap::new(),
         }
     }
@@ -123,7 +126,7 @@ impl Core {
             multipart: None,
             next_attempt,
         };
-        self.journal.insert(id, JournalEntry::new(rec, self.now));
+        self.journal.insert(JournalEntry::new(rec, self.now));
         id
     }
 
@@ -158,14 +161,6 @@ impl Core {
                 }
             }
         }
-    }
-
-    pub(crate) fn journal_timeout(&self) -> Option<Instant> {
-        self.journal
-            .values()
-            .filter(|j| j.phase == Phase::Idle && !j.finished && j.rec.next_attempt > self.now)
-            .map(|j| j.rec.next_attempt)
-            .min()
     }
 
     /// Removes a record from memory and, in the next transaction, from the index.
@@ -203,87 +198,97 @@ impl Core {
         }
     }
 
-    /// Starts every record that is due and allowed to run.
+    /// Starts every record that is due and allowed to run. Walks the due-time queues from
+    /// the oldest, up to `now`; uploads only while a slot is free, so a thousand uploads
+    /// waiting for one of four slots cost nothing until a slot frees. Records that are due
+    /// but must wait for another record of their key are looked at again on each pass.
     pub(crate) fn schedule_journal(&mut self) {
         let now = self.now;
-        let due: Vec<JournalId> = self
-            .journal
-            .values()
-            .filter(|j| j.phase == Phase::Idle && !j.finished && j.rec.next_attempt <= now)
-            .map(|j| j.rec.id)
-            .collect();
-        for jid in due {
-            let Some(j) = self.journal.get(&jid) else {
-                continue;
+        let mut after = None;
+        while let Some((t, jid)) = self.journal.next_due(false, after) {
+            if t > now {
+                break;
+            }
+            after = Some((t, jid));
+            self.try_start_delete(jid);
+        }
+        let mut after = None;
+        while self.journal.uploading() < self.cfg.max_concurrent_uploads {
+            let Some((t, jid)) = self.journal.next_due(true, after) else {
+                break;
             };
-            match j.rec.op.clone() {
-                JournalOp::Upload { entry } => {
-                    let running = self
-                        .journal
-                        .values()
-                        .filter(|j| j.in_progress() && matches!(j.rec.op, JournalOp::Upload { .. }))
-                        .count();
-                    if running >= self.cfg.max_concurrent_uploads {
-                        continue;
-                    }
-                    let Some(e) = self.entries.get(&entry) else {
-                        self.remove_record(jid);
-                        continue;
-                    };
-                    // A snapshot taken for a key the entry has left (renamed during the
-                    // upload) is not resumed: the journaled delete of that key covers whatever
-                    // an earlier attempt stored there, and a fresh upload goes to the new key.
-                    let moved =
-                        !j.rec.token.is_empty() && e.key.as_deref() != Some(j.rec.path.as_str());
-                    if !e.needs_upload() || e.upload != Some(jid) || moved {
-                        self.remove_record(jid);
-                        self.ensure_upload_queued(entry);
-                        continue;
-                    }
-                    let path = e.key.clone().unwrap_or_default();
-                    if self.key_busy_for_upload(&path, jid) {
-                        self.break_source_cycle(entry);
-                        continue;
-                    }
-                    self.start_upload(jid, entry);
-                }
-                JournalOp::Delete { etag, vacated_by } => {
-                    let path = j.rec.path.clone();
-                    let came_back =
-                        vacated_by
-                            .and_then(|v| self.entries.get(&v))
-                            .is_some_and(|v| {
-                                !v.dropped
-                                    && v.key.as_deref() == Some(path.as_str())
-                                    && v.remote_key.as_deref() == Some(path.as_str())
-                            });
-                    if came_back {
-                        // The entry that left the key is back where its base version lives:
-                        // that version is its own again, not something to delete.
-                        self.remove_record(jid);
-                        continue;
-                    }
-                    let uploading = self
-                        .journal
-                        .values()
-                        .any(|o| o.is_upload_to(&path) && o.in_progress());
-                    let token = j.rec.token.clone();
-                    match etag {
-                        None if !uploading && token.is_empty() => self.remove_record(jid),
-                        None if !uploading => self.start_delete_check(jid, path),
-                        None => {}
-                        Some(etag) => {
-                            let in_use = self
-                                .entries
-                                .sourcing_from(&path)
-                                .iter()
-                                .filter_map(|id| self.entries.get(id))
-                                .any(|e| is_source(e, &path, &etag));
-                            if !in_use && !uploading {
-                                self.start_delete(jid, path, etag);
-                            }
-                        }
-                    }
+            if t > now {
+                break;
+            }
+            after = Some((t, jid));
+            self.try_start_upload(jid);
+        }
+    }
+
+    fn try_start_upload(&mut self, jid: JournalId) {
+        let Some(j) = self.journal.get(&jid) else {
+            return;
+        };
+        let JournalOp::Upload { entry } = j.rec.op else {
+            return;
+        };
+        let Some(e) = self.entries.get(&entry) else {
+            self.remove_record(jid);
+            return;
+        };
+        // A snapshot taken for a key the entry has left (renamed during the upload) is not
+        // resumed: the journaled delete of that key covers whatever an earlier attempt stored
+        // there, and a fresh upload goes to the new key.
+        let moved = !j.rec.token.is_empty() && e.key.as_deref() != Some(j.rec.path.as_str());
+        if !e.needs_upload() || e.upload != Some(jid) || moved {
+            self.remove_record(jid);
+            self.ensure_upload_queued(entry);
+            return;
+        }
+        let path = e.key.clone().unwrap_or_default();
+        if self.key_busy_for_upload(&path, jid) {
+            self.break_source_cycle(entry);
+            return;
+        }
+        self.start_upload(jid, entry);
+    }
+
+    fn try_start_delete(&mut self, jid: JournalId) {
+        let Some(j) = self.journal.get(&jid) else {
+            return;
+        };
+        let JournalOp::Delete { etag, vacated_by } = j.rec.op.clone() else {
+            return;
+        };
+        let path = j.rec.path.clone();
+        let token = j.rec.token.clone();
+        let came_back = vacated_by
+            .and_then(|v| self.entries.get(&v))
+            .is_some_and(|v| {
+                !v.dropped
+                    && v.key.as_deref() == Some(path.as_str())
+                    && v.remote_key.as_deref() == Some(path.as_str())
+            });
+        if came_back {
+            // The entry that left the key is back where its base version lives: that version
+            // is its own again, not something to delete.
+            self.remove_record(jid);
+            return;
+        }
+        let uploading = self.uploading_to(&path);
+        match etag {
+            None if !uploading && token.is_empty() => self.remove_record(jid),
+            None if !uploading => self.start_delete_check(jid, path),
+            None => {}
+            Some(etag) => {
+                let in_use = self
+                    .entries
+                    .sourcing_from(&path)
+                    .iter()
+                    .filter_map(|id| self.entries.get(id))
+                    .any(|e| is_source(e, &path, &etag));
+                if !in_use && !uploading {
+                    self.start_delete(jid, path, etag);
                 }
             }
         }
@@ -327,12 +332,22 @@ impl Core {
         }
     }
 
-    fn key_busy_for_upload(&self, path: &str, me: JournalId) -> bool {
-        self.journal.values().any(|o| {
-            o.rec.id != me
-                && o.rec.path == path
-                && !o.finished
-                && (matches!(o.rec.op, JournalOp::Delete { .. }) || o.in_progress())
+    fn key_busy_for_upload(&mut self, path: &str, me: JournalId) -> bool {
+        self.journal.at_path(path).iter().any(|id| {
+            self.journal.get(id).is_some_and(|o| {
+                o.rec.id != me
+                    && !o.finished
+                    && (matches!(o.rec.op, JournalOp::Delete { .. }) || o.in_progress())
+            })
+        })
+    }
+
+    /// True while an upload to `path` is in progress.
+    pub(crate) fn uploading_to(&mut self, path: &str) -> bool {
+        self.journal.at_path(path).iter().any(|id| {
+            self.journal
+                .get(id)
+                .is_some_and(|o| o.is_upload_to(path) && o.in_progress())
         })
     }
 

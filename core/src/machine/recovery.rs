@@ -60,7 +60,7 @@ impl Core {
                 j.rec.next_attempt = now;
                 j.changed = true;
             }
-            core.journal.insert(r.id, j);
+            core.journal.insert(j);
         }
         let ids: Vec<_> = core.entries.keys().copied().collect();
         for eid in ids {
@@ -74,6 +74,7 @@ impl Core {
             }
         }
         core.entries.settle();
+        core.journal.settle();
         Ok(core)
     }
 }

@@ -165,9 +165,11 @@ impl Core {
 
     /// True when a delete of `key` is journaled: the key no longer exists, whatever the
     /// remote still says.
-    fn pending_delete(&self, key: &str) -> bool {
-        self.journal.values().any(|j| {
-            j.rec.path == key && !j.finished && matches!(j.rec.op, JournalOp::Delete { .. })
+    fn pending_delete(&mut self, key: &str) -> bool {
+        self.journal.at_path(key).iter().any(|id| {
+            self.journal
+                .get(id)
+                .is_some_and(|j| !j.finished && matches!(j.rec.op, JournalOp::Delete { .. }))
         })
     }
 
@@ -324,10 +326,10 @@ impl Core {
             Precondition::IfMatch(etag) => Some(etag),
             Precondition::IfNoneMatch => None,
         };
-        let uploading = self
-            .journal
-            .values()
-            .any(|j| j.is_upload_to(key) && j.in_progress());
+        let uploading = self.uploading_to(key);
+        let Some(e) = self.entries.get(&eid) else {
+            return;
+        };
         // An attempt of our own upload may have landed unseen (a timeout): its token lets the
         // delete recognise that version too.
         let token = e
@@ -414,12 +416,12 @@ impl Core {
             .is_some_and(|e| e.remote_key.as_deref() == Some(to.as_str()));
         self.vacate(eid, &from);
         if back_home {
-            let stale: Vec<_> = self
-                .journal
-                .values()
-                .filter(|j| j.rec.path == to && matches!(j.rec.op, JournalOp::Delete { vacated_by: Some(v), .. } if v == eid))
-                .map(|j| j.rec.id)
-                .collect();
+            let mut stale = self.journal.at_path(&to);
+            stale.retain(|id| {
+                self.journal.get(id).is_some_and(|j| {
+                    matches!(j.rec.op, JournalOp::Delete { vacated_by: Some(v), .. } if v == eid)
+                })
+            });
             for jid in stale {
                 self.remove_record(jid);
             }
@@ -467,13 +469,7 @@ impl Core {
         e.upload = None;
         // Every upload record of the entry goes, finished or not (a finished one may sit in a
         // snapshot that will now never be committed).
-        let mine: Vec<_> = self
-            .journal
-            .values()
-            .filter(|j| matches!(j.rec.op, JournalOp::Upload { entry } if entry == eid))
-            .map(|j| j.rec.id)
-            .collect();
-        for jid in mine {
+        for jid in self.journal.uploads_of(eid) {
             self.remove_record(jid);
         }
         self.commit.pending_ops.push(IndexOp::DeleteEntry(eid));

@@ -782,7 +782,10 @@ impl Core {
         let unlinked = e.key.is_none();
         let handles = e.handles;
         // A delete journaled when the entry left this key now targets the version just made.
-        for o in self.journal.values_mut() {
+        for oid in self.journal.at_path(&rec.path) {
+            let Some(o) = self.journal.get_mut(&oid) else {
+                continue;
+            };
             let idle = !o.in_progress();
             if let JournalOp::Delete {
                 etag: ref mut de,
@@ -831,9 +834,7 @@ impl Core {
         let original = e.key.clone()?;
         let mut conflict_key = format!("{original}.silt-conflict-{eid}");
         let mut n = 1;
-        while self.names.contains_key(&conflict_key)
-            || self.journal.values().any(|j| j.rec.path == conflict_key)
-        {
+        while self.names.contains_key(&conflict_key) || self.journal.any_at_path(&conflict_key) {
             n += 1;
             conflict_key = format!("{original}.silt-conflict-{eid}-{n}");
         }
