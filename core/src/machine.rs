@@ -82,6 +82,8 @@ pub struct Core {
     pub(crate) space: evict::SpaceState,
     pub(crate) poisoned: Option<String>,
     pub(crate) next_commit: Instant,
+    /// The LRU's logical clock (see [`Core::tick_atime`]).
+    atime_clock: u64,
     local_io: BTreeMap<IoId, EntryId>,
     remote_io: BTreeMap<RemoteId, RemoteCtx>,
     out: VecDeque<Output>,
@@ -109,6 +111,7 @@ impl Core {
             next_commit: now.plus(cfg.commit_interval),
             cfg,
             now,
+            atime_clock: meta.atime_clock,
             meta,
             meta_changed: false,
             entries,
@@ -252,10 +255,12 @@ impl Core {
         self.meta.next_id
     }
 
+    /// The next logical access time. The clock lives in memory and is stored with the
+    /// counters whenever they are written for another reason; recovery resumes it past every
+    /// access time the index holds.
     pub(crate) fn tick_atime(&mut self) -> u64 {
-        self.meta.atime_clock += 1;
-        self.meta_changed = true;
-        self.meta.atime_clock
+        self.atime_clock += 1;
+        self.atime_clock
     }
 
     pub(crate) fn mark_ready(&mut self, eid: EntryId) {

@@ -65,7 +65,8 @@ pub struct EntryRecord {
     pub target_precondition: Precondition,
     /// Local size in bytes.
     pub local_size: u64,
-    /// Generation counter: bumped by every write and truncate.
+    /// Generation counter: bumped by every truncate and by the start of an upload, so that
+    /// writes between two uploads share one generation and their dirty ranges merge.
     pub generation: u64,
     /// Dirty byte ranges.
     pub dirty: Vec<DirtyExtent>,

@@ -97,6 +97,7 @@ impl Core {
         }
         if self.meta_changed {
             self.meta_changed = false;
+            self.meta.atime_clock = self.atime_clock;
             ops.push(IndexOp::PutMeta(self.meta.clone()));
         }
         if ops.is_empty() && self.commit.ready.is_empty() {

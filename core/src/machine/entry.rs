@@ -36,7 +36,11 @@ pub(crate) struct Entry {
     pub truncated_at: u64,
     pub dirty: RangeMap<u64>,
     pub chunks: ChunkTable,
+    /// Logical access time, in memory (LRU order).
     pub atime: u64,
+    /// The access time the entry's record carries: `atime` as of the last snapshot. Reads
+    /// move `atime` only, so they cause no index write.
+    recorded_atime: u64,
     pub handles: u32,
     /// Jobs waiting for the entry, and the one running.
     pub queue: VecDeque<Job>,
@@ -91,6 +95,7 @@ impl Entry {
             dirty: RangeMap::new(),
             chunks: ChunkTable::default(),
             atime,
+            recorded_atime: atime,
             handles: 0,
             queue: VecDeque::new(),
             running: None,
@@ -174,7 +179,7 @@ impl Entry {
                     ChunkState::Dirty { .. } => None,
                 })
                 .collect(),
-            atime: self.atime,
+            atime: self.recorded_atime,
         }
     }
 
@@ -279,6 +284,7 @@ impl Entry {
 
     pub fn snapshot(&mut self) -> Snapshot {
         self.persist_wanted = false;
+        self.recorded_atime = self.atime;
         Snapshot {
             record: self.record(),
             finished_journal: std::mem::take(&mut self.finished_journal),

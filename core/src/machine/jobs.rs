@@ -571,10 +571,11 @@ impl Core {
                     return;
                 }
                 let (out, _) = self.merge_direct(eid, &range, r.read_at, data);
+                // A read writes nothing to the index: the access time lives in memory and
+                // reaches the index with the entry's next change (a crash loses LRU order only).
                 let atime = self.tick_atime();
                 if let Some(e) = self.entries.get_mut(&eid) {
                     e.atime = atime;
-                    e.persist_wanted = true;
                 }
                 self.reply(req, Ok(Reply::Data(out)));
             }
@@ -591,7 +592,8 @@ impl Core {
                         let Some(e) = self.entries.get_mut(&eid) else {
                             return;
                         };
-                        e.generation += 1;
+                        // Writes share the current generation, so adjacent dirty ranges merge;
+                        // an upload's start moves the entry to a new one (`start_upload`).
                         e.dirty.insert(offset..end, e.generation);
                         e.local_size = e.local_size.max(end);
                         for c in chunks::chunks_overlapping(&(offset..end), cs) {

@@ -25,6 +25,10 @@ impl Core {
             }
             core.entries.insert(e);
         }
+        // Access times reach the index with entry changes, the clock only with the counters:
+        // resume the clock past every access time stored.
+        let newest = rec.entries.iter().map(|r| r.atime).max().unwrap_or(0);
+        core.atime_clock = core.atime_clock.max(newest);
         core.conflicts = rec.conflicts.clone();
         for r in &rec.journal {
             let mut j = JournalEntry::new(r.clone(), now);

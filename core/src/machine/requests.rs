@@ -134,8 +134,8 @@ impl Core {
             return;
         };
         e.handles += 1;
+        // The access time lives in memory: it reaches the index with the entry's next change.
         e.atime = atime;
-        e.persist_wanted = true;
         let size = e.local_size;
         self.handles.insert(h, eid);
         self.reply(req, Ok(Reply::Opened { handle: h, size }));

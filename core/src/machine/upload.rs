@@ -93,6 +93,12 @@ impl Core {
         j.data_parts.clear();
         j.copied_parts.clear();
         j.snap_crcs.clear();
+        let snapshot_generation = j.rec.generation;
+        // Writes from now on belong to a newer generation than the snapshot (also for a
+        // snapshot resumed after a restart), so the upload's success cleans only what it sent.
+        if let Some(e) = self.entries.get_mut(&eid) {
+            e.generation = e.generation.max(snapshot_generation) + 1;
+        }
         self.enqueue_sync(eid, Some(Waiter::StartUpload(jid)));
     }
 
