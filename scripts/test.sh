@@ -46,5 +46,8 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 cargo clippy --target x86_64-apple-darwin -p silt-store --all-targets -- -D warnings
 
+step "core scale benchmark, quick mode (it must run; the numbers are in docs/benchmarks.md)"
+cargo run --release -p silt-core --example core_scale -- --quick
+
 step "deterministic simulation, seeds ${SEEDS}"
 cargo run --release -p silt-sim -- --seeds "${SEEDS}"

@@ -62,6 +62,9 @@ pub(crate) struct JournalEntry {
     pub body: Option<bytes::Bytes>,
     /// Where it stands in the journal table's indexes (kept by the table).
     pub slots: super::journal_table::Slots,
+    /// (attempt, part): the first part number `issue_parts` has not yet looked at in that
+    /// attempt, so issuing parts costs O(parts) per upload, not per part.
+    pub part_cursor: (u32, u32),
     /// Parts the server listed (number -> ETag), candidates for reuse after checking.
     pub server_parts: BTreeMap<u32, String>,
     /// CRC of each data part in flight.
@@ -88,6 +91,7 @@ impl JournalEntry {
             body: None,
             server_parts: BTreeMap::new(),
             slots: Default::default(),
+            part_cursor: (0, 1),
             part_crc_pending: BTreeMap::new(),
         }
     }

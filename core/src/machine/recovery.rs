@@ -33,6 +33,16 @@ impl Core {
         for r in &rec.journal {
             let mut j = JournalEntry::new(r.clone(), now);
             j.changed = false;
+            if let Some(mp) = j.rec.multipart.as_mut() {
+                // Kept sorted by part number from here on (older records kept finishing order).
+                let sorted = mp.parts_done.is_sorted_by_key(|x| x.0)
+                    && mp.part_crcs.is_sorted_by_key(|x| x.0);
+                if !sorted {
+                    mp.parts_done.sort_by_key(|x| x.0);
+                    mp.part_crcs.sort_by_key(|x| x.0);
+                    j.changed = true;
+                }
+            }
             j.resumed = !r.token.is_empty();
             match r.op {
                 JournalOp::Upload { entry } => {

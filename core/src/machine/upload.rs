@@ -234,59 +234,69 @@ impl Core {
         let Some(j) = self.journal.get(&jid) else {
             return;
         };
-        let Some(mp) = j.rec.multipart.clone() else {
+        let Some(mp) = j.rec.multipart.as_ref() else {
             return;
         };
         let (attempt, len, key) = (j.attempt, j.rec.len, j.rec.path.clone());
-        let n = Self::part_count(len, mp.part_size);
-        let done: Vec<u32> = mp.parts_done.iter().map(|p| p.0).collect();
-        let mut in_flight = j.parts_in_flight.clone();
+        let (part_size, upload_id) = (mp.part_size, mp.upload_id.clone());
+        let n = Self::part_count(len, part_size);
+        let first = if j.part_cursor.0 == attempt {
+            j.part_cursor.1
+        } else {
+            1
+        };
         let (source_key, source_etag) = (j.rec.source_key.clone(), j.rec.base_etag.clone());
         let Some(e) = self.entries.get(&eid) else {
             return;
         };
+        let same_source = source_key.is_some()
+            && source_key == e.remote_key
+            && source_etag == e.base.as_ref().map(|b| b.etag.clone());
+        let mut in_flight = j.parts_in_flight.len();
         let mut orders = Vec::new();
         let mut reuse = Vec::new();
-        for p in 1..=n {
-            if in_flight.len() >= max {
-                break;
-            }
-            if done.contains(&p) || in_flight.contains(&p) {
+        let mut next = first;
+        while next <= n && in_flight < max {
+            let p = next;
+            next += 1;
+            if part_done(mp, p) || j.parts_in_flight.contains(&p) {
                 continue;
             }
-            let start = u64::from(p - 1) * mp.part_size;
-            let range = start..(start + mp.part_size).min(len);
-            let same_source = source_key.is_some()
-                && source_key == e.remote_key
-                && source_etag == e.base.as_ref().map(|b| b.etag.clone());
+            let start = u64::from(p - 1) * part_size;
+            let range = start..(start + part_size).min(len);
             let copyable = same_source
                 && range.end <= e.base_size()
                 && range.end <= e.local_size
                 && !e.dirty.intersects(range.clone());
             let listed = j.server_parts.get(&p).cloned();
-            let was_copy = mp.part_crcs.iter().any(|&(n, c)| n == p && c.is_none());
+            let was_copy = part_origin(mp, p) == Some(None);
             if let (Some(etag), true, true) = (listed, was_copy, copyable) {
                 // A copy of the base version that is still the base version: reuse it.
                 reuse.push((p, etag));
                 continue;
             }
-            in_flight.insert(p);
+            in_flight += 1;
             orders.push((p, range, copyable));
         }
+        let all_done = mp.parts_done.len() as u32 >= n;
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         if !reuse.is_empty() {
-            let Some(j) = self.journal.get_mut(&jid) else {
-                return;
-            };
+            // The orders above are dropped and made again with the reused parts done: look
+            // again from the same first part.
+            j.part_cursor = (attempt, first);
             for (p, etag) in reuse {
                 j.copied_parts.insert(p);
                 if let Some(mp) = j.rec.multipart.as_mut() {
-                    mp.parts_done.push((p, etag));
+                    record_part(mp, p, etag, None);
                 }
             }
             j.changed = true;
             return self.issue_parts(jid);
         }
-        if orders.is_empty() && in_flight.is_empty() && done.len() as u32 >= n {
+        j.part_cursor = (attempt, next);
+        if orders.is_empty() && j.parts_in_flight.is_empty() && all_done {
             self.complete_multipart(jid);
             return;
         }
@@ -299,7 +309,7 @@ impl Core {
                 j.copied_parts.insert(p);
                 let op = RemoteOp::UploadPartCopy {
                     key: key.clone(),
-                    upload_id: mp.upload_id.clone(),
+                    upload_id: upload_id.clone(),
                     part: p,
                     source_key: source_key.clone().unwrap_or_default(),
                     source_etag: source_etag.clone().unwrap_or_default(),
@@ -440,15 +450,14 @@ impl Core {
                     .rec
                     .multipart
                     .as_ref()
-                    .and_then(|m| m.part_crcs.iter().find(|x| x.0 == p).and_then(|x| x.1));
+                    .and_then(|m| part_origin(m, p).flatten());
                 if let (Some(etag), Some(true)) =
                     (j.server_parts.get(&p).cloned(), recorded.map(|r| r == crc))
                 {
                     // The server holds exactly these bytes already: reuse the part.
                     j.parts_in_flight.remove(&p);
                     if let Some(mp) = j.rec.multipart.as_mut() {
-                        mp.parts_done.retain(|x| x.0 != p);
-                        mp.parts_done.push((p, etag));
+                        set_done(mp, p, etag);
                     }
                     j.changed = true;
                     return self.issue_parts(jid);
@@ -588,6 +597,7 @@ impl Core {
                     mp.part_crcs.clear();
                 }
                 j.server_parts.clear();
+                j.part_cursor = (attempt, 1);
                 j.listed = true;
                 j.changed = true;
                 self.issue_parts(jid);
@@ -596,16 +606,18 @@ impl Core {
                 // Parts on the server are only candidates: each is checked against the
                 // current bytes before it is reused (see MultipartProgress::part_crcs).
                 // Only parts the server holds with the ETag we recorded for them are ours.
-                let recorded: Vec<(u32, String)> = j
-                    .rec
-                    .multipart
-                    .as_ref()
-                    .map(|m| m.parts_done.clone())
-                    .unwrap_or_default();
-                j.server_parts = parts.into_iter().filter(|p| recorded.contains(p)).collect();
                 if let Some(mp) = j.rec.multipart.as_mut() {
-                    mp.parts_done.clear();
+                    let recorded = std::mem::take(&mut mp.parts_done);
+                    j.server_parts = parts
+                        .into_iter()
+                        .filter(|(p, etag)| {
+                            recorded
+                                .binary_search_by_key(p, |x| x.0)
+                                .is_ok_and(|i| recorded[i].1 == *etag)
+                        })
+                        .collect();
                 }
+                j.part_cursor = (attempt, 1);
                 j.listed = true;
                 j.changed = true;
                 self.issue_parts(jid);
@@ -620,10 +632,7 @@ impl Core {
                 let crc = j.part_crc_pending.remove(&p);
                 let copied = j.copied_parts.contains(&p);
                 if let Some(mp) = j.rec.multipart.as_mut() {
-                    mp.parts_done.retain(|x| x.0 != p);
-                    mp.parts_done.push((p, etag));
-                    mp.part_crcs.retain(|x| x.0 != p);
-                    mp.part_crcs.push((p, if copied { None } else { crc }));
+                    record_part(mp, p, etag, if copied { None } else { crc });
                 }
                 j.changed = true;
                 self.issue_parts(jid);
@@ -882,5 +891,34 @@ fn precondition_holds(p: &Precondition, info: Option<&ObjectInfo>) -> bool {
         (Precondition::IfNoneMatch, None) => true,
         (Precondition::IfMatch(e), Some(i)) => &i.etag == e,
         _ => false,
+    }
+}
+
+/// True when part `p` is recorded as done. The part lists are kept sorted by part number.
+fn part_done(mp: &MultipartProgress, p: u32) -> bool {
+    mp.parts_done.binary_search_by_key(&p, |x| x.0).is_ok()
+}
+
+/// How part `p` was made, if recorded: `Some(Some(crc))` uploaded, `Some(None)` copied.
+fn part_origin(mp: &MultipartProgress, p: u32) -> Option<Option<u32>> {
+    let i = mp.part_crcs.binary_search_by_key(&p, |x| x.0).ok()?;
+    Some(mp.part_crcs[i].1)
+}
+
+/// Records part `p` as done with `etag`, keeping the list sorted (parts mostly finish in
+/// order, so this is an append).
+fn set_done(mp: &mut MultipartProgress, p: u32, etag: String) {
+    match mp.parts_done.binary_search_by_key(&p, |x| x.0) {
+        Ok(i) => mp.parts_done[i].1 = etag,
+        Err(i) => mp.parts_done.insert(i, (p, etag)),
+    }
+}
+
+/// Records part `p` as done and how it was made (`crc`: `None` for a server-side copy).
+fn record_part(mp: &mut MultipartProgress, p: u32, etag: String, crc: Option<u32>) {
+    set_done(mp, p, etag);
+    match mp.part_crcs.binary_search_by_key(&p, |x| x.0) {
+        Ok(i) => mp.part_crcs[i].1 = crc,
+        Err(i) => mp.part_crcs.insert(i, (p, crc)),
     }
 }
