@@ -76,7 +76,8 @@ pub use io::{
 pub use machine::Core;
 pub use records::{
     BaseVersion, CleanChunk, ConflictRecord, DirtyExtent, EntryRecord, IndexOp, IndexTxn,
-    JournalOp, JournalRecord, JournalStatus, Meta, MultipartProgress, Precondition, Recovered,
+    JournalOp, JournalRecord, JournalStatus, Meta, MultipartProgress, PartRecord, Precondition,
+    Recovered,
 };
 pub use rng::Rng;
 pub use time::Instant;

@@ -87,9 +87,13 @@ pub(crate) enum Write {
 /// to table rows, shared by the on-disk adapters. `stored_atime` reads the access time of an
 /// entry as committed before these transactions (to move its `lru` row); changes made by
 /// earlier operations of `txns` are tracked here.
+///
+/// Schema 2 stores whole records: the delta operations (`PutEntryHead`, `PutChunk`, ...) are
+/// refused with `unsupported(op)`.
 pub(crate) fn writes<E>(
     txns: &[&IndexTxn],
     mut stored_atime: impl FnMut(EntryId) -> Result<Option<u64>, E>,
+    unsupported: impl Fn(&IndexOp) -> E,
 ) -> Result<Vec<Write>, E> {
     let mut atimes: HashMap<EntryId, Option<u64>> = HashMap::new();
     let mut out = Vec::new();
@@ -140,6 +144,12 @@ pub(crate) fn writes<E>(
             IndexOp::PutMeta(m) => {
                 out.push(Write::Put(table::META, COUNTERS_KEY.to_vec(), encode(m)))
             }
+            IndexOp::PutEntryHead(_)
+            | IndexOp::PutChunk(..)
+            | IndexOp::DeleteChunk(..)
+            | IndexOp::PutExtent(..)
+            | IndexOp::DeleteExtent(..)
+            | IndexOp::PutPart(..) => return Err(unsupported(op)),
         }
     }
     Ok(out)

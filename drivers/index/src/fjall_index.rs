@@ -178,11 +178,18 @@ impl CacheIndex for FjallIndex {
     fn commit(&self, txns: &[&IndexTxn]) -> Result<()> {
         let _writer = self.lock_writer();
         // Under the writer lock, the committed state is what the batch builds on.
-        let writes = codec::writes(txns, |id| {
-            Ok(self
-                .get::<EntryRecord>(table::ENTRIES, &codec::entry_key(id))?
-                .map(|e| e.atime))
-        })?;
+        let writes = codec::writes(
+            txns,
+            |id| {
+                Ok(self
+                    .get::<EntryRecord>(table::ENTRIES, &codec::entry_key(id))?
+                    .map(|e| e.atime))
+            },
+            |op| IndexError::Store {
+                path: self.path.clone(),
+                detail: format!("schema {SCHEMA_VERSION} stores whole records, not {op:?}"),
+            },
+        )?;
         self.apply(writes)
     }
 

@@ -74,6 +74,13 @@ impl RedbIndex {
         }
     }
 
+    fn unsupported(&self, op: &silt_core::IndexOp) -> IndexError {
+        IndexError::Store {
+            path: self.path.clone(),
+            detail: format!("schema {SCHEMA_VERSION} stores whole records, not {op:?}"),
+        }
+    }
+
     /// Reads the stored version and initialises or migrates.
     fn prepare(&self) -> Result<()> {
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
@@ -204,15 +211,19 @@ impl CacheIndex for RedbIndex {
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
         let writes = {
             let entries = w.open_table(ENTRIES).map_err(|e| self.err(e))?;
-            codec::writes(txns, |id| {
-                let key = codec::entry_key(id);
-                let found = entries.get(&key[..]).map_err(|e| self.err(e))?;
-                match found.map(|v| codec::decode::<EntryRecord>(v.value())) {
-                    Some(Ok(e)) => Ok(Some(e.atime)),
-                    Some(Err(why)) => Err(self.corrupt(table::ENTRIES, &key, why)),
-                    None => Ok(None),
-                }
-            })?
+            codec::writes(
+                txns,
+                |id| {
+                    let key = codec::entry_key(id);
+                    let found = entries.get(&key[..]).map_err(|e| self.err(e))?;
+                    match found.map(|v| codec::decode::<EntryRecord>(v.value())) {
+                        Some(Ok(e)) => Ok(Some(e.atime)),
+                        Some(Err(why)) => Err(self.corrupt(table::ENTRIES, &key, why)),
+                        None => Ok(None),
+                    }
+                },
+                |op| self.unsupported(op),
+            )?
         };
         self.apply(&w, writes)?;
         w.commit().map_err(|e| self.err(e))
