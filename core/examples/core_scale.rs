@@ -208,7 +208,7 @@ struct IndexStats {
     bytes: u64,
     /// Per operation kind: (count, bytes).
     kinds: BTreeMap<&'static str, (u64, u64)>,
-    /// `CleanChunk` records inside `PutEntry` operations.
+    /// Chunk records written: `CleanChunk`s inside `PutEntry` operations and chunk operations.
     clean_chunks: u64,
 }
 
@@ -223,6 +223,12 @@ impl IndexStats {
                 IndexOp::DeleteJournal(_) => ("DeleteJournal", 0),
                 IndexOp::PutConflict(_) => ("PutConflict", 0),
                 IndexOp::PutMeta(_) => ("PutMeta", 0),
+                IndexOp::PutEntryHead(_) => ("PutEntryHead", 0),
+                IndexOp::PutChunk(..) => ("PutChunk", 1),
+                IndexOp::DeleteChunk(..) => ("DeleteChunk", 1),
+                IndexOp::PutExtent(..) => ("PutExtent", 0),
+                IndexOp::DeleteExtent(..) => ("DeleteExtent", 0),
+                IndexOp::PutPart(..) => ("PutPart", 0),
             };
             let bytes = debug_len(op);
             let k = self.kinds.entry(kind).or_default();

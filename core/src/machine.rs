@@ -13,6 +13,7 @@
 
 mod chunk_table;
 mod commit;
+mod dirty;
 mod entry;
 mod entry_table;
 mod evict;

@@ -120,6 +120,23 @@ impl<V: Copy + Eq> RangeMap<V> {
         out
     }
 
+    /// The whole ranges (not clipped) that overlap `range`, with their values.
+    pub fn around(&self, range: Range<u64>) -> Vec<(Range<u64>, V)> {
+        let mut out = Vec::new();
+        if range.start >= range.end {
+            return out;
+        }
+        if let Some((&s, &(e, v))) = self.map.range(..range.start).next_back() {
+            if e > range.start {
+                out.push((s..e, v));
+            }
+        }
+        for (&s, &(e, v)) in self.map.range(range.start..range.end) {
+            out.push((s..e, v));
+        }
+        out
+    }
+
     /// True when any byte of `range` is covered.
     pub fn intersects(&self, range: Range<u64>) -> bool {
         !self.overlapping(range).is_empty()

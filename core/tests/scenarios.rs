@@ -47,13 +47,25 @@ fn fsync_is_answered_only_after_data_sync_and_index_commit() {
     // ...then one transaction records the dirty range and the upload intent...
     assert_eq!(w.txns.len(), 1);
     let txn = w.txns[0].1.clone();
-    let entry = txn.ops.iter().find_map(|o| match o {
-        IndexOp::PutEntry(e) => Some(e.clone()),
-        _ => None,
-    });
-    let entry = entry.expect("the entry is in the transaction");
-    assert_eq!(entry.dirty.len(), 1);
-    assert_eq!((entry.dirty[0].offset, entry.dirty[0].len), (0, 5));
+    assert!(
+        txn.ops
+            .iter()
+            .any(|o| matches!(o, IndexOp::PutEntryHead(_))),
+        "the entry is in the transaction"
+    );
+    let extents: Vec<_> = txn
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            IndexOp::PutExtent(_, x) => Some((x.offset, x.len)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        extents,
+        vec![(0, 5)],
+        "the dirty range is in the transaction"
+    );
     assert!(
         w.reply(r).is_none(),
         "no reply before the commit is durable"

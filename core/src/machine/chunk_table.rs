@@ -2,7 +2,9 @@
 //! accounting need kept by every change, so that neither walks the table.
 
 use crate::chunks::{self, ChunkState};
-use std::collections::BTreeMap;
+use crate::ids::EntryId;
+use crate::records::{CleanChunk, IndexOp};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Present chunks of one entry (an absent chunk has no slot), in chunk order.
 #[derive(Debug, Default)]
@@ -10,6 +12,9 @@ pub(crate) struct ChunkTable {
     map: BTreeMap<u64, ChunkState>,
     /// Chunks in state `Clean`.
     clean: usize,
+    /// Chunks whose stored form (clean with a CRC, or not stored) changed since the last
+    /// snapshot: the index stores clean chunks only, as records of their own.
+    changed: BTreeSet<u64>,
 }
 
 impl ChunkTable {
@@ -21,46 +26,79 @@ impl ChunkTable {
         self.map.contains_key(c)
     }
 
+    /// A chunk loaded from the index: stored as it is.
+    pub fn load(&mut self, c: u64, s: ChunkState) {
+        self.insert(c, s);
+        self.changed.remove(&c);
+    }
+
     pub fn insert(&mut self, c: u64, s: ChunkState) -> Option<ChunkState> {
-        if matches!(s, ChunkState::Clean { .. }) {
-            self.clean += 1;
-        }
         let old = self.map.insert(c, s);
-        self.forget(old);
+        if old != Some(s) {
+            self.forget(c, old);
+            if is_clean(Some(s)) {
+                self.clean += 1;
+                self.changed.insert(c);
+            }
+        }
         old
     }
 
     pub fn remove(&mut self, c: &u64) -> Option<ChunkState> {
         let old = self.map.remove(c);
-        self.forget(old);
+        self.forget(*c, old);
         old
     }
 
-    fn forget(&mut self, old: Option<ChunkState>) {
-        if matches!(old, Some(ChunkState::Clean { .. })) {
+    /// Accounts for chunk `c` leaving state `old`.
+    fn forget(&mut self, c: u64, old: Option<ChunkState>) {
+        if is_clean(old) {
             self.clean -= 1;
+            self.changed.insert(c);
         }
     }
 
     pub fn clear(&mut self) {
-        self.map.clear();
-        self.clean = 0;
+        self.truncate_from(0);
     }
 
     /// Drops every chunk at or beyond index `first`.
     pub fn truncate_from(&mut self, first: u64) {
         let gone = self.map.split_off(&first);
-        self.clean -= gone
-            .values()
-            .filter(|s| matches!(s, ChunkState::Clean { .. }))
-            .count();
+        for (c, s) in gone {
+            self.forget(c, Some(s));
+        }
     }
 
     /// Drops every clean chunk, keeping the dirty ones.
     pub fn drop_clean(&mut self) {
-        self.map
-            .retain(|_, s| matches!(s, ChunkState::Dirty { .. }));
-        self.clean = 0;
+        let clean: Vec<u64> = self
+            .map
+            .iter()
+            .filter(|(_, s)| is_clean(Some(**s)))
+            .map(|(c, _)| *c)
+            .collect();
+        for c in clean {
+            self.remove(&c);
+        }
+    }
+
+    /// Index operations storing the chunks changed since the last call: the index keeps
+    /// clean chunks only.
+    pub fn take_changes(&mut self, entry: EntryId) -> Vec<IndexOp> {
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .map(|c| match self.map.get(&c) {
+                Some(ChunkState::Clean { crc32c }) => IndexOp::PutChunk(
+                    entry,
+                    CleanChunk {
+                        index: c,
+                        crc32c: *crc32c,
+                    },
+                ),
+                _ => IndexOp::DeleteChunk(entry, c),
+            })
+            .collect()
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &u64> + '_ {
@@ -94,6 +132,10 @@ impl ChunkTable {
         }
         (self.map.len() as u64 - tail_count) * chunk_size + tail_bytes
     }
+}
+
+fn is_clean(s: Option<ChunkState>) -> bool {
+    matches!(s, Some(ChunkState::Clean { .. }))
 }
 
 #[cfg(test)]

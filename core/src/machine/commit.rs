@@ -25,7 +25,7 @@ pub(crate) enum Waiter {
 pub(crate) struct CommitState {
     pub in_flight: Option<(TxnId, Vec<Waiter>)>,
     /// Dirty ranges of the entry snapshots in the transaction in flight.
-    pub in_flight_dirty: Vec<(crate::ids::EntryId, crate::ranges::RangeSet)>,
+    pub in_flight_dirty: Vec<(crate::ids::EntryId, super::dirty::ExtentDelta)>,
     /// Waiters whose state is ready for the next transaction.
     pub ready: Vec<Waiter>,
     /// Operations that depend on no cache-file data (entry removals, deletes, conflicts).
@@ -53,7 +53,7 @@ impl Core {
                 e.snapshot
                     .as_ref()
                     .filter(|_| !e.dropped)
-                    .map(|s| (e.id, s.record.generation))
+                    .map(|s| (e.id, s.head.generation))
             })
             .collect();
         for jid in self.journal.changed() {
@@ -79,12 +79,9 @@ impl Core {
                 continue;
             };
             if let Some(snap) = e.snapshot.take().filter(|_| !e.dropped) {
-                let mut set = crate::ranges::RangeSet::new();
-                for d in &snap.record.dirty {
-                    set.add(d.offset..d.offset + d.len);
-                }
-                dirty_sets.push((e.id, set));
-                ops.push(IndexOp::PutEntry(snap.record));
+                dirty_sets.push((e.id, snap.extents));
+                ops.push(IndexOp::PutEntryHead(snap.head));
+                ops.extend(snap.ops);
                 ops.extend(snap.conflicts.into_iter().map(IndexOp::PutConflict));
                 for jid in snap.finished_journal {
                     ops.push(IndexOp::DeleteJournal(jid));
@@ -124,9 +121,9 @@ impl Core {
             }
             return;
         }
-        for (eid, set) in std::mem::take(&mut self.commit.in_flight_dirty) {
+        for (eid, delta) in std::mem::take(&mut self.commit.in_flight_dirty) {
             if let Some(e) = self.entries.get_mut(&eid) {
-                e.durable_dirty = set;
+                delta.apply_to(&mut e.durable_dirty);
             }
         }
         for w in waiters {

@@ -2,12 +2,13 @@
 //! bookkeeping that decides when its state is persisted.
 
 use super::chunk_table::ChunkTable;
+use super::dirty::{DirtyRanges, ExtentDelta};
 use super::entry_table::Accounted;
 use super::jobs::{Job, Running};
 use crate::chunks::{self, ChunkState};
 use crate::ids::{EntryId, JournalId};
 use crate::ranges::{RangeMap, RangeSet};
-use crate::records::{BaseVersion, CleanChunk, DirtyExtent, EntryRecord, Precondition};
+use crate::records::{BaseVersion, CleanChunk, DirtyExtent, EntryRecord, IndexOp, Precondition};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -15,7 +16,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// it is covered by that sync.
 #[derive(Clone, Debug)]
 pub(crate) struct Snapshot {
-    pub record: EntryRecord,
+    /// The entry's own fields (no chunks, no extents).
+    pub head: EntryRecord,
+    /// Chunk and extent records changed since the previous snapshot.
+    pub ops: Vec<IndexOp>,
+    /// How the dirty extents the index holds change with `ops`.
+    pub extents: ExtentDelta,
     /// Journal records finished (uploaded) as of the snapshot: deleted in the same transaction.
     pub finished_journal: Vec<JournalId>,
     /// Conflicts that turned this entry into a copy: recorded in the same transaction as the
@@ -34,7 +40,7 @@ pub(crate) struct Entry {
     pub generation: u64,
     /// Generation of the last truncate: an upload whose snapshot is older is stale.
     pub truncated_at: u64,
-    pub dirty: RangeMap<u64>,
+    pub dirty: DirtyRanges,
     pub chunks: ChunkTable,
     /// Logical access time, in memory (LRU order).
     pub atime: u64,
@@ -79,6 +85,21 @@ pub(crate) struct Entry {
     pub accounted: Accounted,
 }
 
+impl Snapshot {
+    /// This snapshot with an older one not yet committed folded in before it.
+    pub fn after(mut self, older: Snapshot) -> Snapshot {
+        let mut ops = older.ops;
+        ops.append(&mut self.ops);
+        self.ops = ops;
+        let mut extents = older.extents;
+        extents.extend(std::mem::take(&mut self.extents));
+        self.extents = extents;
+        self.finished_journal.extend(older.finished_journal);
+        self.conflicts.extend(older.conflicts);
+        self
+    }
+}
+
 impl Entry {
     pub fn new(id: EntryId, key: String, base: Option<BaseVersion>, atime: u64) -> Self {
         let local_size = base.as_ref().map_or(0, |b| b.size);
@@ -92,7 +113,7 @@ impl Entry {
             local_size,
             generation: 0,
             truncated_at: 0,
-            dirty: RangeMap::new(),
+            dirty: DirtyRanges::default(),
             chunks: ChunkTable::default(),
             atime,
             recorded_atime: atime,
@@ -127,13 +148,15 @@ impl Entry {
         e.target_precondition = r.target_precondition.clone();
         e.local_size = r.local_size;
         e.generation = r.generation;
+        let mut dirty = RangeMap::new();
         for d in &r.dirty {
-            e.dirty.insert(d.offset..d.offset + d.len, d.generation);
+            dirty.insert(d.offset..d.offset + d.len, d.generation);
             e.durable_dirty.add(d.offset..d.offset + d.len);
         }
+        e.dirty = DirtyRanges::recorded(dirty);
         for c in &r.clean_chunks {
             e.chunks
-                .insert(c.index, ChunkState::Clean { crc32c: c.crc32c });
+                .load(c.index, ChunkState::Clean { crc32c: c.crc32c });
         }
         let dirty_chunks: BTreeSet<u64> = e
             .dirty
@@ -150,6 +173,24 @@ impl Entry {
         e
     }
 
+    /// The entry's own fields, without chunks and extents: what a snapshot stores as its head.
+    pub fn head_record(&self) -> EntryRecord {
+        EntryRecord {
+            id: self.id,
+            key: self.key.clone(),
+            remote_key: self.remote_key.clone(),
+            base: self.base.clone(),
+            target_precondition: self.target_precondition.clone(),
+            local_size: self.local_size,
+            generation: self.generation,
+            dirty: Vec::new(),
+            clean_chunks: Vec::new(),
+            atime: self.recorded_atime,
+        }
+    }
+
+    /// The whole record as the index holds it once every snapshot is committed. Costs
+    /// O(chunks + extents): for checks and status, not for commits.
     pub fn record(&self) -> EntryRecord {
         EntryRecord {
             id: self.id,
@@ -282,11 +323,25 @@ impl Entry {
         self.remote_key.as_deref()
     }
 
+    /// Takes the changes since the last snapshot, for the next commit: the head, and the
+    /// chunk and extent records that changed (O(what changed)).
     pub fn snapshot(&mut self) -> Snapshot {
         self.persist_wanted = false;
         self.recorded_atime = self.atime;
+        let mut ops = self.chunks.take_changes(self.id);
+        let extents = self.dirty.take_delta();
+        let id = self.id;
+        ops.extend(extents.delete.iter().map(|&o| IndexOp::DeleteExtent(id, o)));
+        ops.extend(
+            extents
+                .put
+                .iter()
+                .map(|x| IndexOp::PutExtent(id, x.clone())),
+        );
         Snapshot {
-            record: self.record(),
+            head: self.head_record(),
+            ops,
+            extents,
             finished_journal: std::mem::take(&mut self.finished_journal),
             conflicts: std::mem::take(&mut self.new_conflicts),
         }

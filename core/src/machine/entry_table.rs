@@ -287,3 +287,17 @@ fn set_member(set: &mut BTreeSet<EntryId>, id: EntryId, member: bool) {
         set.insert(id);
     }
 }
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "Entry {} JournalEntry {} Accounted {} Running {} Job {}",
+            std::mem::size_of::<super::Entry>(),
+            std::mem::size_of::<super::super::journal::JournalEntry>(),
+            std::mem::size_of::<super::Accounted>(),
+            std::mem::size_of::<super::super::jobs::Running>(),
+            std::mem::size_of::<super::super::jobs::Job>()
+        );
+    }
+}

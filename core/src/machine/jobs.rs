@@ -851,8 +851,7 @@ impl Core {
     ) {
         if let Some(e) = self.entries.get_mut(&eid) {
             if let Some(old) = e.snapshot.take() {
-                snap.finished_journal.extend(old.finished_journal);
-                snap.conflicts.extend(old.conflicts);
+                snap = snap.after(old);
             }
             e.snapshot = Some(snap);
             e.sync_queued = e.queue.iter().any(|j| matches!(j, Job::Sync { .. }));

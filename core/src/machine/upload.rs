@@ -740,6 +740,14 @@ impl Core {
         let trusted: Vec<(u64, bool, bool)> = (0..rec.len.div_ceil(cs))
             .map(|c| (c, trusted(c), copied(c)))
             .collect();
+        if e.key != Some(rec.path.clone()) && e.key == e.remote_key {
+            // Renamed back to the key of its old base while this upload ran: that key still
+            // holds the old base version, which the entry's next upload there replaces (and an
+            // unlink there deletes) now that its base lives at the uploaded key.
+            e.target_precondition = e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| {
+                Precondition::IfMatch(b.etag.clone())
+            });
+        }
         e.base = Some(BaseVersion {
             etag: etag.clone(),
             size: landed_size.unwrap_or(rec.len),
@@ -749,7 +757,7 @@ impl Core {
         e.direct.clear();
         e.remote_key = Some(rec.path.clone());
         if clean_all {
-            e.dirty = Default::default();
+            e.dirty.clear();
         } else if direct {
             e.dirty.remove_where(|g| g <= rec.generation);
         }
