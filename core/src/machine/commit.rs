@@ -60,16 +60,24 @@ impl Core {
             let Some(j) = self.journal.get_mut(&jid) else {
                 continue;
             };
-            {
-                // An upload's start goes to the index only with an entry state at least as new
-                // as its snapshot: a restart must never see a snapshot from the entry's future.
-                if let (Phase::Persisting, JournalOp::Upload { entry }) = (j.phase, &j.rec.op) {
-                    if snap_gen.get(entry).is_none_or(|g| *g < j.rec.generation) {
-                        continue;
-                    }
+            // An upload's start goes to the index only with an entry state at least as new as
+            // its snapshot: a restart must never see a snapshot from the entry's future.
+            if let (Phase::Persisting, JournalOp::Upload { entry }) = (j.phase, &j.rec.op) {
+                if snap_gen.get(entry).is_none_or(|g| *g < j.rec.generation) {
+                    continue;
                 }
+            }
+            let new_parts = std::mem::take(&mut j.new_parts);
+            if j.changed {
+                // The record's own fields changed (rarely: per attempt): write it whole.
                 j.changed = false;
                 ops.push(IndexOp::PutJournal(j.rec.clone()));
+            } else if let Some(mp) = &j.rec.multipart {
+                // Only parts finished: one small record each.
+                ops.extend(new_parts.into_iter().filter_map(|p| {
+                    let part = super::upload::part_record(mp, p)?;
+                    Some(IndexOp::PutPart(jid, part))
+                }));
             }
         }
         let mut finished = Vec::new();

@@ -33,8 +33,11 @@ pub(crate) enum Phase {
 #[derive(Debug)]
 pub(crate) struct JournalEntry {
     pub rec: JournalRecord,
-    /// Changed since last written to the index.
+    /// Its own fields changed since last written to the index.
     pub changed: bool,
+    /// Multipart parts finished since last written to the index (written as parts alone
+    /// unless `changed`).
+    pub new_parts: Vec<u32>,
     /// Succeeded: deleted from the index together with the entry's next snapshot.
     pub finished: bool,
     pub phase: Phase,
@@ -76,6 +79,7 @@ impl JournalEntry {
         JournalEntry {
             rec,
             changed: true,
+            new_parts: Vec::new(),
             finished: false,
             phase: Phase::Idle,
             attempt: 0,

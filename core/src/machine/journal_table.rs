@@ -266,7 +266,7 @@ fn slots_of(j: &JournalEntry) -> Slots {
         entry: upload,
         due: idle.then_some((upload.is_some(), j.rec.next_attempt)),
         uploading: upload.is_some() && j.rec.status == JournalStatus::InProgress,
-        unpersisted: j.changed || j.finished,
-        changed: j.changed && !j.finished,
+        unpersisted: j.changed || !j.new_parts.is_empty() || j.finished,
+        changed: (j.changed || !j.new_parts.is_empty()) && !j.finished,
     }
 }

@@ -25,7 +25,8 @@ use crate::crc32c;
 use crate::ids::{EntryId, JournalId};
 use crate::io::{Event, ObjectInfo, RemoteError, RemoteOk, RemoteOp};
 use crate::records::{
-    BaseVersion, ConflictRecord, JournalOp, JournalStatus, MultipartProgress, Precondition,
+    BaseVersion, ConflictRecord, JournalOp, JournalStatus, MultipartProgress, PartRecord,
+    Precondition,
 };
 use bytes::Bytes;
 use std::ops::Range;
@@ -290,9 +291,9 @@ impl Core {
                 j.copied_parts.insert(p);
                 if let Some(mp) = j.rec.multipart.as_mut() {
                     record_part(mp, p, etag, None);
+                    j.new_parts.push(p);
                 }
             }
-            j.changed = true;
             return self.issue_parts(jid);
         }
         j.part_cursor = (attempt, next);
@@ -457,9 +458,9 @@ impl Core {
                     // The server holds exactly these bytes already: reuse the part.
                     j.parts_in_flight.remove(&p);
                     if let Some(mp) = j.rec.multipart.as_mut() {
-                        set_done(mp, p, etag);
+                        record_part(mp, p, etag, Some(crc));
+                        j.new_parts.push(p);
                     }
-                    j.changed = true;
                     return self.issue_parts(jid);
                 }
                 j.part_crc_pending.insert(p, crc);
@@ -633,8 +634,8 @@ impl Core {
                 let copied = j.copied_parts.contains(&p);
                 if let Some(mp) = j.rec.multipart.as_mut() {
                     record_part(mp, p, etag, if copied { None } else { crc });
+                    j.new_parts.push(p);
                 }
-                j.changed = true;
                 self.issue_parts(jid);
             }
             (Step::Part(p), Err(RemoteError::PreconditionFailed))
@@ -913,20 +914,25 @@ fn part_origin(mp: &MultipartProgress, p: u32) -> Option<Option<u32>> {
     Some(mp.part_crcs[i].1)
 }
 
-/// Records part `p` as done with `etag`, keeping the list sorted (parts mostly finish in
-/// order, so this is an append).
-fn set_done(mp: &mut MultipartProgress, p: u32, etag: String) {
+/// Records part `p` as done and how it was made (`crc`: `None` for a server-side copy).
+/// Both lists stay sorted by part number (parts mostly finish in order: an append).
+fn record_part(mp: &mut MultipartProgress, p: u32, etag: String, crc: Option<u32>) {
     match mp.parts_done.binary_search_by_key(&p, |x| x.0) {
         Ok(i) => mp.parts_done[i].1 = etag,
         Err(i) => mp.parts_done.insert(i, (p, etag)),
     }
-}
-
-/// Records part `p` as done and how it was made (`crc`: `None` for a server-side copy).
-fn record_part(mp: &mut MultipartProgress, p: u32, etag: String, crc: Option<u32>) {
-    set_done(mp, p, etag);
     match mp.part_crcs.binary_search_by_key(&p, |x| x.0) {
         Ok(i) => mp.part_crcs[i].1 = crc,
         Err(i) => mp.part_crcs.insert(i, (p, crc)),
     }
+}
+
+/// Part `p` as a record of its own, when it is done.
+pub(crate) fn part_record(mp: &MultipartProgress, p: u32) -> Option<PartRecord> {
+    let i = mp.parts_done.binary_search_by_key(&p, |x| x.0).ok()?;
+    Some(PartRecord {
+        number: p,
+        etag: mp.parts_done[i].1.clone(),
+        crc32c: part_origin(mp, p).flatten(),
+    })
 }
