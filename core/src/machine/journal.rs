@@ -270,6 +270,9 @@ impl Core {
         };
         let path = j.rec.path.clone();
         let token = j.rec.token.clone();
+        if let Some(v) = vacated_by {
+            self.entries.wake(&v);
+        }
         let came_back = vacated_by
             .and_then(|v| self.entries.get(&v))
             .is_some_and(|v| {
