@@ -99,6 +99,8 @@ impl IdleEntry {
     /// idle and clean (what [`Entry::from_record`] then [`IdleEntry::of`] would give, without
     /// building the full entry); every other record is handed back. Takes the record's
     /// strings and chunk list over rather than copying them.
+    // The record is handed back by value on purpose: recovery moves, never copies, records.
+    #[allow(clippy::result_large_err)]
     pub fn from_record(r: EntryRecord, chunk_size: u64) -> Result<IdleEntry, EntryRecord> {
         let plain = match (&r.key, &r.base) {
             (Some(key), Some(base)) => {
