@@ -66,6 +66,16 @@ fn fjall_v1_fixture_opens_with_every_record() {
     opens_and_finds_every_record(1, "fjall");
 }
 
+#[test]
+fn redb_v2_fixture_opens_with_every_record() {
+    opens_and_finds_every_record(2, "redb");
+}
+
+#[test]
+fn fjall_v2_fixture_opens_with_every_record() {
+    opens_and_finds_every_record(2, "fjall");
+}
+
 /// Stores `version` as the schema version of a new index, with the store's own API.
 fn write_version(backend: &str, cache_dir: &Path, version: u32) {
     let path = OpenOptions::new(cache_dir).index_path(backend);
