@@ -29,6 +29,10 @@ mod memory;
 pub mod migrate;
 #[cfg(feature = "redb")]
 mod redb_index;
+#[cfg(any(feature = "redb", feature = "fjall"))]
+mod rows;
+#[cfg(any(feature = "redb", feature = "fjall"))]
+mod schema3;
 mod sync;
 
 pub use error::{IndexError, Result};
@@ -47,7 +51,7 @@ use silt_core::{
 
 /// Version of the on-disk layout: the tables, their keys, and the encoding of the core's
 /// records in them. Any change is a new version with a step in [`migrate`].
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The cache index. Reads see the last committed state; [`CacheIndex::commit`] is atomic (all
 /// of its operations or none survive a crash) and durable when it returns `Ok`.
