@@ -104,7 +104,7 @@ impl FjallIndex {
     fn corrupt(&self, tbl: &str, key: &[u8], why: String) -> IndexError {
         IndexError::Corrupt {
             path: self.path.clone(),
-            detail: format!("table {tbl}, key {}: {why}", codec::show_key(key)),
+            detail: crate::rows::corrupt_detail(tbl, key, &why),
         }
     }
 

@@ -88,6 +88,36 @@ fn split_be(k: &[u8], len: usize) -> std::result::Result<(u64, &[u8]), String> {
     Ok((u64::from_be_bytes(id), &k[8..]))
 }
 
+/// The record a row belongs to, for error messages: "entry 5, chunk 3"; `None` for a key
+/// that is not one of the record tables' or does not parse.
+pub(crate) fn describe(t: &str, key: &[u8]) -> Option<String> {
+    use crate::codec::table;
+    let id = |k: &[u8]| split_be(k, 8).ok().map(|(id, _)| id);
+    match t {
+        table::ENTRIES => id(key).map(|id| format!("entry {id}")),
+        table::UPLOADS => id(key).map(|id| format!("journal record {id}")),
+        table::CHUNKS => parse_sub_key(key)
+            .ok()
+            .map(|(id, i)| format!("entry {id}, chunk {i}")),
+        table::EXTENTS => parse_sub_key(key)
+            .ok()
+            .map(|(id, o)| format!("entry {id}, dirty extent at offset {o}")),
+        table::PARTS => parse_part_key(key)
+            .ok()
+            .map(|(id, n)| format!("journal record {id}, part {n}")),
+        _ => None,
+    }
+}
+
+/// The detail of a `Corrupt` error for a row: table, key and, where known, the record.
+pub(crate) fn corrupt_detail(t: &str, key: &[u8], why: &str) -> String {
+    let shown = crate::codec::show_key(key);
+    match describe(t, key) {
+        Some(record) => format!("table {t}, key {shown} ({record}): {why}"),
+        None => format!("table {t}, key {shown}: {why}"),
+    }
+}
+
 /// The value of a `chunks` row.
 pub(crate) fn chunk_value(c: &CleanChunk) -> Vec<u8> {
     seal(c.crc32c.to_le_bytes().to_vec())
