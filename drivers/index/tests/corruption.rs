@@ -274,7 +274,7 @@ fn damaged_sub_row_is_named(
     }
 }
 
-fn flip_last_body_byte(v: &mut Vec<u8>) {
+fn flip_last_body_byte(v: &mut [u8]) {
     let i = v.len() - 5;
     v[i] ^= 0x10;
 }
@@ -292,7 +292,7 @@ fn a_damaged_chunk_row_names_the_entry_and_chunk() {
             backend,
             "chunks",
             key.clone(),
-            flip_last_body_byte,
+            |v| flip_last_body_byte(v),
             "entry 1, chunk 2",
             "checksum",
         );
@@ -315,7 +315,7 @@ fn a_damaged_extent_row_names_the_entry_and_offset() {
             backend,
             "extents",
             sub_key(1, 0),
-            flip_last_body_byte,
+            |v| flip_last_body_byte(v),
             "entry 1, dirty extent at offset 0",
             "checksum",
         );
@@ -330,7 +330,7 @@ fn a_damaged_part_row_names_the_journal_record_and_part() {
             backend,
             "parts",
             part_key(2, 1),
-            flip_last_body_byte,
+            |v| flip_last_body_byte(v),
             "journal record 2, part 1",
             "checksum",
         );
