@@ -61,21 +61,37 @@ impl<'a, R: Rows> Overlay<'a, R> {
         self.pending.insert((t, key), None);
     }
 
-    /// Deletes every row of `t` whose key starts with `prefix`: committed ones and those
-    /// this transaction wrote.
-    fn delete_prefix(&mut self, t: &'static str, prefix: &[u8]) -> Result<()> {
-        let mut keys = Vec::new();
-        self.rows.scan(t, prefix, &mut |k, _| {
-            keys.push(k.to_vec());
+    /// Makes `rows` the rows of `t` under `prefix` (keys and values): writes the rows that are
+    /// new or differ, deletes those not in `rows`, and leaves the equal ones alone, so that
+    /// replacing a whole record writes only what changed. Sees the rows this transaction
+    /// wrote as well as committed ones.
+    fn replace_prefix(
+        &mut self,
+        t: &'static str,
+        prefix: &[u8],
+        rows: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<()> {
+        let mut current: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        self.rows.scan(t, prefix, &mut |k, v| {
+            current.insert(k.to_vec(), v.to_vec());
             Ok(true)
         })?;
-        keys.extend(
-            self.pending
-                .range((t, prefix.to_vec())..)
-                .take_while(|((tt, k), _)| *tt == t && k.starts_with(prefix))
-                .map(|((_, k), _)| k.clone()),
-        );
-        for k in keys {
+        for ((_, k), v) in self
+            .pending
+            .range((t, prefix.to_vec())..)
+            .take_while(|((tt, k), _)| *tt == t && k.starts_with(prefix))
+        {
+            match v {
+                Some(v) => current.insert(k.clone(), v.clone()),
+                None => current.remove(k),
+            };
+        }
+        for (k, v) in rows {
+            if current.remove(&k).as_ref() != Some(&v) {
+                self.put(t, k, v);
+            }
+        }
+        for k in current.into_keys() {
             self.delete(t, k);
         }
         Ok(())
@@ -104,6 +120,26 @@ impl<'a, R: Rows> Overlay<'a, R> {
     }
 }
 
+/// The `chunks` rows of a whole entry.
+fn chunk_rows(e: &EntryRecord) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    e.clean_chunks.iter().map(|c| {
+        (
+            rows::sub_key(e.id.0, c.index).to_vec(),
+            rows::chunk_value(c),
+        )
+    })
+}
+
+/// The `extents` rows of a whole entry.
+fn extent_rows(e: &EntryRecord) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    e.dirty.iter().map(|d| {
+        (
+            rows::sub_key(e.id.0, d.offset).to_vec(),
+            rows::extent_value(d),
+        )
+    })
+}
+
 /// The head row and the chunk and extent rows of a whole entry (not its `lru` row).
 pub(crate) fn entry_rows(e: &EntryRecord) -> Vec<Write> {
     let mut out = vec![Write::Put(
@@ -111,20 +147,8 @@ pub(crate) fn entry_rows(e: &EntryRecord) -> Vec<Write> {
         codec::entry_key(e.id).to_vec(),
         codec::encode(&e.head()),
     )];
-    out.extend(e.clean_chunks.iter().map(|c| {
-        Write::Put(
-            table::CHUNKS,
-            rows::sub_key(e.id.0, c.index).to_vec(),
-            rows::chunk_value(c),
-        )
-    }));
-    out.extend(e.dirty.iter().map(|d| {
-        Write::Put(
-            table::EXTENTS,
-            rows::sub_key(e.id.0, d.offset).to_vec(),
-            rows::extent_value(d),
-        )
-    }));
+    out.extend(chunk_rows(e).map(|(k, v)| Write::Put(table::CHUNKS, k, v)));
+    out.extend(extent_rows(e).map(|(k, v)| Write::Put(table::EXTENTS, k, v)));
     out
 }
 
@@ -135,6 +159,12 @@ pub(crate) fn journal_rows(j: &JournalRecord) -> Vec<Write> {
         codec::upload_key(j.id).to_vec(),
         codec::encode(&j.head()),
     )];
+    out.extend(part_rows(j).map(|(k, v)| Write::Put(table::PARTS, k, v)));
+    out
+}
+
+/// The `parts` rows of a whole journal record.
+fn part_rows(j: &JournalRecord) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
     let mut parts: BTreeMap<u32, PartRow> = BTreeMap::new();
     if let Some(mp) = &j.multipart {
         for (n, etag) in &mp.parts_done {
@@ -144,14 +174,10 @@ pub(crate) fn journal_rows(j: &JournalRecord) -> Vec<Write> {
             parts.entry(*n).or_default().crc32c = Some(*crc);
         }
     }
-    out.extend(parts.into_iter().map(|(n, row)| {
-        Write::Put(
-            table::PARTS,
-            rows::part_key(j.id, n).to_vec(),
-            codec::encode(&row),
-        )
-    }));
-    out
+    let id = j.id;
+    parts
+        .into_iter()
+        .map(move |(n, row)| (rows::part_key(id, n).to_vec(), codec::encode(&row)))
 }
 
 /// The writes that carry out `txns` over the committed `rows`, as
@@ -163,20 +189,16 @@ pub(crate) fn writes(txns: &[&IndexTxn], rows: &impl Rows) -> Result<Vec<Write>>
             IndexOp::PutEntry(e) => {
                 o.move_lru(e.id, Some(e.atime))?;
                 let key = codec::entry_key(e.id);
-                o.delete_prefix(table::CHUNKS, &key)?;
-                o.delete_prefix(table::EXTENTS, &key)?;
-                for w in entry_rows(e) {
-                    if let Write::Put(t, k, v) = w {
-                        o.put(t, k, v);
-                    }
-                }
+                o.put(table::ENTRIES, key.to_vec(), codec::encode(&e.head()));
+                o.replace_prefix(table::CHUNKS, &key, chunk_rows(e))?;
+                o.replace_prefix(table::EXTENTS, &key, extent_rows(e))?;
             }
             IndexOp::DeleteEntry(id) => {
                 o.move_lru(*id, None)?;
                 let key = codec::entry_key(*id);
                 o.delete(table::ENTRIES, key.to_vec());
-                o.delete_prefix(table::CHUNKS, &key)?;
-                o.delete_prefix(table::EXTENTS, &key)?;
+                o.replace_prefix(table::CHUNKS, &key, [])?;
+                o.replace_prefix(table::EXTENTS, &key, [])?;
             }
             IndexOp::PutEntryHead(h) => {
                 o.move_lru(h.id, Some(h.atime))?;
@@ -211,17 +233,14 @@ pub(crate) fn writes(txns: &[&IndexTxn], rows: &impl Rows) -> Result<Vec<Write>>
                 o.delete(table::EXTENTS, rows::sub_key(id.0, *offset).to_vec())
             }
             IndexOp::PutJournal(j) => {
-                o.delete_prefix(table::PARTS, &codec::upload_key(j.id))?;
-                for w in journal_rows(j) {
-                    if let Write::Put(t, k, v) = w {
-                        o.put(t, k, v);
-                    }
-                }
+                let key = codec::upload_key(j.id);
+                o.put(table::UPLOADS, key.to_vec(), codec::encode(&j.head()));
+                o.replace_prefix(table::PARTS, &key, part_rows(j))?;
             }
             IndexOp::DeleteJournal(id) => {
                 let key = codec::upload_key(*id);
                 o.delete(table::UPLOADS, key.to_vec());
-                o.delete_prefix(table::PARTS, &key)?;
+                o.replace_prefix(table::PARTS, &key, [])?;
             }
             IndexOp::PutPart(id, p) => {
                 let head: Option<JournalRecord> =

@@ -247,3 +247,27 @@ fn orphan_and_damaged_rows_are_corruption_naming_the_row() {
     assert!(shown.contains("table parts"), "{shown}");
     assert!(shown.contains("checksum"), "{shown}");
 }
+
+#[test]
+fn a_whole_entry_writes_only_the_rows_that_changed() {
+    let mut m = MapRows::default();
+    m.commit(vec![IndexOp::PutEntry(entry(1, 1000))]);
+    let mut e = entry(1, 1000);
+    e.clean_chunks[500].crc32c ^= 1;
+    e.clean_chunks.remove(7);
+    let w = m.commit(vec![IndexOp::PutEntry(e.clone())]);
+    let chunk_writes: Vec<_> = w
+        .iter()
+        .filter(|w| matches!(w, Write::Put(t, ..) | Write::Delete(t, _) if *t == table::CHUNKS))
+        .collect();
+    assert_eq!(
+        chunk_writes.len(),
+        2,
+        "one changed, one removed: {chunk_writes:?}"
+    );
+    assert!(
+        bytes_to(&w, table::EXTENTS).0 == 0,
+        "the extents did not change"
+    );
+    assert_eq!(get_entry(&m, EntryId(1)).expect("get"), Some(e));
+}
