@@ -1,7 +1,8 @@
-//! What schema 3 buys: durable commits per second that change one chunk of an entry, as a
-//! whole-record `PutEntry` (what schema 2 had to write) vs the delta the core sends
-//! (`PutChunk` + `PutEntryHead`), for entries of 8 to 102 400 chunks (a 100 GiB object in
-//! 1 MiB chunks), on redb and fjall.
+//! What the delta operations buy: durable commits per second that change one chunk of an
+//! entry (and its access time), as a whole-record `PutEntry` (which reads and compares every
+//! row of the entry to write the one that changed) vs the delta the core sends (`PutChunk` +
+//! `PutEntryHead`), for entries of 8 to 102 400 chunks (a 100 GiB object in 1 MiB chunks),
+//! on redb and fjall. Unbatched, one thread, every commit fsynced.
 //!
 //! `cargo bench -p silt-index --bench delta_rate` prints a table. `SILT_BENCH_DIR` picks the
 //! directory (default: the system temp dir); `SILT_BENCH_SECS` the time per row (default 1).
