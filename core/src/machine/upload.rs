@@ -836,11 +836,25 @@ impl Core {
     }
 
     /// The remote holds a version we did not base ours on.
+    ///
+    /// If the entry has left the key this upload went to (renamed while it ran), that
+    /// version is no conflict with the entry's content: another writer's object stays where
+    /// it is (the journaled delete of the vacated key skips it), and a fresh upload takes the
+    /// entry's bytes to its current key (where a real conflict is detected as usual).
     fn upload_conflict(&mut self, jid: JournalId, remote_etag: Option<String>) {
         let Some(eid) = self.upload_entry(jid) else {
             return;
         };
+        let left = self
+            .journal
+            .get(&jid)
+            .zip(self.entries.get(&eid))
+            .is_some_and(|(j, e)| e.key.is_some() && e.key.as_deref() != Some(j.rec.path.as_str()));
         self.remove_record(jid);
+        if left {
+            self.ensure_upload_queued(eid);
+            return;
+        }
         self.enqueue_front(eid, Job::Convert { remote_etag });
     }
 
