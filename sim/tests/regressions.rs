@@ -30,3 +30,11 @@ fn back_at_a_key_it_left() {
         assert_clean(seed);
     }
 }
+
+/// The model's view of a key the cache never held, replaced by an outside writer: the
+/// version the cache looks up next is the lineage a rename moves and a conflict copy starts
+/// from (a model fix; the core was right).
+#[test]
+fn outside_write_to_a_key_the_cache_never_held() {
+    assert_clean(17_170);
+}
