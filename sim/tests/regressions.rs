@@ -38,3 +38,12 @@ fn back_at_a_key_it_left() {
 fn outside_write_to_a_key_the_cache_never_held() {
     assert_clean(17_170);
 }
+
+/// Dirty extents committed as deltas: a truncate that removes a recorded extent right after
+/// a write ending where it starts (same generation) deletes its record too.
+#[test]
+fn extent_record_removed_next_to_a_rewritten_one() {
+    for seed in [33_544, 53_119] {
+        assert_clean(seed);
+    }
+}
