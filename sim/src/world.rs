@@ -760,9 +760,17 @@ impl World {
         let key = candidates[self.rng.below(candidates.len() as u64) as usize].clone();
         let len = self.rng.below(self.opts.file_max);
         let data: Vec<u8> = (0..len).map(|_| 1 + self.rng.below(255) as u8).collect();
-        let etag = self.s3.outside_put(&key, Bytes::from(data), self.now);
+        let etag = self
+            .s3
+            .outside_put(&key, Bytes::from(data.clone()), self.now);
         self.trace(format!("outside writer stores {key:?} as {etag}"));
+        let cached = self.core.lookup(&key).is_some();
         let f = self.model.file(&key);
+        if !cached {
+            // The cache holds nothing of this key: the version it looks up next is this one,
+            // so this is the lineage a later rename moves and a conflict copy starts from.
+            *f = MFile::existing(&data);
+        }
         f.disturbed = true;
         f.ever_disturbed = true;
     }

@@ -109,6 +109,11 @@ impl DirtyRanges {
             .iter()
             .map(|(r, _)| r)
             .collect();
+        // Every span is found, and compared, on the images as they are before any of them is
+        // updated: `recorded` merges equal-valued neighbours, so an extent recorded for one
+        // span could merge with an older extent of the next one (the same generation) and
+        // hide that older extent's record from the next span's comparison.
+        let mut spans = Vec::new();
         let mut done_to = 0;
         for t in touched {
             if t.end <= done_to {
@@ -116,6 +121,10 @@ impl DirtyRanges {
             }
             let span = self.span_around(t.start.max(done_to)..t.end);
             done_to = span.end;
+            spans.push(span);
+        }
+        let mut news = Vec::with_capacity(spans.len());
+        for span in spans {
             let old = self.recorded.around(span.clone());
             let new = self.map.around(span.clone());
             for (r, _) in &old {
@@ -133,13 +142,16 @@ impl DirtyRanges {
                     });
                 }
             }
-            self.recorded.remove(span.clone());
-            for (r, g) in &new {
-                self.recorded.insert(r.clone(), *g);
-            }
             delta
                 .spans
-                .push((span, new.into_iter().map(|(r, _)| r).collect()));
+                .push((span.clone(), new.iter().map(|(r, _)| r.clone()).collect()));
+            news.push((span, new));
+        }
+        for (span, new) in news {
+            self.recorded.remove(span);
+            for (r, g) in new {
+                self.recorded.insert(r, g);
+            }
         }
         delta
     }
@@ -171,6 +183,34 @@ impl DirtyRanges {
 mod tests {
     use super::*;
     use quickcheck::quickcheck;
+
+    /// Seed 33544: a write ends exactly where a recorded extent of the same generation
+    /// starts, and a truncate in the same snapshot removes that extent: its record must go.
+    #[test]
+    fn a_span_ending_at_a_recorded_extent_of_the_same_generation() {
+        let mut d = DirtyRanges::default();
+        d.insert(124..345, 1);
+        d.insert(345..353, 4);
+        d.insert(353..506, 1);
+        d.take_delta();
+        d.insert(150..160, 4);
+        d.insert(324..364, 4);
+        d.truncate(345);
+        let delta = d.take_delta();
+        let mut stored: std::collections::BTreeMap<u64, (u64, u64)> =
+            [(124, (221, 1)), (345, (8, 4)), (353, (153, 1))].into();
+        for off in &delta.delete {
+            stored.remove(off);
+        }
+        for x in &delta.put {
+            stored.insert(x.offset, (x.len, x.generation));
+        }
+        let want: std::collections::BTreeMap<u64, (u64, u64)> = d
+            .iter()
+            .map(|(r, g)| (r.start, (r.end - r.start, g)))
+            .collect();
+        assert_eq!(stored, want);
+    }
 
     quickcheck! {
         /// Applying the deltas to the stored extents, as the index does, gives the map.

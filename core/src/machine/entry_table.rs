@@ -113,6 +113,15 @@ impl EntryTable {
         }
     }
 
+    /// True when the entry exists in either form, is not dropped and is visible at `key`.
+    pub fn is_at_key(&self, id: &EntryId, key: &str) -> bool {
+        match self.map.get(id) {
+            Some(Slot::Active(e)) => !e.dropped && e.key.as_deref() == Some(key),
+            Some(Slot::Idle(i)) => i.key() == key,
+            None => false,
+        }
+    }
+
     /// The entry, to change (woken if idle): it is settled before the figures are read next.
     pub fn get_mut(&mut self, id: &EntryId) -> Option<&mut Entry> {
         self.wake(id);

@@ -271,19 +271,20 @@ impl Core {
         let path = j.rec.path.clone();
         let token = j.rec.token.clone();
         if let Some(v) = vacated_by {
+            // It may have gone idle meanwhile.
             self.entries.wake(&v);
         }
-        let came_back = vacated_by
-            .and_then(|v| self.entries.get(&v))
-            .is_some_and(|v| {
-                !v.dropped
-                    && v.key.as_deref() == Some(path.as_str())
-                    && v.remote_key.as_deref() == Some(path.as_str())
-            });
-        if came_back {
-            // The entry that left the key is back where its base version lives: that version
-            // is its own again, not something to delete.
-            self.remove_record(jid);
+        if let Some(v) = self.reclaimed_by(jid) {
+            // The entry that left the key is back: what the delete would remove is its own
+            // again, and its next upload there takes the record over (`take_over_claims`).
+            // With no upload to come, the version there is its base: nothing to do.
+            let upload_due = self
+                .entries
+                .get(&v)
+                .is_some_and(|e| e.upload.is_some() || e.needs_upload());
+            if !upload_due {
+                self.remove_record(jid);
+            }
             return;
         }
         let uploading = self.uploading_to(&path);
@@ -344,13 +345,69 @@ impl Core {
     }
 
     fn key_busy_for_upload(&mut self, path: &str, me: JournalId) -> bool {
-        self.journal.at_path(path).iter().any(|id| {
-            self.journal.get(id).is_some_and(|o| {
+        let mine = self.journal.get(&me).and_then(|j| match j.rec.op {
+            JournalOp::Upload { entry } => Some(entry),
+            JournalOp::Delete { .. } => None,
+        });
+        let ids = self.journal.at_path(path);
+        ids.iter().any(|&id| {
+            self.journal.get(&id).is_some_and(|o| {
                 o.rec.id != me
                     && !o.finished
                     && (matches!(o.rec.op, JournalOp::Delete { .. }) || o.in_progress())
-            })
+            }) && (mine.is_none() || self.reclaimed_by(id) != mine)
         })
+    }
+
+    /// The entry that journaled this delete when it left the key, if it is back at that key
+    /// and the delete has not started: the delete is then the entry's claim on what it left
+    /// there (the version `etag`, or one an upload attempt with `token` may have stored
+    /// unseen), held until the entry's next upload to the key takes it over.
+    pub(crate) fn reclaimed_by(&self, jid: JournalId) -> Option<EntryId> {
+        let j = self.journal.get(&jid)?;
+        let JournalOp::Delete {
+            vacated_by: Some(v),
+            ..
+        } = j.rec.op
+        else {
+            return None;
+        };
+        (!j.finished && !j.in_progress() && self.entries.is_at_key(&v, &j.rec.path)).then_some(v)
+    }
+
+    /// An upload of `eid` to `key` starts: the deletes `eid` journaled when it left `key` go,
+    /// and the upload replaces what they would have removed. Returns the version there (the
+    /// upload's precondition when the entry's base lives elsewhere) and the token of an
+    /// earlier attempt that may have stored a version there unseen (the upload keeps it, so
+    /// a 412 caused by that version is recognised as our own).
+    pub(crate) fn take_over_claims(
+        &mut self,
+        eid: EntryId,
+        key: &str,
+    ) -> Option<(Precondition, String)> {
+        let mut found = None;
+        for jid in self.journal.at_path(key) {
+            if self.reclaimed_by(jid) != Some(eid) {
+                continue;
+            }
+            let Some(j) = self.journal.get(&jid) else {
+                continue;
+            };
+            let JournalOp::Delete { etag, .. } = &j.rec.op else {
+                continue;
+            };
+            let pre = etag
+                .clone()
+                .map_or(Precondition::IfNoneMatch, Precondition::IfMatch);
+            let token = j.rec.token.clone();
+            match &mut found {
+                None => found = Some((pre, token)),
+                Some((_, t)) if t.is_empty() => *t = token,
+                Some(_) => {}
+            }
+            self.remove_record(jid);
+        }
+        found
     }
 
     /// True while an upload to `path` is in progress.

@@ -421,22 +421,9 @@ impl Core {
             }
             None => Precondition::IfNoneMatch,
         };
-        let back_home = self
-            .entries
-            .get(&eid)
-            .is_some_and(|e| e.remote_key.as_deref() == Some(to.as_str()));
+        // Back at a key it left: the delete journaled then stays as the entry's claim on
+        // what it left there, taken over by its next upload to the key (`take_over_claims`).
         self.vacate(eid, &from);
-        if back_home {
-            let mut stale = self.journal.at_path(&to);
-            stale.retain(|id| {
-                self.journal.get(id).is_some_and(|j| {
-                    matches!(j.rec.op, JournalOp::Delete { vacated_by: Some(v), .. } if v == eid)
-                })
-            });
-            for jid in stale {
-                self.remove_record(jid);
-            }
-        }
         self.names.remove(&from);
         self.names.insert(to.clone(), eid);
         let Some(e) = self.entries.get_mut(&eid) else {

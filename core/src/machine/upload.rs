@@ -52,6 +52,23 @@ impl Core {
             return;
         };
         let key = e.key.clone().unwrap_or_default();
+        let fresh = self
+            .journal
+            .get(&jid)
+            .is_some_and(|j| j.rec.token.is_empty() || j.fresh);
+        let claim = if fresh {
+            self.take_over_claims(eid, &key)
+        } else {
+            None
+        };
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return;
+        };
+        if let Some((pre, _)) = claim.as_ref().filter(|_| e.key != e.remote_key) {
+            // Back at a key it left while its base lives elsewhere: replace what it left here.
+            e.target_precondition = pre.clone();
+            e.persist_wanted = true;
+        }
         let precondition = if e.key == e.remote_key {
             e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| {
                 Precondition::IfMatch(b.etag.clone())
@@ -77,8 +94,12 @@ impl Core {
             j.rec.precondition = precondition;
             if j.rec.token.is_empty() {
                 // One token per record, kept across restarts of its snapshot: any attempt of
-                // it that landed unseen is recognised as ours.
-                j.rec.token = format!("silt-{}", jid.0);
+                // it that landed unseen is recognised as ours. Taken over from the claim on
+                // this key when an earlier attempt's version may be there.
+                j.rec.token = claim
+                    .map(|(_, t)| t)
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| format!("silt-{}", jid.0));
             }
             j.rec.multipart = (len > threshold).then(|| MultipartProgress {
                 upload_id: String::new(),
@@ -746,14 +767,6 @@ impl Core {
         let trusted: Vec<(u64, bool, bool)> = (0..rec.len.div_ceil(cs))
             .map(|c| (c, trusted(c), copied(c)))
             .collect();
-        if e.key != Some(rec.path.clone()) && e.key == e.remote_key {
-            // Renamed back to the key of its old base while this upload ran: that key still
-            // holds the old base version, which the entry's next upload there replaces (and an
-            // unlink there deletes) now that its base lives at the uploaded key.
-            e.target_precondition = e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| {
-                Precondition::IfMatch(b.etag.clone())
-            });
-        }
         e.base = Some(BaseVersion {
             etag: etag.clone(),
             size: landed_size.unwrap_or(rec.len),
@@ -841,11 +854,25 @@ impl Core {
     }
 
     /// The remote holds a version we did not base ours on.
+    ///
+    /// If the entry has left the key this upload went to (renamed while it ran), that
+    /// version is no conflict with the entry's content: another writer's object stays where
+    /// it is (the journaled delete of the vacated key skips it), and a fresh upload takes the
+    /// entry's bytes to its current key (where a real conflict is detected as usual).
     fn upload_conflict(&mut self, jid: JournalId, remote_etag: Option<String>) {
         let Some(eid) = self.upload_entry(jid) else {
             return;
         };
+        let left = self
+            .journal
+            .get(&jid)
+            .zip(self.entries.get(&eid))
+            .is_some_and(|(j, e)| e.key.is_some() && e.key.as_deref() != Some(j.rec.path.as_str()));
         self.remove_record(jid);
+        if left {
+            self.ensure_upload_queued(eid);
+            return;
+        }
         self.enqueue_front(eid, Job::Convert { remote_etag });
     }
 
