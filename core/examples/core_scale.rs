@@ -35,6 +35,7 @@
 //! the machine and the mode; progress goes to stderr.
 
 use bytes::Bytes;
+use silt_core::crc32c::Checksum;
 use silt_core::{
     BaseVersion, CleanChunk, Core, CoreConfig, DirtyExtent, EntryId, EntryRecord, Event, FileError,
     HandleId, IndexOp, IndexTxn, Input, Instant, JournalId, JournalOp, JournalRecord,
@@ -1100,49 +1101,61 @@ fn case_big_commit(sz: &Sizes, t: &mut Table) {
 /// end.
 fn case_multipart(sz: &Sizes, t: &mut Table) {
     let part = 64 * KIB;
-    let cfg = CoreConfig {
-        chunk_size: part,
-        min_part_size: part,
-        multipart_threshold: MIB,
-        ..base_config()
-    };
-    let due_at = T0 + millis(cfg.write_back_delay);
-    for parts in sz.parts {
-        let size = parts * part;
-        if cfg.part_size_for(size) != part {
+    let hardware = Checksum(::crc32c::crc32c_append);
+    assert_eq!(
+        hardware.of(b"123456789"),
+        Checksum::default().of(b"123456789"),
+        "the hardware CRC32C computes the core's function"
+    );
+    for (crc_name, checksum) in [
+        ("table CRC", Checksum::default()),
+        ("hardware CRC", hardware),
+    ] {
+        let cfg = CoreConfig {
+            chunk_size: part,
+            min_part_size: part,
+            multipart_threshold: MIB,
+            checksum,
+            ..base_config()
+        };
+        let due_at = T0 + millis(cfg.write_back_delay);
+        for parts in sz.parts {
+            let size = parts * part;
+            if cfg.part_size_for(size) != part {
+                t.row(
+                    format!("7. upload of {} parts", n(to_usize(parts))),
+                    "n/a: the core would choose larger parts for this size".to_string(),
+                );
+                continue;
+            }
+            let mut seed = Seed::new(true);
+            seed.dirty("multipart".to_string(), size, due_at);
+            let mut b = Bench::new(cfg.clone(), seed);
+            b.stats = IndexStats::default();
+            let took = b.measure(|b| b.timeout_at(due_at));
+            if b.uploaded != 1 {
+                panic!(
+                    "the upload of {parts} parts did not finish; pending: {:?}",
+                    b.core.pending()
+                );
+            }
+            let s = &b.stats;
             t.row(
-                format!("7. upload of {} parts", n(to_usize(parts))),
-                "n/a: the core would choose larger parts for this size".to_string(),
+                format!(
+                    "7. upload of {} parts of 64 KiB ({} MiB dirty file), {crc_name}",
+                    n(to_usize(parts)),
+                    size / MIB
+                ),
+                format!(
+                    "core {} ms ({} µs/part); index ~{}/part in {} txns ({})",
+                    f1(us(took) / 1000.0),
+                    f1(us(took) / parts as f64),
+                    human_bytes(s.bytes as f64 / parts as f64),
+                    s.txns,
+                    s.by_kind()
+                ),
             );
-            continue;
         }
-        let mut seed = Seed::new(true);
-        seed.dirty("multipart".to_string(), size, due_at);
-        let mut b = Bench::new(cfg.clone(), seed);
-        b.stats = IndexStats::default();
-        let took = b.measure(|b| b.timeout_at(due_at));
-        if b.uploaded != 1 {
-            panic!(
-                "the upload of {parts} parts did not finish; pending: {:?}",
-                b.core.pending()
-            );
-        }
-        let s = &b.stats;
-        t.row(
-            format!(
-                "7. upload of {} parts of 64 KiB ({} MiB dirty file)",
-                n(to_usize(parts)),
-                size / MIB
-            ),
-            format!(
-                "core {} ms ({} µs/part); index ~{}/part in {} txns ({})",
-                f1(us(took) / 1000.0),
-                f1(us(took) / parts as f64),
-                human_bytes(s.bytes as f64 / parts as f64),
-                s.txns,
-                s.by_kind()
-            ),
-        );
     }
 }
 
@@ -1363,15 +1376,25 @@ fn machine() -> String {
     format!("nproc {cpus}, {model}")
 }
 
-const USAGE: &str = "usage: core_scale [--quick]\n\
+const USAGE: &str = "usage: core_scale [--quick] [--case N]...\n\
     Measures silt-core's CPU time per request and heap per entry at scale.\n\
-    --quick  small sizes (seconds; for the test script)";
+    --quick   small sizes (seconds; for the test script)\n\
+    --case N  run only case N (repeatable; default: all)";
 
 fn main() {
     let mut quick = false;
-    for arg in std::env::args().skip(1) {
+    let mut only: Vec<usize> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--case" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) => only.push(n),
+                None => {
+                    eprintln!("--case needs a case number\n{USAGE}");
+                    std::process::exit(2);
+                }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return;
@@ -1402,6 +1425,9 @@ fn main() {
         ("huge cache", case_huge_cache),
     ];
     for (i, (name, case)) in cases.iter().enumerate() {
+        if !only.is_empty() && !only.contains(&(i + 1)) {
+            continue;
+        }
         let t0 = Stopwatch::now();
         eprintln!("case {}: {name}", i + 1);
         case(&sz, &mut t);

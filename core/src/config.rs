@@ -63,6 +63,9 @@ pub struct CoreConfig {
     pub conditional_complete: bool,
     /// Seed of the retry jitter.
     pub seed: u64,
+    /// The CRC32C implementation (default: the core's table-driven one; production drivers
+    /// supply a hardware one).
+    pub checksum: crate::crc32c::Checksum,
     /// The planted fault, if any.
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<PlantedBug>,
@@ -91,6 +94,7 @@ impl Default for CoreConfig {
             conditional_put: true,
             conditional_complete: true,
             seed: 0,
+            checksum: crate::crc32c::Checksum::default(),
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }

@@ -18,6 +18,7 @@ mod entry;
 mod entry_table;
 mod evict;
 mod fetch;
+mod idle;
 mod jobs;
 mod journal;
 mod journal_table;
@@ -32,7 +33,6 @@ use crate::records::{ConflictRecord, EntryRecord, JournalRecord, Meta, Recovered
 use crate::rng::Rng;
 use crate::time::Instant;
 use commit::CommitState;
-use entry::Entry;
 use entry_table::EntryTable;
 use journal_table::JournalTable;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -158,7 +158,7 @@ impl Core {
             Input::Timeout => self.on_timeout(),
         }
         self.pump();
-        self.entries.settle();
+        self.entries.rest();
         self.journal.settle();
     }
 
@@ -291,8 +291,9 @@ impl Core {
     /// the cache past its budget until the operation ends or the data is uploaded.
     pub fn unevictable_bytes(&self) -> u64 {
         let cs = self.cfg.chunk_size;
+        // Idle entries are clean and pinned by nothing: all theirs is evictable.
         self.entries
-            .values()
+            .active()
             .map(|e| {
                 let pinned = e.reading()
                     || e.upload
@@ -323,14 +324,13 @@ impl Core {
 
     /// The record the core would store for `entry` now.
     pub fn entry_record(&self, entry: EntryId) -> Option<EntryRecord> {
-        self.entries.get(&entry).map(Entry::record)
+        self.entries.record(&entry)
     }
 
     /// The entry visible at `key`, with the ETag of its base version.
     pub fn lookup(&self, key: &str) -> Option<(EntryId, Option<String>)> {
         let id = *self.names.get(key)?;
-        let e = self.entries.get(&id)?;
-        Some((id, e.base.as_ref().map(|b| b.etag.clone())))
+        Some((id, self.entries.base_etag(&id)?))
     }
 
     /// The journal records as they stand.
@@ -348,7 +348,7 @@ impl Core {
         let mut conflicts = self.conflicts.clone();
         conflicts.sort_by(|a, b| (a.entry, &a.conflict_key).cmp(&(b.entry, &b.conflict_key)));
         Recovered {
-            entries: self.entries.values().map(Entry::record).collect(),
+            entries: self.entries.records(),
             journal: self.journal.values().map(|j| j.rec.clone()).collect(),
             conflicts,
             meta: self.meta.clone(),
@@ -388,7 +388,7 @@ impl Core {
                 j.rec.last_error
             ));
         }
-        if let Some(e) = self.entries.values().find(|e| e.needs_upload()) {
+        if let Some(e) = self.entries.active().find(|e| e.needs_upload()) {
             return Some(format!(
                 "entry {} ({:?}) needs an upload but has none queued",
                 e.id, e.key

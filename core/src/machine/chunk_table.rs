@@ -109,6 +109,11 @@ impl ChunkTable {
         self.map.iter()
     }
 
+    /// True when some chunk's stored form changed since the last snapshot.
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -68,6 +68,11 @@ impl DirtyRanges {
         }
     }
 
+    /// True when nothing is dirty, nothing was recorded dirty and nothing changed since.
+    pub fn is_pristine(&self) -> bool {
+        self.map.is_empty() && self.recorded.is_empty() && self.touched.is_empty()
+    }
+
     pub fn insert(&mut self, range: Range<u64>, generation: u64) {
         self.touched.add(range.clone());
         self.map.insert(range, generation);

@@ -224,6 +224,11 @@ impl Entry {
         }
     }
 
+    /// The access time the entry's record carries.
+    pub fn recorded_atime(&self) -> u64 {
+        self.recorded_atime
+    }
+
     pub fn base_size(&self) -> u64 {
         self.base.as_ref().map_or(0, |b| b.size)
     }

@@ -7,10 +7,27 @@
 //! for before to what it counts for now ([`Accounted`]): O(log n) per touched entry, never
 //! O(entries). [`EntryTable::check`] recomputes everything from scratch, for tests and the
 //! simulator.
+//!
+//! Idle clean entries are kept in their compact form ([`IdleEntry`]): [`EntryTable::rest`]
+//! (run at the end of every input) compacts the entries that became idle during it, and
+//! every way to reach an entry that may be idle wakes it ([`EntryTable::get_mut`],
+//! [`EntryTable::wake`], [`EntryTable::lru_next`], [`EntryTable::sourcing_from`]).
+//! [`EntryTable::get`] sees full entries only; reading an idle one through it is a bug that
+//! [`EntryTable::check`] reports.
 
 use super::entry::Entry;
+use super::idle::IdleEntry;
 use crate::ids::EntryId;
+use crate::records::EntryRecord;
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// One entry, in full or compact form.
+#[derive(Debug)]
+enum Slot {
+    Active(Box<Entry>),
+    Idle(IdleEntry),
+}
 
 /// What one entry contributes to the table's totals and indexes, as last settled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,16 +40,20 @@ pub(crate) struct Accounted {
     snapshotted: bool,
     unpersisted: bool,
     busy: bool,
-    /// The key whose version it uses as the source of its unchanged bytes.
-    source_key: Option<String>,
+    /// Hash of the key whose version it uses as the source of its unchanged bytes.
+    source: Option<u64>,
 }
 
 /// All entries, by id, with running totals and indexes.
 #[derive(Debug)]
 pub(crate) struct EntryTable {
-    map: BTreeMap<EntryId, Entry>,
+    map: BTreeMap<EntryId, Slot>,
     /// Entries changed since the last settle (may repeat).
     touched: Vec<EntryId>,
+    /// Entries changed since the last rest: the candidates for the compact form.
+    resting: Vec<EntryId>,
+    /// Reads of an idle entry through `get` (each one a missed wake).
+    idle_reads: Cell<u64>,
     chunk_size: u64,
     /// Entries holding only dirty chunks enter the LRU too (a planted bug evicts them).
     lru_takes_dirty: bool,
@@ -48,8 +69,8 @@ pub(crate) struct EntryTable {
     unpersisted: BTreeSet<EntryId>,
     /// Entries with jobs queued, running, parked or fetching.
     busy: BTreeSet<EntryId>,
-    /// Entries by the key of the version they take their unchanged bytes from.
-    by_source: BTreeMap<String, BTreeSet<EntryId>>,
+    /// Entries by the hash of the key of the version they take their unchanged bytes from.
+    by_source: BTreeSet<(u64, EntryId)>,
 }
 
 impl EntryTable {
@@ -57,6 +78,8 @@ impl EntryTable {
         EntryTable {
             map: BTreeMap::new(),
             touched: Vec::new(),
+            resting: Vec::new(),
+            idle_reads: Cell::new(0),
             chunk_size,
             lru_takes_dirty,
             cached: 0,
@@ -66,57 +89,191 @@ impl EntryTable {
             snapshotted: BTreeSet::new(),
             unpersisted: BTreeSet::new(),
             busy: BTreeSet::new(),
-            by_source: BTreeMap::new(),
+            by_source: BTreeSet::new(),
         }
     }
 
+    /// The entry in full form; `None` for an idle one (wake it first).
     pub fn get(&self, id: &EntryId) -> Option<&Entry> {
-        self.map.get(id)
+        match self.map.get(id)? {
+            Slot::Active(e) => Some(e),
+            Slot::Idle(_) => {
+                self.idle_reads.set(self.idle_reads.get() + 1);
+                None
+            }
+        }
     }
 
-    /// The entry, to change: it is settled before the figures are read next.
+    /// The entry if it is in full form, `None` if idle or absent; for questions an idle
+    /// entry answers "no" to (has it an upload, a job, dirty bytes?).
+    pub fn active_entry(&self, id: &EntryId) -> Option<&Entry> {
+        match self.map.get(id)? {
+            Slot::Active(e) => Some(e),
+            Slot::Idle(_) => None,
+        }
+    }
+
+    /// The entry, to change (woken if idle): it is settled before the figures are read next.
     pub fn get_mut(&mut self, id: &EntryId) -> Option<&mut Entry> {
-        let e = self.map.get_mut(id)?;
+        self.wake(id);
+        let Some(Slot::Active(e)) = self.map.get_mut(id) else {
+            return None;
+        };
         self.touched.push(*id);
         Some(e)
     }
 
+    /// Brings an idle entry back to full form (O(its chunks)). Returns whether it exists.
+    pub fn wake(&mut self, id: &EntryId) -> bool {
+        let accounted = match self.map.get(id) {
+            None => return false,
+            Some(Slot::Active(_)) => return true,
+            Some(Slot::Idle(i)) => self.account_idle(i),
+        };
+        if let Some(slot) = self.map.get_mut(id) {
+            if let Slot::Idle(i) = slot {
+                let mut e = i.wake(*id);
+                e.accounted = accounted;
+                *slot = Slot::Active(Box::new(e));
+            }
+            self.touched.push(*id);
+        }
+        true
+    }
+
     pub fn insert(&mut self, e: Entry) {
         let id = e.id;
-        if let Some(old) = self.map.insert(id, e) {
-            self.unaccount(id, &old.accounted);
+        if let Some(old) = self.map.insert(id, Slot::Active(Box::new(e))) {
+            let before = self.accounted_of(&old);
+            self.unaccount(id, &before);
         }
         self.touched.push(id);
     }
 
+    /// Fills an empty table with recovered entries at once: the maps are built from sorted
+    /// runs (full nodes, no splits), which is both faster and smaller than inserting one by
+    /// one. Entries in full form are accounted at the next settle.
+    pub fn load(&mut self, idle: Vec<(EntryId, IdleEntry)>, full: Vec<Entry>) {
+        if !self.map.is_empty() {
+            for e in full {
+                self.insert(e);
+            }
+            for (id, i) in idle {
+                self.wake_from(id, i);
+            }
+            return;
+        }
+        let mut lru = Vec::new();
+        let mut sources = Vec::new();
+        for (id, i) in &idle {
+            let a = self.account_idle(i);
+            self.cached += a.cached;
+            lru.extend(a.lru.map(|t| (t, *id)));
+            sources.extend(a.source.map(|h| (h, *id)));
+        }
+        self.touched.extend(full.iter().map(|e| e.id));
+        self.map = idle
+            .into_iter()
+            .map(|(id, i)| (id, Slot::Idle(i)))
+            .chain(full.into_iter().map(|e| (e.id, Slot::Active(Box::new(e)))))
+            .collect();
+        self.lru = lru.into_iter().collect();
+        self.by_source = sources.into_iter().collect();
+    }
+
+    /// Inserts a compact entry into a table that is not empty: in full form, compacted again
+    /// at the next rest.
+    fn wake_from(&mut self, id: EntryId, i: IdleEntry) {
+        self.insert(i.wake(id));
+    }
+
     pub fn remove(&mut self, id: &EntryId) -> Option<Entry> {
-        let e = self.map.remove(id)?;
+        self.wake(id);
+        let Slot::Active(e) = self.map.remove(id)? else {
+            return None;
+        };
         self.unaccount(*id, &e.accounted);
-        Some(e)
+        Some(*e)
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &Entry> + '_ {
-        self.map.values()
+    /// Entries in full form (idle ones are in no job, fetch, upload or commit).
+    pub fn active(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.map.values().filter_map(|s| match s {
+            Slot::Active(e) => Some(&**e),
+            Slot::Idle(_) => None,
+        })
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &EntryId> + '_ {
-        self.map.keys()
+    /// Ids of the entries in full form.
+    pub fn active_ids(&self) -> Vec<EntryId> {
+        self.active().map(|e| e.id).collect()
+    }
+
+    /// The record the index holds for every entry once all is committed. O(everything).
+    pub fn records(&self) -> Vec<EntryRecord> {
+        self.map
+            .iter()
+            .map(|(id, s)| match s {
+                Slot::Active(e) => e.record(),
+                Slot::Idle(i) => i.wake(*id).record(),
+            })
+            .collect()
+    }
+
+    /// The record of one entry, in either form.
+    pub fn record(&self, id: &EntryId) -> Option<EntryRecord> {
+        Some(match self.map.get(id)? {
+            Slot::Active(e) => e.record(),
+            Slot::Idle(i) => i.wake(*id).record(),
+        })
+    }
+
+    /// The ETag of the entry's base version, in either form.
+    pub fn base_etag(&self, id: &EntryId) -> Option<Option<String>> {
+        Some(match self.map.get(id)? {
+            Slot::Active(e) => e.base.as_ref().map(|b| b.etag.clone()),
+            Slot::Idle(i) => Some(i.etag().to_string()),
+        })
+    }
+
+    /// Compacts the entries that became idle since the last call. Run at the end of an input,
+    /// when no caller holds an entry id it expects in full form.
+    pub fn rest(&mut self) {
+        self.settle();
+        for id in std::mem::take(&mut self.resting) {
+            let Some(slot) = self.map.get_mut(&id) else {
+                continue;
+            };
+            if let Slot::Active(e) = slot {
+                if let Some(i) = IdleEntry::of(e) {
+                    *slot = Slot::Idle(i);
+                }
+            }
+        }
+    }
+
+    fn accounted_of(&self, s: &Slot) -> Accounted {
+        match s {
+            Slot::Active(e) => e.accounted.clone(),
+            Slot::Idle(i) => self.account_idle(i),
+        }
     }
 
     /// Brings the totals and indexes up to date with every entry changed since the last call.
     pub fn settle(&mut self) {
         for id in std::mem::take(&mut self.touched) {
-            let Some(e) = self.map.get(&id) else {
+            let Some(Slot::Active(e)) = self.map.get(&id) else {
                 continue;
             };
+            self.resting.push(id);
             let now = self.account(e);
             if now == e.accounted {
                 continue;
             }
-            let before = std::mem::take(&mut self.map.get_mut(&id).expect("looked up").accounted);
+            let before = e.accounted.clone();
             self.unaccount(id, &before);
             self.add(id, &now);
-            if let Some(e) = self.map.get_mut(&id) {
+            if let Some(Slot::Active(e)) = self.map.get_mut(&id) {
                 e.accounted = now;
             }
         }
@@ -136,7 +293,17 @@ impl EntryTable {
                 || e.sync_queued
                 || !e.finished_journal.is_empty(),
             busy: !e.idle(),
-            source_key: e.source_key().map(str::to_string),
+            source: e.source_key().map(key_hash),
+        }
+    }
+
+    /// What an idle entry counts for: its chunks, its LRU slot, its key as a source.
+    fn account_idle(&self, i: &IdleEntry) -> Accounted {
+        Accounted {
+            cached: i.cached_bytes(self.chunk_size),
+            lru: i.has_chunks().then_some(i.atime()),
+            source: Some(key_hash(i.key())),
+            ..Accounted::default()
         }
     }
 
@@ -150,8 +317,8 @@ impl EntryTable {
         set_member(&mut self.snapshotted, id, a.snapshotted);
         set_member(&mut self.unpersisted, id, a.unpersisted);
         set_member(&mut self.busy, id, a.busy);
-        if let Some(k) = &a.source_key {
-            self.by_source.entry(k.clone()).or_default().insert(id);
+        if let Some(h) = a.source {
+            self.by_source.insert((h, id));
         }
     }
 
@@ -165,13 +332,8 @@ impl EntryTable {
         self.snapshotted.remove(&id);
         self.unpersisted.remove(&id);
         self.busy.remove(&id);
-        if let Some(k) = &a.source_key {
-            if let Some(set) = self.by_source.get_mut(k) {
-                set.remove(&id);
-                if set.is_empty() {
-                    self.by_source.remove(k);
-                }
-            }
+        if let Some(h) = a.source {
+            self.by_source.remove(&(h, id));
         }
     }
 
@@ -199,16 +361,21 @@ impl EntryTable {
 
     /// The least recently used entries holding clean chunks, from the oldest, one at a time:
     /// the entry after `after` (exclusive), or the first.
+    /// The entry returned is woken.
     pub fn lru_next(&mut self, after: Option<(u64, EntryId)>) -> Option<(u64, EntryId)> {
         self.settle();
-        match after {
+        let next = match after {
             None => self.lru.first().copied(),
             Some(k) => self
                 .lru
                 .range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))
                 .next()
                 .copied(),
+        };
+        if let Some((_, id)) = next {
+            self.wake(&id);
         }
+        next
     }
 
     /// Entries whose state changed and that have no sync queued.
@@ -231,16 +398,27 @@ impl EntryTable {
 
     /// The first entry with work pending, as of the last settle.
     pub fn first_busy(&self) -> Option<&Entry> {
-        self.busy.first().and_then(|id| self.map.get(id))
+        self.busy.first().and_then(|id| self.get(id))
     }
 
-    /// Entries (other than dropped ones) whose unchanged bytes come from the version at `key`.
+    /// Entries (other than dropped ones) whose unchanged bytes come from the version at `key`,
+    /// woken.
     pub fn sourcing_from(&mut self, key: &str) -> Vec<EntryId> {
         self.settle();
-        self.by_source
-            .get(key)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
+        let h = key_hash(key);
+        let candidates: Vec<EntryId> = self
+            .by_source
+            .range((h, EntryId(0))..=(h, EntryId(u64::MAX)))
+            .map(|&(_, id)| id)
+            .collect();
+        let mut users = Vec::new();
+        for id in candidates {
+            self.wake(&id);
+            if self.get(&id).and_then(Entry::source_key) == Some(key) {
+                users.push(id);
+            }
+        }
+        users
     }
 
     /// Recomputes every total and index from scratch and compares: `Err` names the first
@@ -249,16 +427,35 @@ impl EntryTable {
         if !self.touched.is_empty() {
             return Err("entry table not settled".into());
         }
+        if self.idle_reads.get() != 0 {
+            return Err(format!(
+                "{} reads of an idle entry without waking it",
+                self.idle_reads.get()
+            ));
+        }
         let mut fresh = EntryTable::new(self.chunk_size, self.lru_takes_dirty);
-        for e in self.map.values() {
-            let a = self.account(e);
-            if a != e.accounted {
-                return Err(format!(
-                    "entry {} accounted {:?}, recomputed {a:?}",
-                    e.id, e.accounted
-                ));
-            }
-            fresh.add(e.id, &a);
+        for (id, slot) in &self.map {
+            let a = match slot {
+                Slot::Active(e) => {
+                    let a = self.account(e);
+                    if a != e.accounted {
+                        return Err(format!(
+                            "entry {} accounted {:?}, recomputed {a:?}",
+                            e.id, e.accounted
+                        ));
+                    }
+                    a
+                }
+                Slot::Idle(i) => {
+                    let a = self.account_idle(i);
+                    let full = i.wake(*id);
+                    if self.account(&full) != a {
+                        return Err(format!("idle entry {id} counts differently when woken"));
+                    }
+                    a
+                }
+            };
+            fresh.add(*id, &a);
         }
         let pairs = [
             ("cached bytes", self.cached, fresh.cached),
@@ -280,6 +477,13 @@ impl EntryTable {
         }
         Ok(())
     }
+}
+
+/// FNV-1a of a key: the source index is keyed by it (keys are compared on lookup).
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn set_member(set: &mut BTreeSet<EntryId>, id: EntryId, member: bool) {

@@ -198,6 +198,8 @@ impl Core {
         result: Result<RemoteOk, RemoteError>,
     ) {
         self.fetch.revalidating.remove(&eid);
+        // It may have gone idle while the lookup was out.
+        self.entries.wake(&eid);
         let Some(e) = self.entries.get(&eid) else {
             return;
         };

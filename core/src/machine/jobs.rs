@@ -6,7 +6,6 @@ use super::commit::Waiter;
 use super::Core;
 use crate::chunks::{self, ChunkState};
 use crate::config::Bug;
-use crate::crc32c;
 use crate::ids::{EntryId, JournalId, RequestId};
 use crate::io::{Event, FileError, LocalError, LocalOk, LocalOp, Output, Reply};
 use crate::records::BaseVersion;
@@ -490,6 +489,7 @@ impl Core {
     fn verify_clean(&mut self, eid: EntryId, range: &Range<u64>, at: u64, data: &Bytes) -> bool {
         let cs = self.cfg.chunk_size;
         let skip_sentinel = self.cfg.planted(Bug::CleanBeforeCrc);
+        let checksum = self.cfg.checksum;
         let Some(e) = self.entries.get_mut(&eid) else {
             return true;
         };
@@ -502,9 +502,7 @@ impl Core {
                 let l = e.live(c, cs);
                 let lo = (l.start - at) as usize;
                 let hi = (l.end - at) as usize;
-                let good = data
-                    .get(lo..hi)
-                    .is_some_and(|s| crc32c::checksum(s) == crc32c);
+                let good = data.get(lo..hi).is_some_and(|s| checksum.of(s) == crc32c);
                 if !good {
                     e.chunks.remove(&c);
                     e.persist_wanted = true;
@@ -833,7 +831,9 @@ impl Core {
             let crc = if planted {
                 0
             } else {
-                crc32c::checksum(&data[(live.start - start) as usize..(live.end - start) as usize])
+                self.cfg
+                    .checksum
+                    .of(&data[(live.start - start) as usize..(live.end - start) as usize])
             };
             e.chunks.insert(chunk, ChunkState::Clean { crc32c: crc });
         }

@@ -270,6 +270,14 @@ impl Core {
         };
         let path = j.rec.path.clone();
         let token = j.rec.token.clone();
+        if let JournalOp::Delete {
+            vacated_by: Some(v),
+            ..
+        } = j.rec.op
+        {
+            // `reclaimed_by` reads the entry that left the key in full form.
+            self.entries.wake(&v);
+        }
         if let Some(v) = self.reclaimed_by(jid) {
             // The entry that left the key is back where its base lives: what the delete would
             // remove is its own again, and its next upload there takes the record over
@@ -371,7 +379,9 @@ impl Core {
         else {
             return None;
         };
-        let e = self.entries.get(v)?;
+        // An idle entry has no upload to come: it holds no claim (`try_start_delete` wakes it
+        // to drop the record).
+        let e = self.entries.active_entry(v)?;
         let path = Some(j.rec.path.as_str());
         (!j.finished
             && !j.in_progress()

@@ -3,6 +3,7 @@
 //! first read, so bytes written after the last commit can never pass for base data.
 
 use super::entry::Entry;
+use super::idle::IdleEntry;
 use super::journal::JournalEntry;
 use super::Core;
 use crate::config::{ConfigError, CoreConfig};
@@ -18,18 +19,28 @@ impl Core {
         cfg.validate()?;
         let cs = cfg.chunk_size;
         let mut core = Core::empty(cfg, rec.meta.clone(), now);
-        for r in &rec.entries {
-            let e = Entry::from_record(r, cs);
-            if let Some(k) = &e.key {
-                core.names.insert(k.clone(), e.id);
-            }
-            core.entries.insert(e);
-        }
+        let mut idle = Vec::new();
+        let mut full = Vec::new();
+        let mut names = Vec::with_capacity(rec.entries.len());
         // Access times reach the index with entry changes, the clock only with the counters:
         // resume the clock past every access time stored.
-        let newest = rec.entries.iter().map(|r| r.atime).max().unwrap_or(0);
+        let mut newest = 0;
+        for r in rec.entries {
+            let id = r.id;
+            newest = newest.max(r.atime);
+            if let Some(k) = &r.key {
+                names.push((k.clone(), r.id));
+            }
+            // Most entries of a big cache are idle and clean: kept compact from the start.
+            match IdleEntry::from_record(r, cs) {
+                Ok(i) => idle.push((id, i)),
+                Err(r) => full.push(Entry::from_record(&r, cs)),
+            }
+        }
+        core.names = names.into_iter().collect();
+        core.entries.load(idle, full);
         core.atime_clock = core.atime_clock.max(newest);
-        core.conflicts = rec.conflicts.clone();
+        core.conflicts = rec.conflicts;
         for r in &rec.journal {
             let mut j = JournalEntry::new(r.clone(), now);
             j.changed = false;
@@ -46,7 +57,8 @@ impl Core {
             j.resumed = !r.token.is_empty();
             match r.op {
                 JournalOp::Upload { entry } => {
-                    let valid = core.entries.get(&entry).is_some_and(|e| {
+                    // An idle entry has nothing to upload: its record is stale.
+                    let valid = core.entries.active_entry(&entry).is_some_and(|e| {
                         e.key.as_deref() == Some(r.path.as_str())
                             && e.needs_upload()
                             && e.upload.is_none()
@@ -76,7 +88,7 @@ impl Core {
             }
             core.journal.insert(j);
         }
-        let ids: Vec<_> = core.entries.keys().copied().collect();
+        let ids = core.entries.active_ids();
         for eid in ids {
             let Some(e) = core.entries.get(&eid) else {
                 continue;

@@ -51,7 +51,7 @@ impl Core {
             }
         }
         match r {
-            Request::Open { key, create } => match self.names.get(&key).copied() {
+            Request::Open { key, create } => match self.named(&key) {
                 Some(eid) => self.open_entry(req, eid),
                 None => self.lookup_remote(key, Pending::Open { req, create }),
             },
@@ -95,7 +95,7 @@ impl Core {
                 }
                 None => self.reply(req, Err(FileError::BadHandle)),
             },
-            Request::Unlink { key } => match self.names.get(&key).copied() {
+            Request::Unlink { key } => match self.named(&key) {
                 Some(eid) => self.unlink_entry(req, eid),
                 None => self.lookup_remote(key, Pending::Unlink { req }),
             },
@@ -104,7 +104,7 @@ impl Core {
                     self.reply(req, Ok(Reply::Renamed));
                     return;
                 }
-                match self.names.get(&from).copied() {
+                match self.named(&from) {
                     Some(eid) => self.rename_to(req, eid, to),
                     None => self.lookup_remote(from, Pending::Rename { req, to }),
                 }
@@ -128,6 +128,7 @@ impl Core {
     }
 
     fn open_entry(&mut self, req: RequestId, eid: EntryId) {
+        self.entries.wake(&eid);
         let atime = self.tick_atime();
         let h = self.alloc_handle();
         let Some(e) = self.entries.get_mut(&eid) else {
@@ -144,6 +145,7 @@ impl Core {
     /// Renames a cached entry; an uncached target is looked up first, so that replacing it
     /// is conditional on the version it holds.
     fn rename_to(&mut self, req: RequestId, eid: EntryId, to: String) {
+        self.entries.wake(&eid);
         if self.names.contains_key(&to) || self.pending_delete(&to) {
             self.rename_entry(req, eid, to);
         } else {
@@ -171,6 +173,13 @@ impl Core {
                 .get(id)
                 .is_some_and(|j| !j.finished && matches!(j.rec.op, JournalOp::Delete { .. }))
         })
+    }
+
+    /// The entry at `key`, woken if it was idle: requests reach entries through here.
+    fn named(&mut self, key: &str) -> Option<EntryId> {
+        let id = self.names.get(key).copied()?;
+        self.entries.wake(&id);
+        Some(id)
     }
 
     fn lookup_remote(&mut self, key: String, p: Pending) {
@@ -236,7 +245,7 @@ impl Core {
             Err(err) => return self.fail_all(waiting, err.to_string()),
         };
         for p in waiting {
-            let cached = self.names.get(&key).copied();
+            let cached = self.named(&key);
             match (p, cached, &info) {
                 (Pending::Open { req, .. }, Some(eid), _) => self.open_entry(req, eid),
                 (Pending::Open { req, create }, None, i) if i.is_some() || create => {
@@ -354,6 +363,7 @@ impl Core {
     }
 
     fn unlink_entry(&mut self, req: RequestId, eid: EntryId) {
+        self.entries.wake(&eid);
         let Some(key) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
             return self.reply(req, Err(FileError::NotFound));
         };
@@ -377,6 +387,7 @@ impl Core {
     }
 
     fn rename_entry(&mut self, req: RequestId, eid: EntryId, to: String) {
+        self.entries.wake(&eid);
         let Some(from) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
             return self.reply(req, Err(FileError::NotFound));
         };
@@ -384,7 +395,7 @@ impl Core {
         // has there, including a version its own upload may have stored unseen); then the
         // key is free and the upload goes up with `If-None-Match`. An uncached target that
         // exists has been looked up and cached by `rename_to`.
-        let precondition = match self.names.get(&to).copied() {
+        let precondition = match self.named(&to) {
             Some(t) => {
                 let Some(te) = self.entries.get(&t) else {
                     return;

@@ -429,16 +429,21 @@ impl Core {
         if j.attempt != attempt {
             return;
         }
+        // One pass over the bytes: each chunk's piece is checksummed once; the part's
+        // checksum is combined from the pieces.
+        let checksum = self.cfg.checksum;
+        let mut body_crc = 0;
         for c in chunks::chunks_overlapping(&range, cs) {
+            let r = chunks::chunk_range(c, cs);
+            let (lo, hi) = (r.start.max(range.start), r.end.min(range.end));
+            let crc = checksum.of(&body[(lo - range.start) as usize..(hi - range.start) as usize]);
+            body_crc = crc32c::combine(body_crc, crc, hi - lo);
             if from_memory.contains(&c) {
                 // Not in the cache file: it cannot become clean from this upload.
                 j.snap_crcs.remove(&c);
-                continue;
+            } else {
+                j.snap_crcs.insert(c, (hi, crc));
             }
-            let r = chunks::chunk_range(c, cs);
-            let (lo, hi) = (r.start.max(range.start), r.end.min(range.end));
-            let s = &body[(lo - range.start) as usize..(hi - range.start) as usize];
-            j.snap_crcs.insert(c, (hi, crc32c::checksum(s)));
         }
         let key = j.rec.path.clone();
         let ctx = |step| RemoteCtx::Upload { jid, attempt, step };
@@ -459,7 +464,7 @@ impl Core {
             }
             Some(p) => {
                 j.data_parts.insert(p);
-                let crc = crc32c::checksum(&body);
+                let crc = body_crc;
                 let recorded = j
                     .rec
                     .multipart

@@ -10,12 +10,15 @@
 //! - `conflicts`: entry id (8 bytes) + conflict key (UTF-8)
 //! - `lru`: atime (8 bytes) + entry id (8 bytes), empty value (schema 2): the entries in
 //!   least-recently-used order, kept in step with `entries` by every commit
+//! - `chunks`, `extents`, `parts` (schema 3): see [`crate::rows`]
+//!
+//! From schema 3, `entries` holds an entry's head ([`silt_core::EntryRecord::head`]: its
+//! lists empty) and `uploads` a journal record's head ([`silt_core::JournalRecord::head`]).
 //! - `meta`: `schema_version` (u32 little-endian, no CRC) and `counters` (a [`silt_core::Meta`])
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use silt_core::{ConflictRecord, EntryId, EntryRecord, IndexOp, IndexTxn, JournalId};
-use std::collections::HashMap;
+use silt_core::{ConflictRecord, EntryId, EntryRecord, JournalId};
 
 /// Table names (redb tables, fjall keyspaces).
 pub(crate) mod table {
@@ -24,6 +27,9 @@ pub(crate) mod table {
     pub const UPLOADS: &str = "uploads";
     pub const CONFLICTS: &str = "conflicts";
     pub const LRU: &str = "lru";
+    pub const CHUNKS: &str = "chunks";
+    pub const EXTENTS: &str = "extents";
+    pub const PARTS: &str = "parts";
 }
 
 /// Keys of the `meta` table.
@@ -34,14 +40,18 @@ pub(crate) const COUNTERS_KEY: &[u8] = b"counters";
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serialising these plain structs into a Vec cannot fail: no maps with non-string keys,
     // no sequences of unknown length.
-    let mut bytes = postcard::to_allocvec(value).expect("records always serialise");
-    let crc = silt_core::crc32c::checksum(&bytes);
-    bytes.extend_from_slice(&crc.to_le_bytes());
-    bytes
+    seal(postcard::to_allocvec(value).expect("records always serialise"))
 }
 
-/// Decodes a record, checking its CRC trailer. `Err` says what is wrong, for a `Corrupt` error.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+/// Appends the CRC32C trailer to a value's body.
+pub(crate) fn seal(mut body: Vec<u8>) -> Vec<u8> {
+    let crc = silt_core::crc32c::checksum(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body
+}
+
+/// The body of a sealed value, after checking its CRC trailer.
+pub(crate) fn unseal(bytes: &[u8]) -> Result<&[u8], String> {
     let Some(split) = bytes.len().checked_sub(4) else {
         return Err(format!("record of {} bytes is too short", bytes.len()));
     };
@@ -53,6 +63,12 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
             "record checksum mismatch (stored {stored:08x}, computed {actual:08x})"
         ));
     }
+    Ok(body)
+}
+
+/// Decodes a record, checking its CRC trailer. `Err` says what is wrong, for a `Corrupt` error.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let body = unseal(bytes)?;
     let (value, rest) =
         postcard::take_from_bytes(body).map_err(|e| format!("record does not decode: {e}"))?;
     if !rest.is_empty() {
@@ -76,83 +92,12 @@ pub(crate) fn conflict_key(c: &ConflictRecord) -> Vec<u8> {
 }
 
 /// One write to a store, as the adapters apply it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Write {
     /// Insert or replace `key` in `table`.
     Put(&'static str, Vec<u8>, Vec<u8>),
     /// Remove `key` from `table`.
     Delete(&'static str, Vec<u8>),
-}
-
-/// The writes that carry out `txns`, in order: the one mapping from the core's operations
-/// to table rows, shared by the on-disk adapters. `stored_atime` reads the access time of an
-/// entry as committed before these transactions (to move its `lru` row); changes made by
-/// earlier operations of `txns` are tracked here.
-///
-/// Schema 2 stores whole records: the delta operations (`PutEntryHead`, `PutChunk`, ...) are
-/// refused with `unsupported(op)`.
-pub(crate) fn writes<E>(
-    txns: &[&IndexTxn],
-    mut stored_atime: impl FnMut(EntryId) -> Result<Option<u64>, E>,
-    unsupported: impl Fn(&IndexOp) -> E,
-) -> Result<Vec<Write>, E> {
-    let mut atimes: HashMap<EntryId, Option<u64>> = HashMap::new();
-    let mut out = Vec::new();
-    for op in txns.iter().flat_map(|t| &t.ops) {
-        match op {
-            IndexOp::PutEntry(e) => {
-                let old = match atimes.get(&e.id) {
-                    Some(a) => *a,
-                    None => stored_atime(e.id)?,
-                };
-                if let Some(old) = old {
-                    out.push(Write::Delete(table::LRU, lru_key(old, e.id).to_vec()));
-                }
-                out.push(Write::Put(
-                    table::LRU,
-                    lru_key(e.atime, e.id).to_vec(),
-                    vec![],
-                ));
-                out.push(Write::Put(
-                    table::ENTRIES,
-                    entry_key(e.id).to_vec(),
-                    encode(e),
-                ));
-                atimes.insert(e.id, Some(e.atime));
-            }
-            IndexOp::DeleteEntry(id) => {
-                let old = match atimes.get(id) {
-                    Some(a) => *a,
-                    None => stored_atime(*id)?,
-                };
-                if let Some(old) = old {
-                    out.push(Write::Delete(table::LRU, lru_key(old, *id).to_vec()));
-                }
-                out.push(Write::Delete(table::ENTRIES, entry_key(*id).to_vec()));
-                atimes.insert(*id, None);
-            }
-            IndexOp::PutJournal(j) => out.push(Write::Put(
-                table::UPLOADS,
-                upload_key(j.id).to_vec(),
-                encode(j),
-            )),
-            IndexOp::DeleteJournal(id) => {
-                out.push(Write::Delete(table::UPLOADS, upload_key(*id).to_vec()))
-            }
-            IndexOp::PutConflict(c) => {
-                out.push(Write::Put(table::CONFLICTS, conflict_key(c), encode(c)))
-            }
-            IndexOp::PutMeta(m) => {
-                out.push(Write::Put(table::META, COUNTERS_KEY.to_vec(), encode(m)))
-            }
-            IndexOp::PutEntryHead(_)
-            | IndexOp::PutChunk(..)
-            | IndexOp::DeleteChunk(..)
-            | IndexOp::PutExtent(..)
-            | IndexOp::DeleteExtent(..)
-            | IndexOp::PutPart(..) => return Err(unsupported(op)),
-        }
-    }
-    Ok(out)
 }
 
 /// The `lru` rows of `entries`, for the migration that introduced the table.

@@ -5,21 +5,25 @@
 
 use crate::codec::{self, table, Write};
 use crate::migrate::{self, Plan};
-use crate::{apply_status, CacheIndex, IndexError, Result, SCHEMA_VERSION};
+use crate::rows::{Rows, Visit};
+use crate::{schema3, CacheIndex, IndexError, Result, SCHEMA_VERSION};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use silt_core::{
-    ConflictRecord, EntryId, EntryRecord, IndexTxn, JournalId, JournalRecord, JournalStatus, Meta,
-    Recovered,
+    CleanChunk, ConflictRecord, EntryId, EntryRecord, IndexTxn, JournalId, JournalRecord,
+    JournalStatus, Meta, Recovered,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 8] = [
     table::META,
     table::ENTRIES,
     table::UPLOADS,
     table::CONFLICTS,
     table::LRU,
+    table::CHUNKS,
+    table::EXTENTS,
+    table::PARTS,
 ];
 
 /// The fjall-backed index.
@@ -100,7 +104,7 @@ impl FjallIndex {
     fn corrupt(&self, tbl: &str, key: &[u8], why: String) -> IndexError {
         IndexError::Corrupt {
             path: self.path.clone(),
-            detail: format!("table {tbl}, key {}: {why}", codec::show_key(key)),
+            detail: crate::rows::corrupt_detail(tbl, key, &why),
         }
     }
 
@@ -122,9 +126,9 @@ impl FjallIndex {
                 batch.commit().map_err(|e| self.err(e))
             }
             Plan::Migrate(from) => {
-                let entries: Vec<EntryRecord> =
-                    self.decode_all(&self.db.snapshot(), table::ENTRIES)?;
-                self.apply(migrate::steps(from, &entries))?;
+                let _writer = self.lock_writer();
+                let writes = migrate::steps(from, &self.snapshot())?;
+                self.apply(writes)?;
                 tracing::info!(path = %self.path.display(), from, to = SCHEMA_VERSION, "migrated index");
                 Ok(())
             }
@@ -147,26 +151,42 @@ impl FjallIndex {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn decode_all<T: serde::de::DeserializeOwned>(
-        &self,
-        snap: &fjall::Snapshot,
-        name: &str,
-    ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        for guard in snap.iter(self.space(name)) {
-            let (k, v) = guard.into_inner().map_err(|e| self.err(e))?;
-            out.push(codec::decode(&v).map_err(|why| self.corrupt(name, &k, why))?);
+    /// The rows of one consistent snapshot.
+    fn snapshot(&self) -> FjallRows<'_> {
+        FjallRows {
+            snap: self.db.snapshot(),
+            index: self,
         }
-        Ok(out)
+    }
+}
+
+/// The rows seen by a fjall snapshot.
+struct FjallRows<'a> {
+    snap: fjall::Snapshot,
+    index: &'a FjallIndex,
+}
+
+impl Rows for FjallRows<'_> {
+    fn get(&self, t: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let found = self
+            .snap
+            .get(self.index.space(t), key)
+            .map_err(|e| self.index.err(e))?;
+        Ok(found.map(|v| v.to_vec()))
     }
 
-    fn get<T: serde::de::DeserializeOwned>(&self, name: &str, key: &[u8]) -> Result<Option<T>> {
-        match self.space(name).get(key).map_err(|e| self.err(e))? {
-            Some(v) => codec::decode(&v)
-                .map(Some)
-                .map_err(|why| self.corrupt(name, key, why)),
-            None => Ok(None),
+    fn scan(&self, t: &'static str, prefix: &[u8], f: &mut Visit<'_>) -> Result<()> {
+        for guard in self.snap.prefix(self.index.space(t), prefix) {
+            let (k, v) = guard.into_inner().map_err(|e| self.index.err(e))?;
+            if !f(&k, &v)? {
+                break;
+            }
         }
+        Ok(())
+    }
+
+    fn corrupt(&self, t: &str, key: &[u8], why: String) -> IndexError {
+        self.index.corrupt(t, key, why)
     }
 }
 
@@ -177,51 +197,38 @@ impl CacheIndex for FjallIndex {
 
     fn commit(&self, txns: &[&IndexTxn]) -> Result<()> {
         let _writer = self.lock_writer();
-        // Under the writer lock, the committed state is what the batch builds on.
-        let writes = codec::writes(
-            txns,
-            |id| {
-                Ok(self
-                    .get::<EntryRecord>(table::ENTRIES, &codec::entry_key(id))?
-                    .map(|e| e.atime))
-            },
-            |op| IndexError::Store {
-                path: self.path.clone(),
-                detail: format!("schema {SCHEMA_VERSION} stores whole records, not {op:?}"),
-            },
-        )?;
+        // Under the writer lock, the committed state is what the batch builds on; the batch
+        // writes each key once (fjall gives a batch's writes one sequence number).
+        let writes = schema3::writes(txns, &self.snapshot())?;
         self.apply(writes)
     }
 
     fn get_entry(&self, id: EntryId) -> Result<Option<EntryRecord>> {
-        self.get(table::ENTRIES, &codec::entry_key(id))
+        schema3::get_entry(&self.snapshot(), id)
+    }
+
+    fn chunks(&self, id: EntryId) -> Result<Option<Vec<CleanChunk>>> {
+        schema3::chunks(&self.snapshot(), id)
     }
 
     fn list_lru(&self, limit: usize) -> Result<Vec<(u64, EntryId)>> {
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for guard in self.space(table::LRU).iter().take(limit) {
-            let k = guard.key().map_err(|e| self.err(e))?;
-            out.push(codec::parse_lru_key(&k).map_err(|why| self.corrupt(table::LRU, &k, why))?);
-        }
-        Ok(out)
+        schema3::list_lru(&self.snapshot(), limit)
     }
 
     fn list_uploads(&self) -> Result<Vec<JournalRecord>> {
-        self.decode_all(&self.db.snapshot(), table::UPLOADS)
+        schema3::list_uploads(&self.snapshot())
     }
 
     fn get_upload(&self, id: JournalId) -> Result<Option<JournalRecord>> {
-        self.get(table::UPLOADS, &codec::upload_key(id))
+        schema3::get_upload(&self.snapshot(), id)
     }
 
     fn list_conflicts(&self) -> Result<Vec<ConflictRecord>> {
-        self.decode_all(&self.db.snapshot(), table::CONFLICTS)
+        schema3::list_conflicts(&self.snapshot())
     }
 
     fn meta(&self) -> Result<Meta> {
-        Ok(self
-            .get(table::META, codec::COUNTERS_KEY)?
-            .unwrap_or_default())
+        schema3::meta(&self.snapshot())
     }
 
     fn update_upload_status(
@@ -231,32 +238,13 @@ impl CacheIndex for FjallIndex {
         last_error: Option<String>,
     ) -> Result<bool> {
         let _writer = self.lock_writer();
-        let key = codec::upload_key(id);
-        let Some(mut record) = self.get::<JournalRecord>(table::UPLOADS, &key)? else {
-            return Ok(false);
-        };
-        apply_status(&mut record, status, last_error);
-        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
-        batch.insert(self.space(table::UPLOADS), key, codec::encode(&record));
-        batch.commit().map_err(|e| self.err(e))?;
-        Ok(true)
+        match schema3::status_writes(&self.snapshot(), id, status, last_error)? {
+            Some(writes) => self.apply(writes).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     fn load(&self) -> Result<Recovered> {
-        let snap = self.db.snapshot();
-        let meta = match snap
-            .get(self.space(table::META), codec::COUNTERS_KEY)
-            .map_err(|e| self.err(e))?
-        {
-            Some(v) => codec::decode(&v)
-                .map_err(|why| self.corrupt(table::META, codec::COUNTERS_KEY, why))?,
-            None => Meta::default(),
-        };
-        Ok(Recovered {
-            entries: self.decode_all(&snap, table::ENTRIES)?,
-            journal: self.decode_all(&snap, table::UPLOADS)?,
-            conflicts: self.decode_all(&snap, table::CONFLICTS)?,
-            meta,
-        })
+        schema3::load(&self.snapshot())
     }
 }

@@ -14,6 +14,12 @@
 //! - [`GroupCommit`] turns many concurrent small commits into one durable transaction.
 //! - [`SCHEMA_VERSION`] is stored in every on-disk index; older layouts are migrated when
 //!   opened (see [`migrate`]), newer ones refused.
+//! - Schema 3 stores an entry as a head row plus one row per clean chunk and per dirty
+//!   extent, and a journal record as a head row plus one row per multipart part, so that
+//!   the core's delta operations ([`IndexOp::PutEntryHead`], [`IndexOp::PutChunk`],
+//!   [`IndexOp::PutPart`], ...) write one small row each; reads assemble the whole records,
+//!   lists sorted by chunk index, offset and part number. The on-disk adapters apply every
+//!   operation exactly as [`Recovered::apply`] does (the conformance suite checks it).
 //!
 //! An index that cannot be read is never replaced by an empty one while cache files exist:
 //! see [`IndexError::Corrupt`] and [`IndexError::MissingWithCacheFiles`].
@@ -29,6 +35,10 @@ mod memory;
 pub mod migrate;
 #[cfg(feature = "redb")]
 mod redb_index;
+#[cfg(any(feature = "redb", feature = "fjall"))]
+mod rows;
+#[cfg(any(feature = "redb", feature = "fjall"))]
+mod schema3;
 mod sync;
 
 pub use error::{IndexError, Result};
@@ -46,8 +56,9 @@ use silt_core::{
 };
 
 /// Version of the on-disk layout: the tables, their keys, and the encoding of the core's
-/// records in them. Any change is a new version with a step in [`migrate`].
-pub const SCHEMA_VERSION: u32 = 2;
+/// records in them. Any change is a new version with a step in [`migrate`]. Version 3:
+/// chunks, dirty extents and multipart parts in tables of their own.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The cache index. Reads see the last committed state; [`CacheIndex::commit`] is atomic (all
 /// of its operations or none survive a crash) and durable when it returns `Ok`.
@@ -91,7 +102,8 @@ pub trait CacheIndex: Send + Sync {
     /// Everything, from one consistent snapshot, for [`silt_core::Core::recover`].
     fn load(&self) -> Result<Recovered>;
 
-    /// Chunk metadata of an entry: its clean chunks with their CRC32C.
+    /// Chunk metadata of an entry: its clean chunks with their CRC32C, by chunk index. The
+    /// on-disk adapters read only the entry's `chunks` rows.
     fn chunks(&self, id: EntryId) -> Result<Option<Vec<CleanChunk>>> {
         Ok(self.get_entry(id)?.map(|e| e.clean_chunks))
     }
@@ -114,7 +126,8 @@ pub trait CacheIndex: Send + Sync {
 
 /// Decodes one stored record (postcard + CRC32C trailer), as every on-disk adapter does on
 /// every read: `Err` says what is wrong. Public for fuzzing and for tools that inspect an
-/// index file.
+/// index file. (The fixed-width `chunks` and `extents` rows of schema 3 are not postcard;
+/// see `docs/index.md`.)
 #[cfg(any(feature = "redb", feature = "fjall"))]
 pub fn decode_record<T: serde::de::DeserializeOwned>(
     bytes: &[u8],

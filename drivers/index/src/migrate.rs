@@ -14,12 +14,20 @@
 //! - **2**: adds `lru` (atime + entry id -> nothing), so that listing the least recently
 //!   used entries reads only as many rows as it returns instead of decoding every entry.
 //!   Migration from 1: one row per entry.
+//! - **3**: an entry's clean chunks and dirty extents and a journal record's multipart parts
+//!   become rows of their own: tables `chunks` (by entry id and chunk index), `extents` (by
+//!   entry id and offset) and `parts` (by journal id and part number); `entries` and
+//!   `uploads` keep only the records' heads. A commit then writes only what changed (the
+//!   core's delta operations). Migration from 2: every entry and journal record is split
+//!   into its head and its rows.
 
 #[cfg(any(feature = "redb", feature = "fjall"))]
 use crate::codec::{self, table, Write};
+#[cfg(any(feature = "redb", feature = "fjall"))]
+use crate::{rows::Rows, schema3};
 use crate::{IndexError, Result, SCHEMA_VERSION};
 #[cfg(any(feature = "redb", feature = "fjall"))]
-use silt_core::EntryRecord;
+use silt_core::{EntryRecord, JournalRecord};
 use std::path::Path;
 
 /// What opening an index with a stored version must do.
@@ -66,14 +74,23 @@ pub(crate) fn decode_version(path: &Path, bytes: &[u8]) -> Result<u32> {
     Ok(u32::from_le_bytes(b))
 }
 
+/// The writes that take an index at version `from` to [`SCHEMA_VERSION`], reading the old
+/// records from `rows`, ending with the new version number. Adapters apply them in one atomic
+/// transaction; an error (a record of the old index that does not decode) leaves the index
+/// as it was.
 #[cfg(any(feature = "redb", feature = "fjall"))]
-/// The writes that take an index at version `from` to [`SCHEMA_VERSION`], given its entries,
-/// ending with the new version number. Adapters apply them in one atomic transaction.
-pub(crate) fn steps(from: u32, entries: &[EntryRecord]) -> Vec<Write> {
+pub(crate) fn steps(from: u32, rows: &impl Rows) -> Result<Vec<Write>> {
+    // Versions 1 and 2 store whole records in `entries` and `uploads`.
+    let entries: Vec<EntryRecord> = schema3::decode_table(rows, table::ENTRIES)?;
     let mut out = Vec::new();
     for version in from..SCHEMA_VERSION {
         match version {
-            1 => out.extend(codec::lru_rows(entries)),
+            1 => out.extend(codec::lru_rows(&entries)),
+            2 => {
+                let journal: Vec<JournalRecord> = schema3::decode_table(rows, table::UPLOADS)?;
+                out.extend(entries.iter().flat_map(schema3::entry_rows));
+                out.extend(journal.iter().flat_map(schema3::journal_rows));
+            }
             other => unreachable!("plan() never asks to migrate from version {other}"),
         }
     }
@@ -82,5 +99,5 @@ pub(crate) fn steps(from: u32, entries: &[EntryRecord]) -> Vec<Write> {
         codec::SCHEMA_KEY.to_vec(),
         SCHEMA_VERSION.to_le_bytes().to_vec(),
     ));
-    out
+    Ok(out)
 }

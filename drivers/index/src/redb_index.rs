@@ -4,13 +4,14 @@
 
 use crate::codec::{self, table, Write};
 use crate::migrate::{self, Plan};
-use crate::{apply_status, CacheIndex, IndexError, Result, SCHEMA_VERSION};
+use crate::rows::{Rows, Visit};
+use crate::{schema3, CacheIndex, IndexError, Result, SCHEMA_VERSION};
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
 };
 use silt_core::{
-    ConflictRecord, EntryId, EntryRecord, IndexTxn, JournalId, JournalRecord, JournalStatus, Meta,
-    Recovered,
+    CleanChunk, ConflictRecord, EntryId, EntryRecord, IndexTxn, JournalId, JournalRecord,
+    JournalStatus, Meta, Recovered,
 };
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,12 @@ const ENTRIES: Table = def(table::ENTRIES);
 const UPLOADS: Table = def(table::UPLOADS);
 const CONFLICTS: Table = def(table::CONFLICTS);
 const LRU: Table = def(table::LRU);
-const ALL: [Table; 5] = [META, ENTRIES, UPLOADS, CONFLICTS, LRU];
+const CHUNKS: Table = def(table::CHUNKS);
+const EXTENTS: Table = def(table::EXTENTS);
+const PARTS: Table = def(table::PARTS);
+const ALL: [Table; 8] = [
+    META, ENTRIES, UPLOADS, CONFLICTS, LRU, CHUNKS, EXTENTS, PARTS,
+];
 
 /// The redb-backed index.
 pub struct RedbIndex {
@@ -70,14 +76,7 @@ impl RedbIndex {
     fn corrupt(&self, tbl: &str, key: &[u8], why: String) -> IndexError {
         IndexError::Corrupt {
             path: self.path.clone(),
-            detail: format!("table {tbl}, key {}: {why}", codec::show_key(key)),
-        }
-    }
-
-    fn unsupported(&self, op: &silt_core::IndexOp) -> IndexError {
-        IndexError::Store {
-            path: self.path.clone(),
-            detail: format!("schema {SCHEMA_VERSION} stores whole records, not {op:?}"),
+            detail: crate::rows::corrupt_detail(tbl, key, &why),
         }
     }
 
@@ -91,8 +90,8 @@ impl RedbIndex {
                 None => None,
             };
             let mut has_records = !meta.is_empty().map_err(|e| self.err(e))?;
-            for t in [ENTRIES, UPLOADS, CONFLICTS, LRU] {
-                let t = w.open_table(t).map_err(|e| self.err(e))?;
+            for t in &ALL[1..] {
+                let t = w.open_table(*t).map_err(|e| self.err(e))?;
                 has_records |= !t.is_empty().map_err(|e| self.err(e))?;
             }
             (found, has_records)
@@ -111,11 +110,8 @@ impl RedbIndex {
                 w.commit().map_err(|e| self.err(e))
             }
             Plan::Migrate(from) => {
-                let entries: Vec<EntryRecord> = {
-                    let t = w.open_table(ENTRIES).map_err(|e| self.err(e))?;
-                    self.decode_table(&t, ENTRIES)?
-                };
-                self.apply(&w, migrate::steps(from, &entries))?;
+                let writes = migrate::steps(from, &self.rows(&w))?;
+                self.apply(&w, writes)?;
                 w.commit().map_err(|e| self.err(e))?;
                 tracing::info!(path = %self.path.display(), from, to = SCHEMA_VERSION, "migrated index");
                 Ok(())
@@ -149,39 +145,72 @@ impl RedbIndex {
         Ok(())
     }
 
-    fn read_all<T: serde::de::DeserializeOwned>(&self, t: Table) -> Result<Vec<T>> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = r.open_table(t).map_err(|e| self.err(e))?;
-        self.decode_table(&table, t)
+    fn rows<'a, T>(&'a self, txn: &'a T) -> RedbRows<'a, T> {
+        RedbRows { txn, index: self }
     }
 
-    fn decode_table<T: serde::de::DeserializeOwned>(
+    /// Runs `f` on the rows of a read transaction: one consistent snapshot.
+    fn read<R>(
         &self,
-        table: &impl ReadableTable<&'static [u8], &'static [u8]>,
-        t: Table,
-    ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        for item in table.iter().map_err(|e| self.err(e))? {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            let rec =
-                codec::decode(v.value()).map_err(|why| self.corrupt(t.name(), k.value(), why))?;
-            out.push(rec);
-        }
-        Ok(out)
-    }
-
-    fn get<T: serde::de::DeserializeOwned>(&self, t: Table, key: &[u8]) -> Result<Option<T>> {
+        f: impl FnOnce(&RedbRows<'_, redb::ReadTransaction>) -> Result<R>,
+    ) -> Result<R> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = r.open_table(t).map_err(|e| self.err(e))?;
-        let found = table.get(key).map_err(|e| self.err(e))?;
-        match found {
-            Some(v) => codec::decode(v.value())
-                .map(Some)
-                .map_err(|why| self.corrupt(t.name(), key, why)),
-            None => Ok(None),
-        }
+        f(&self.rows(&r))
     }
 }
+
+/// The rows seen by a redb transaction (read or write).
+struct RedbRows<'a, T> {
+    txn: &'a T,
+    index: &'a RedbIndex,
+}
+
+/// The value at `key`, copied out.
+fn get_in(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> std::result::Result<Option<Vec<u8>>, redb::StorageError> {
+    Ok(t.get(key)?.map(|v| v.value().to_vec()))
+}
+
+/// Calls `f` on the rows under `prefix`, in key order, until it returns `Ok(false)`.
+fn scan_in(
+    index: &RedbIndex,
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+    f: &mut Visit<'_>,
+) -> Result<()> {
+    for item in t.range::<&[u8]>(prefix..).map_err(|e| index.err(e))? {
+        let (k, v) = item.map_err(|e| index.err(e))?;
+        if !k.value().starts_with(prefix) || !f(k.value(), v.value())? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+macro_rules! redb_rows {
+    ($txn:ty) => {
+        impl Rows for RedbRows<'_, $txn> {
+            fn get(&self, t: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+                let table = self.txn.open_table(def(t)).map_err(|e| self.index.err(e))?;
+                get_in(&table, key).map_err(|e| self.index.err(e))
+            }
+
+            fn scan(&self, t: &'static str, prefix: &[u8], f: &mut Visit<'_>) -> Result<()> {
+                let table = self.txn.open_table(def(t)).map_err(|e| self.index.err(e))?;
+                scan_in(self.index, &table, prefix, f)
+            }
+
+            fn corrupt(&self, t: &str, key: &[u8], why: String) -> IndexError {
+                self.index.corrupt(t, key, why)
+            }
+        }
+    };
+}
+
+redb_rows!(redb::ReadTransaction);
+redb_rows!(redb::WriteTransaction);
 
 fn map_err(path: &Path, err: redb::Error) -> IndexError {
     let path = path.to_path_buf();
@@ -209,58 +238,37 @@ impl CacheIndex for RedbIndex {
 
     fn commit(&self, txns: &[&IndexTxn]) -> Result<()> {
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
-        let writes = {
-            let entries = w.open_table(ENTRIES).map_err(|e| self.err(e))?;
-            codec::writes(
-                txns,
-                |id| {
-                    let key = codec::entry_key(id);
-                    let found = entries.get(&key[..]).map_err(|e| self.err(e))?;
-                    match found.map(|v| codec::decode::<EntryRecord>(v.value())) {
-                        Some(Ok(e)) => Ok(Some(e.atime)),
-                        Some(Err(why)) => Err(self.corrupt(table::ENTRIES, &key, why)),
-                        None => Ok(None),
-                    }
-                },
-                |op| self.unsupported(op),
-            )?
-        };
+        let writes = schema3::writes(txns, &self.rows(&w))?;
         self.apply(&w, writes)?;
         w.commit().map_err(|e| self.err(e))
     }
 
     fn get_entry(&self, id: EntryId) -> Result<Option<EntryRecord>> {
-        self.get(ENTRIES, &codec::entry_key(id))
+        self.read(|r| schema3::get_entry(r, id))
+    }
+
+    fn chunks(&self, id: EntryId) -> Result<Option<Vec<CleanChunk>>> {
+        self.read(|r| schema3::chunks(r, id))
     }
 
     fn list_lru(&self, limit: usize) -> Result<Vec<(u64, EntryId)>> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(LRU).map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for item in t.iter().map_err(|e| self.err(e))?.take(limit) {
-            let (k, _) = item.map_err(|e| self.err(e))?;
-            out.push(
-                codec::parse_lru_key(k.value())
-                    .map_err(|why| self.corrupt(table::LRU, k.value(), why))?,
-            );
-        }
-        Ok(out)
+        self.read(|r| schema3::list_lru(r, limit))
     }
 
     fn list_uploads(&self) -> Result<Vec<JournalRecord>> {
-        self.read_all(UPLOADS)
+        self.read(|r| schema3::list_uploads(r))
     }
 
     fn get_upload(&self, id: JournalId) -> Result<Option<JournalRecord>> {
-        self.get(UPLOADS, &codec::upload_key(id))
+        self.read(|r| schema3::get_upload(r, id))
     }
 
     fn list_conflicts(&self) -> Result<Vec<ConflictRecord>> {
-        self.read_all(CONFLICTS)
+        self.read(|r| schema3::list_conflicts(r))
     }
 
     fn meta(&self) -> Result<Meta> {
-        Ok(self.get(META, codec::COUNTERS_KEY)?.unwrap_or_default())
+        self.read(|r| schema3::meta(r))
     }
 
     fn update_upload_status(
@@ -269,38 +277,16 @@ impl CacheIndex for RedbIndex {
         status: JournalStatus,
         last_error: Option<String>,
     ) -> Result<bool> {
-        let key = codec::upload_key(id);
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
-        {
-            let mut t = w.open_table(UPLOADS).map_err(|e| self.err(e))?;
-            let found = t.get(&key[..]).map_err(|e| self.err(e))?;
-            let decoded = found.map(|v| codec::decode::<JournalRecord>(v.value()));
-            let mut record = match decoded {
-                Some(r) => r.map_err(|why| self.corrupt(table::UPLOADS, &key, why))?,
-                None => return Ok(false),
-            };
-            apply_status(&mut record, status, last_error);
-            t.insert(&key[..], &codec::encode(&record)[..])
-                .map_err(|e| self.err(e))?;
-        }
+        let Some(writes) = schema3::status_writes(&self.rows(&w), id, status, last_error)? else {
+            return Ok(false);
+        };
+        self.apply(&w, writes)?;
         w.commit().map_err(|e| self.err(e))?;
         Ok(true)
     }
 
     fn load(&self) -> Result<Recovered> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let open = |t: Table| r.open_table(t).map_err(|e| self.err(e));
-        let meta = open(META)?;
-        let meta = match meta.get(codec::COUNTERS_KEY).map_err(|e| self.err(e))? {
-            Some(v) => codec::decode(v.value())
-                .map_err(|why| self.corrupt(table::META, codec::COUNTERS_KEY, why))?,
-            None => Meta::default(),
-        };
-        Ok(Recovered {
-            entries: self.decode_table(&open(ENTRIES)?, ENTRIES)?,
-            journal: self.decode_table(&open(UPLOADS)?, UPLOADS)?,
-            conflicts: self.decode_table(&open(CONFLICTS)?, CONFLICTS)?,
-            meta,
-        })
+        self.read(|r| schema3::load(r))
     }
 }

@@ -4,10 +4,13 @@
 
 mod support;
 
-use silt_core::{EntryId, IndexOp, IndexTxn, JournalId, JournalStatus, Meta, Recovered, Rng};
+use silt_core::{
+    CleanChunk, DirtyExtent, EntryId, EntryRecord, IndexOp, IndexTxn, JournalId, JournalStatus,
+    Meta, PartRecord, Recovered, Rng,
+};
 use silt_index::{open, CacheIndex, GroupCommit, MemoryIndex, OpenOptions};
 use std::sync::Arc;
-use support::records::{conflict, entry, journal, random_txn};
+use support::records::{conflict, entry, journal, random_delta_txn, random_txn};
 
 /// An adapter under test, in a temporary cache directory.
 struct Fixture {
@@ -319,6 +322,255 @@ fn random_transactions_match_the_model(f: &mut Fixture) {
     }
 }
 
+/// Everything the trait can read, compared with the model: `load`, and each record, chunk
+/// list and upload by id, and the LRU order.
+fn assert_matches(f: &Fixture, model: &Recovered, ids: std::ops::Range<u64>, when: &str) {
+    assert_eq!(f.index.load().expect("load"), *model, "{when}");
+    for id in ids {
+        let want = model.entries.iter().find(|e| e.id == EntryId(id));
+        let got = f.index.get_entry(EntryId(id)).expect("get");
+        assert_eq!(got.as_ref(), want, "{when}: entry {id}");
+        let chunks = f.index.chunks(EntryId(id)).expect("chunks");
+        assert_eq!(
+            chunks,
+            want.map(|e| e.clean_chunks.clone()),
+            "{when}: chunks {id}"
+        );
+        let want = model.journal.iter().find(|j| j.id == JournalId(id));
+        let got = f.index.get_upload(JournalId(id)).expect("get upload");
+        assert_eq!(got.as_ref(), want, "{when}: upload {id}");
+    }
+    assert_eq!(
+        f.index.list_uploads().expect("uploads"),
+        model.journal,
+        "{when}"
+    );
+    let mut lru: Vec<_> = model.entries.iter().map(|e| (e.atime, e.id)).collect();
+    lru.sort_unstable();
+    assert_eq!(f.index.list_lru(usize::MAX).expect("lru"), lru, "{when}");
+}
+
+fn chunk(index: u64, crc32c: u32) -> CleanChunk {
+    CleanChunk { index, crc32c }
+}
+
+fn extent(offset: u64, len: u64) -> DirtyExtent {
+    DirtyExtent {
+        offset,
+        len,
+        generation: 7,
+    }
+}
+
+fn part(id: u64, number: u32, etag: &str) -> IndexOp {
+    IndexOp::PutPart(
+        JournalId(id),
+        PartRecord {
+            number,
+            etag: etag.into(),
+            crc32c: (number % 2 == 0).then_some(number * 3),
+        },
+    )
+}
+
+/// An entry whose lists a head must ignore.
+fn head_with_lists(id: u64, atime: u64) -> EntryRecord {
+    EntryRecord {
+        clean_chunks: vec![chunk(99, 1)],
+        dirty: vec![extent(99, 1)],
+        ..entry(id, atime, 0)
+    }
+}
+
+/// The delta operations, case by case: (name, transactions). Each runs against every adapter
+/// and is compared with `Recovered::apply` after every transaction and after a restart.
+/// (Journal records 2 and 6 of `journal()` are multipart, 1 and 3 are not.)
+fn delta_cases() -> Vec<(&'static str, Vec<Vec<IndexOp>>)> {
+    use IndexOp::*;
+    vec![
+        (
+            "a head creates an entry without chunks or extents",
+            vec![vec![PutEntryHead(head_with_lists(1, 5))]],
+        ),
+        (
+            "a head keeps the stored chunks and extents and moves the lru row",
+            vec![
+                vec![PutEntry(entry(1, 5, 3)), PutEntry(entry(2, 6, 1))],
+                vec![PutEntryHead(head_with_lists(1, 50))],
+            ],
+        ),
+        (
+            "chunks are put, replaced and deleted one by one",
+            vec![
+                vec![PutEntry(entry(1, 5, 3))],
+                vec![
+                    PutChunk(EntryId(1), chunk(7, 1)),
+                    PutChunk(EntryId(1), chunk(0, 2)),
+                ],
+                vec![DeleteChunk(EntryId(1), 1), DeleteChunk(EntryId(1), 99)],
+                vec![
+                    PutChunk(EntryId(1), chunk(1, 3)),
+                    DeleteChunk(EntryId(1), 1),
+                ],
+            ],
+        ),
+        (
+            "extents at one offset replace each other, overlapping ones stay",
+            vec![
+                vec![PutEntry(entry(3, 5, 1))],
+                vec![
+                    PutExtent(EntryId(3), extent(5, 100)),
+                    PutExtent(EntryId(3), extent(50, 100)),
+                ],
+                vec![
+                    PutExtent(EntryId(3), extent(5, 10)),
+                    DeleteExtent(EntryId(3), 10_000),
+                ],
+                vec![DeleteExtent(EntryId(3), 12345)],
+            ],
+        ),
+        (
+            "sub-records of a missing entry are ignored",
+            vec![
+                vec![
+                    PutChunk(EntryId(9), chunk(0, 1)),
+                    PutExtent(EntryId(9), extent(0, 1)),
+                ],
+                vec![PutEntryHead(entry(9, 1, 0))],
+                vec![DeleteChunk(EntryId(8), 0), DeleteExtent(EntryId(8), 0)],
+            ],
+        ),
+        (
+            "a deleted entry's rows do not come back with a new head",
+            vec![
+                vec![PutEntry(entry(3, 5, 4))],
+                vec![
+                    DeleteEntry(EntryId(3)),
+                    PutChunk(EntryId(3), chunk(0, 9)),
+                    PutEntryHead(entry(3, 8, 0)),
+                ],
+                vec![PutChunk(EntryId(3), chunk(2, 9))],
+            ],
+        ),
+        (
+            "a whole entry replaces rows written earlier in the same transaction",
+            vec![
+                vec![
+                    PutEntryHead(entry(2, 1, 0)),
+                    PutChunk(EntryId(2), chunk(40, 1)),
+                    PutExtent(EntryId(2), extent(1 << 30, 1)),
+                    PutEntry(entry(2, 3, 2)),
+                    PutChunk(EntryId(2), chunk(5, 5)),
+                ],
+                vec![PutEntry(entry(2, 3, 1))],
+            ],
+        ),
+        (
+            "parts are put in any order, replace their number and come back sorted",
+            vec![
+                vec![PutJournal(journal(2))],
+                vec![part(2, 5, "\"e5\""), part(2, 1, "\"new-1\"")],
+                vec![part(2, 3, "\"e3\""), part(2, 5, "\"new-5\"")],
+            ],
+        ),
+        (
+            "parts of a missing or non-multipart record are ignored",
+            vec![
+                vec![PutJournal(journal(1)), part(1, 1, "a"), part(77, 1, "b")],
+                vec![part(3, 2, "c"), PutJournal(journal(3))],
+            ],
+        ),
+        (
+            "a whole journal record replaces its parts, a delete removes them",
+            vec![
+                vec![PutJournal(journal(6)), part(6, 9, "x")],
+                vec![PutJournal(journal(6))],
+                vec![part(6, 4, "y")],
+                vec![
+                    DeleteJournal(JournalId(6)),
+                    part(6, 4, "z"),
+                    PutJournal(journal(6)),
+                ],
+                vec![DeleteJournal(JournalId(6))],
+            ],
+        ),
+        (
+            "whole and delta operations on several records in one transaction",
+            vec![vec![
+                PutEntry(entry(1, 1, 2)),
+                PutJournal(journal(2)),
+                PutEntryHead(entry(4, 2, 0)),
+                PutChunk(EntryId(4), chunk(3, 3)),
+                part(2, 3, "p3"),
+                DeleteEntry(EntryId(1)),
+                PutExtent(EntryId(4), extent(0, 4096)),
+                PutConflict(conflict(4)),
+                PutMeta(Meta {
+                    next_id: 5,
+                    atime_clock: 2,
+                }),
+            ]],
+        ),
+    ]
+}
+
+fn delta_operations_match_the_model(f: &mut Fixture) {
+    for (name, txns) in delta_cases() {
+        // Each case from an empty index.
+        *f = Fixture::new(f.backend);
+        let mut model = Recovered::default();
+        for (i, ops) in txns.into_iter().enumerate() {
+            let txn = IndexTxn { ops };
+            f.index.commit(&[&txn]).expect("commit");
+            model.apply(&txn);
+            assert_matches(f, &model, 0..10, &format!("{name}: after transaction {i}"));
+        }
+        f.reopen();
+        assert_matches(f, &model, 0..10, &format!("{name}: after a restart"));
+    }
+}
+
+fn status_update_keeps_the_parts(f: &mut Fixture) {
+    f.commit(vec![IndexOp::PutJournal(journal(2)), part(2, 7, "e7")]);
+    assert!(f
+        .index
+        .update_upload_status(JournalId(2), JournalStatus::RetryWait, Some("503".into()))
+        .expect("update"));
+    let mut model = Recovered::default();
+    model.apply(&IndexTxn {
+        ops: vec![IndexOp::PutJournal(journal(2)), part(2, 7, "e7")],
+    });
+    let j = &mut model.journal[0];
+    j.status = JournalStatus::RetryWait;
+    j.attempts += 1;
+    j.last_error = Some("503".into());
+    f.reopen();
+    assert_matches(f, &model, 0..4, "after a status update");
+}
+
+/// Random whole and delta transactions against the model, compared after every commit and
+/// every restart; some commits carry several transactions.
+fn random_delta_transactions_match_the_model(f: &mut Fixture) {
+    let mut rng = Rng::new(0xde17a);
+    let mut model = Recovered::default();
+    for step in 0..150 {
+        let a = random_delta_txn(&mut rng);
+        let b = random_delta_txn(&mut rng);
+        if step % 3 == 0 {
+            f.index.commit(&[&a, &b]).expect("commit");
+            model.apply(&a);
+            model.apply(&b);
+        } else {
+            f.index.commit(&[&a]).expect("commit");
+            model.apply(&a);
+        }
+        if step % 50 == 49 {
+            f.reopen();
+        }
+        assert_matches(f, &model, 0..8, &format!("after step {step}"));
+    }
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -345,4 +597,7 @@ suite!(
     large_entry_of_a_100_gib_object,
     concurrent_writers,
     random_transactions_match_the_model,
+    delta_operations_match_the_model,
+    status_update_keeps_the_parts,
+    random_delta_transactions_match_the_model,
 );

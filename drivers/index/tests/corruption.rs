@@ -3,6 +3,7 @@
 
 mod support;
 
+use redb::ReadableTable;
 use silt_index::{open, IndexError, OpenOptions};
 use std::path::Path;
 
@@ -184,4 +185,154 @@ fn unknown_backend_is_named() {
         .expect("unknown");
     assert!(err.to_string().contains("sqlite"), "{err}");
     assert!(err.to_string().contains("redb, fjall, memory"), "{err}");
+}
+
+/// Replaces the value at `key` of `table` with `damage(old value)`, with the store's own API
+/// (the index closed): a row that the store returns intact but that silt must not trust.
+fn damage_row(backend: &str, dir: &Path, table: &str, key: &[u8], damage: fn(&mut Vec<u8>)) {
+    let path = OpenOptions::new(dir).index_path(backend);
+    if backend == "redb" {
+        let db = redb::Database::create(&path).expect("redb");
+        let w = db.begin_write().expect("write");
+        {
+            let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(table);
+            let mut t = w.open_table(def).expect("table");
+            let mut v = t
+                .get(key)
+                .expect("get")
+                .expect("row present")
+                .value()
+                .to_vec();
+            damage(&mut v);
+            t.insert(key, &v[..]).expect("insert");
+        }
+        w.commit().expect("commit");
+    } else {
+        let db = fjall::Database::builder(&path).open().expect("fjall");
+        let space = db
+            .keyspace(table, fjall::KeyspaceCreateOptions::default)
+            .expect("keyspace");
+        let mut v = space.get(key).expect("get").expect("row present").to_vec();
+        damage(&mut v);
+        space.insert(key, v).expect("insert");
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+}
+
+fn sub_key(id: u64, sub: u64) -> Vec<u8> {
+    [id.to_be_bytes(), sub.to_be_bytes()].concat()
+}
+
+fn part_key(id: u64, number: u32) -> Vec<u8> {
+    [&id.to_be_bytes()[..], &number.to_be_bytes()[..]].concat()
+}
+
+/// A damaged row of one record: every read of that record is a `Corrupt` error naming the
+/// table, the record and what is wrong; other records still read.
+fn damaged_sub_row_is_named(
+    backend: &str,
+    table: &str,
+    key: Vec<u8>,
+    damage: fn(&mut Vec<u8>),
+    record: &str,
+    why: &str,
+) {
+    let dir = populated(backend);
+    damage_row(backend, dir.path(), table, &key, damage);
+    let index = open(backend, &OpenOptions::new(dir.path())).expect("structure intact");
+    let check = |err: IndexError| match &err {
+        IndexError::Corrupt { detail, path } => {
+            assert!(detail.contains(&format!("table {table}")), "{detail}");
+            assert!(detail.contains(record), "{detail}");
+            assert!(detail.contains(why), "{detail}");
+            assert_actionable(&err, path);
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    };
+    check(index.load().expect_err("load must report the damaged row"));
+    if table == "parts" {
+        check(index.list_uploads().expect_err("uploads"));
+        check(
+            index
+                .get_upload(silt_core::JournalId(2))
+                .expect_err("the damaged record"),
+        );
+        assert!(index
+            .get_upload(silt_core::JournalId(1))
+            .expect("other")
+            .is_some());
+    } else {
+        check(
+            index
+                .get_entry(silt_core::EntryId(1))
+                .expect_err("the damaged record"),
+        );
+        assert!(index
+            .get_entry(silt_core::EntryId(2))
+            .expect("other")
+            .is_some());
+    }
+}
+
+fn flip_last_body_byte(v: &mut [u8]) {
+    let i = v.len() - 5;
+    v[i] ^= 0x10;
+}
+
+fn truncate_to_three(v: &mut Vec<u8>) {
+    v.truncate(3);
+}
+
+#[test]
+fn a_damaged_chunk_row_names_the_entry_and_chunk() {
+    for backend in ["redb", "fjall"] {
+        // Entry 1 of the fixture records has chunks 0..3.
+        let key = sub_key(1, 2);
+        damaged_sub_row_is_named(
+            backend,
+            "chunks",
+            key.clone(),
+            |v| flip_last_body_byte(v),
+            "entry 1, chunk 2",
+            "checksum",
+        );
+        damaged_sub_row_is_named(
+            backend,
+            "chunks",
+            key,
+            truncate_to_three,
+            "entry 1, chunk 2",
+            "too short",
+        );
+    }
+}
+
+#[test]
+fn a_damaged_extent_row_names_the_entry_and_offset() {
+    for backend in ["redb", "fjall"] {
+        // Entry 1 of the fixture records has one dirty extent, at offset 0.
+        damaged_sub_row_is_named(
+            backend,
+            "extents",
+            sub_key(1, 0),
+            |v| flip_last_body_byte(v),
+            "entry 1, dirty extent at offset 0",
+            "checksum",
+        );
+    }
+}
+
+#[test]
+fn a_damaged_part_row_names_the_journal_record_and_part() {
+    for backend in ["redb", "fjall"] {
+        // Journal record 2 of the fixture records is multipart with parts 1 and 2.
+        damaged_sub_row_is_named(
+            backend,
+            "parts",
+            part_key(2, 1),
+            |v| flip_last_body_byte(v),
+            "journal record 2, part 1",
+            "checksum",
+        );
+    }
 }

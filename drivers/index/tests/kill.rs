@@ -8,7 +8,10 @@
 
 mod support;
 
-use silt_core::{EntryId, IndexOp, IndexTxn, JournalId};
+use silt_core::{
+    CleanChunk, DirtyExtent, EntryId, EntryRecord, IndexOp, IndexTxn, JournalId, JournalRecord,
+    PartRecord, Recovered,
+};
 use silt_index::{open, CacheIndex, GroupCommit, OpenOptions};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -19,13 +22,60 @@ use support::records::{entry, journal};
 const CHILD_ENV: &str = "SILT_KILL_CHILD";
 const THREADS: u64 = 4;
 
+/// Transaction `id`: an entry and a journal record, written whole (even ids) or as a head
+/// followed by delta operations (odd ids: chunks, an extent, a part of a multipart record).
 fn txn(id: u64) -> IndexTxn {
-    IndexTxn {
-        ops: vec![
+    let ops = if id % 2 == 0 {
+        vec![
             IndexOp::PutEntry(entry(id, id, 2)),
             IndexOp::PutJournal(journal(id)),
-        ],
-    }
+        ]
+    } else {
+        let mut j = journal(id + 1);
+        j.id = JournalId(id);
+        vec![
+            IndexOp::PutEntryHead(entry(id, id, 0)),
+            IndexOp::PutChunk(
+                EntryId(id),
+                CleanChunk {
+                    index: 0,
+                    crc32c: id as u32,
+                },
+            ),
+            IndexOp::PutChunk(
+                EntryId(id),
+                CleanChunk {
+                    index: 7,
+                    crc32c: 7,
+                },
+            ),
+            IndexOp::PutExtent(
+                EntryId(id),
+                DirtyExtent {
+                    offset: 4096,
+                    len: id,
+                    generation: 1,
+                },
+            ),
+            IndexOp::PutJournal(j),
+            IndexOp::PutPart(
+                JournalId(id),
+                PartRecord {
+                    number: 9,
+                    etag: format!("\"{id}\""),
+                    crc32c: Some(9),
+                },
+            ),
+        ]
+    };
+    IndexTxn { ops }
+}
+
+/// The entry and journal record transaction `id` leaves, as `Recovered::apply` has them.
+fn expected(id: u64) -> (EntryRecord, JournalRecord) {
+    let mut r = Recovered::default();
+    r.apply(&txn(id));
+    (r.entries.remove(0), r.journal.remove(0))
 }
 
 /// The child: commits forever (until killed), ids `base + n*THREADS + thread`.
@@ -98,15 +148,11 @@ fn check(backend: &str, dir: &std::path::Path, acked: &BTreeSet<u64>) -> usize {
         "{backend}: a transaction survived in part"
     );
     for e in &all.entries {
-        assert_eq!(
-            *e,
-            entry(e.id.0, e.id.0, 2),
-            "{backend}: entry {} damaged",
-            e.id
-        );
+        let (want_entry, want_journal) = expected(e.id.0);
+        assert_eq!(*e, want_entry, "{backend}: entry {} damaged", e.id);
         assert_eq!(
             index.get_upload(JournalId(e.id.0)).expect("get"),
-            Some(journal(e.id.0))
+            Some(want_journal)
         );
     }
     let lru = index.list_lru(usize::MAX).expect("lru");

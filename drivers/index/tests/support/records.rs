@@ -6,7 +6,7 @@
 use silt_core::{
     BaseVersion, CleanChunk, ConflictRecord, DirtyExtent, EntryId, EntryRecord, IndexOp, IndexTxn,
     Instant, JournalId, JournalOp, JournalRecord, JournalStatus, Meta, MultipartProgress,
-    Precondition, Recovered, Rng,
+    PartRecord, Precondition, Recovered, Rng,
 };
 
 /// Object keys no file system would accept as names.
@@ -163,6 +163,57 @@ pub fn txn_storing(r: &Recovered) -> IndexTxn {
             .chain(r.journal.iter().cloned().map(IndexOp::PutJournal))
             .chain(r.conflicts.iter().cloned().map(IndexOp::PutConflict))
             .chain([IndexOp::PutMeta(r.meta.clone())])
+            .collect(),
+    }
+}
+
+/// A random transaction of whole and delta operations over a small id space (entries and
+/// journal records 0..8, chunk indexes and offsets 0..16, part numbers 1..=10), so that heads,
+/// sub-records, replacements and deletes meet, also within one transaction.
+pub fn random_delta_txn(rng: &mut Rng) -> IndexTxn {
+    let n = 1 + rng.below(8);
+    IndexTxn {
+        ops: (0..n)
+            .map(|_| {
+                let id = rng.below(8);
+                let slot = rng.below(16);
+                match rng.below(16) {
+                    0 => IndexOp::PutEntry(entry(id, rng.below(1000), rng.below(6))),
+                    1 => IndexOp::DeleteEntry(EntryId(id)),
+                    2 | 3 => IndexOp::PutEntryHead(entry(id, rng.below(1000), rng.below(3))),
+                    4 | 5 => IndexOp::PutChunk(
+                        EntryId(id),
+                        CleanChunk {
+                            index: slot,
+                            crc32c: rng.next_u64() as u32,
+                        },
+                    ),
+                    6 => IndexOp::DeleteChunk(EntryId(id), slot),
+                    7 | 8 => IndexOp::PutExtent(
+                        EntryId(id),
+                        DirtyExtent {
+                            offset: slot * 10_000,
+                            len: 1 + rng.below(1 << 20),
+                            generation: rng.below(50),
+                        },
+                    ),
+                    9 => IndexOp::DeleteExtent(EntryId(id), slot * 10_000),
+                    10 => IndexOp::PutJournal(journal(id)),
+                    11 => IndexOp::DeleteJournal(JournalId(id)),
+                    12..=14 => IndexOp::PutPart(
+                        JournalId(id),
+                        PartRecord {
+                            number: 1 + rng.below(10) as u32,
+                            etag: format!("\"part-{}\"", rng.below(1 << 20)),
+                            crc32c: (rng.below(3) != 0).then(|| rng.next_u64() as u32),
+                        },
+                    ),
+                    _ => IndexOp::PutMeta(Meta {
+                        next_id: rng.below(1 << 40),
+                        atime_clock: rng.next_u64(),
+                    }),
+                }
+            })
             .collect(),
     }
 }
