@@ -113,6 +113,21 @@ impl EntryTable {
         }
     }
 
+    /// True when the entry exists in either form, is not dropped, is visible at `key` and its
+    /// base version `etag` lives there (an idle entry's key is its remote key).
+    pub fn is_home_at(&self, id: &EntryId, key: &str, etag: &str) -> bool {
+        match self.map.get(id) {
+            Some(Slot::Active(e)) => {
+                !e.dropped
+                    && e.key.as_deref() == Some(key)
+                    && e.remote_key.as_deref() == Some(key)
+                    && e.base.as_ref().is_some_and(|b| b.etag == etag)
+            }
+            Some(Slot::Idle(i)) => i.key() == key && i.etag() == etag,
+            None => false,
+        }
+    }
+
     /// The entry, to change (woken if idle): it is settled before the figures are read next.
     pub fn get_mut(&mut self, id: &EntryId) -> Option<&mut Entry> {
         self.wake(id);

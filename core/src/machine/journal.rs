@@ -265,17 +265,13 @@ impl Core {
         let Some(j) = self.journal.get(&jid) else {
             return;
         };
-        let JournalOp::Delete { etag, .. } = j.rec.op.clone() else {
+        let JournalOp::Delete { etag, vacated_by } = j.rec.op.clone() else {
             return;
         };
         let path = j.rec.path.clone();
         let token = j.rec.token.clone();
-        if let JournalOp::Delete {
-            vacated_by: Some(v),
-            ..
-        } = j.rec.op
-        {
-            // `reclaimed_by` reads the entry that left the key in full form.
+        if let Some(v) = vacated_by {
+            // It may have gone idle meanwhile.
             self.entries.wake(&v);
         }
         if let Some(v) = self.reclaimed_by(jid) {
@@ -379,17 +375,8 @@ impl Core {
         else {
             return None;
         };
-        // An idle entry has no upload to come: it holds no claim (`try_start_delete` wakes it
-        // to drop the record).
-        let e = self.entries.active_entry(v)?;
-        let path = Some(j.rec.path.as_str());
-        (!j.finished
-            && !j.in_progress()
-            && !e.dropped
-            && e.key.as_deref() == path
-            && e.remote_key.as_deref() == path
-            && e.base.as_ref().is_some_and(|b| &b.etag == etag))
-        .then_some(*v)
+        (!j.finished && !j.in_progress() && self.entries.is_home_at(v, &j.rec.path, etag))
+            .then_some(*v)
     }
 
     /// An upload of `eid` to `key` starts for the first time: the claims `eid` holds on the
