@@ -20,10 +20,10 @@ fn conflict_at_a_key_the_entry_left() {
 }
 
 /// An entry renamed away from a key and back keeps its claim on what it left there: the
-/// journaled delete of the key is taken over by its next upload there, with the version as
-/// precondition and the token of an earlier attempt that may have landed unseen. Seed 7193
-/// (an upload elsewhere landing after the entry came back) was fixed before by another route
-/// and is covered by the same mechanism now.
+/// journaled delete of the key is taken over by its next upload there, which keeps the token of
+/// an earlier attempt that may have landed unseen (112503). If an upload elsewhere lands while
+/// it is back, its base has moved: the delete runs again and the upload to the key waits for
+/// it (7193, fixed before by another route, now by this one).
 #[test]
 fn back_at_a_key_it_left() {
     for seed in [112_503, 7_193] {
@@ -46,4 +46,11 @@ fn extent_record_removed_next_to_a_rewritten_one() {
     for seed in [33_544, 53_119] {
         assert_clean(seed);
     }
+}
+
+/// An entry back at a key it left after its base moved elsewhere: an earlier attempt's
+/// version there (another base) is deleted, not taken for the entry's new upload.
+#[test]
+fn back_at_a_key_after_the_base_moved() {
+    assert_clean(97_541);
 }

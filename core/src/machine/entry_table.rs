@@ -113,11 +113,17 @@ impl EntryTable {
         }
     }
 
-    /// True when the entry exists in either form, is not dropped and is visible at `key`.
-    pub fn is_at_key(&self, id: &EntryId, key: &str) -> bool {
+    /// True when the entry exists in either form, is not dropped, is visible at `key` and its
+    /// base version `etag` lives there (an idle entry's key is its remote key).
+    pub fn is_home_at(&self, id: &EntryId, key: &str, etag: &str) -> bool {
         match self.map.get(id) {
-            Some(Slot::Active(e)) => !e.dropped && e.key.as_deref() == Some(key),
-            Some(Slot::Idle(i)) => i.key() == key,
+            Some(Slot::Active(e)) => {
+                !e.dropped
+                    && e.key.as_deref() == Some(key)
+                    && e.remote_key.as_deref() == Some(key)
+                    && e.base.as_ref().is_some_and(|b| b.etag == etag)
+            }
+            Some(Slot::Idle(i)) => i.key() == key && i.etag() == etag,
             None => false,
         }
     }

@@ -275,9 +275,9 @@ impl Core {
             self.entries.wake(&v);
         }
         if let Some(v) = self.reclaimed_by(jid) {
-            // The entry that left the key is back: what the delete would remove is its own
-            // again, and its next upload there takes the record over (`take_over_claims`).
-            // With no upload to come, the version there is its base: nothing to do.
+            // The entry that left the key is back where its base lives: what the delete would
+            // remove is its own again, and its next upload there takes the record over
+            // (`take_over_claims`). With no upload to come, nothing to do.
             let upload_due = self
                 .entries
                 .get(&v)
@@ -359,33 +359,32 @@ impl Core {
         })
     }
 
-    /// The entry that journaled this delete when it left the key, if it is back at that key
-    /// and the delete has not started: the delete is then the entry's claim on what it left
-    /// there (the version `etag`, or one an upload attempt with `token` may have stored
-    /// unseen), held until the entry's next upload to the key takes it over.
+    /// The entry that journaled this delete when it left the key, if it is back at that key,
+    /// its base still lives there (the version the delete names) and the delete has not
+    /// started: the delete is then the entry's claim on what it left there, its base and a
+    /// version an upload attempt from that same base may have stored unseen (`token`), held
+    /// until the entry's next upload to the key takes it over. Once the base lives elsewhere
+    /// (an upload to another key landed) the delete is an ordinary one again: what is left at
+    /// the key is removed, and the entry's upload there waits for that.
     pub(crate) fn reclaimed_by(&self, jid: JournalId) -> Option<EntryId> {
         let j = self.journal.get(&jid)?;
         let JournalOp::Delete {
+            etag: Some(etag),
             vacated_by: Some(v),
-            ..
-        } = j.rec.op
+        } = &j.rec.op
         else {
             return None;
         };
-        (!j.finished && !j.in_progress() && self.entries.is_at_key(&v, &j.rec.path)).then_some(v)
+        (!j.finished && !j.in_progress() && self.entries.is_home_at(v, &j.rec.path, etag))
+            .then_some(*v)
     }
 
-    /// An upload of `eid` to `key` starts: the deletes `eid` journaled when it left `key` go,
-    /// and the upload replaces what they would have removed. Returns the version there (the
-    /// upload's precondition when the entry's base lives elsewhere) and the token of an
-    /// earlier attempt that may have stored a version there unseen (the upload keeps it, so
-    /// a 412 caused by that version is recognised as our own).
-    pub(crate) fn take_over_claims(
-        &mut self,
-        eid: EntryId,
-        key: &str,
-    ) -> Option<(Precondition, String)> {
-        let mut found = None;
+    /// An upload of `eid` to `key` starts for the first time: the claims `eid` holds on the
+    /// key go, and the token of an earlier attempt from the same base, if any, is returned
+    /// for the upload to keep (so a 412 caused by that attempt's version is recognised as our
+    /// own, exactly as the earlier record would have).
+    pub(crate) fn take_over_claims(&mut self, eid: EntryId, key: &str) -> Option<String> {
+        let mut token = None;
         for jid in self.journal.at_path(key) {
             if self.reclaimed_by(jid) != Some(eid) {
                 continue;
@@ -393,21 +392,12 @@ impl Core {
             let Some(j) = self.journal.get(&jid) else {
                 continue;
             };
-            let JournalOp::Delete { etag, .. } = &j.rec.op else {
-                continue;
-            };
-            let pre = etag
-                .clone()
-                .map_or(Precondition::IfNoneMatch, Precondition::IfMatch);
-            let token = j.rec.token.clone();
-            match &mut found {
-                None => found = Some((pre, token)),
-                Some((_, t)) if t.is_empty() => *t = token,
-                Some(_) => {}
+            if token.is_none() && !j.rec.token.is_empty() {
+                token = Some(j.rec.token.clone());
             }
             self.remove_record(jid);
         }
-        found
+        token
     }
 
     /// True while an upload to `path` is in progress.

@@ -421,8 +421,9 @@ impl Core {
             }
             None => Precondition::IfNoneMatch,
         };
-        // Back at a key it left: the delete journaled then stays as the entry's claim on
-        // what it left there, taken over by its next upload to the key (`take_over_claims`).
+        // Back at a key it left where its base lives: the delete journaled then stays as the
+        // entry's claim on what it left there, taken over by its next upload to the key
+        // (`journal::reclaimed_by`).
         self.vacate(eid, &from);
         self.names.remove(&from);
         self.names.insert(to.clone(), eid);

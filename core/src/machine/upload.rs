@@ -52,23 +52,18 @@ impl Core {
             return;
         };
         let key = e.key.clone().unwrap_or_default();
-        let fresh = self
+        let first_start = self
             .journal
             .get(&jid)
-            .is_some_and(|j| j.rec.token.is_empty() || j.fresh);
-        let claim = if fresh {
+            .is_some_and(|j| j.rec.token.is_empty());
+        let claimed_token = if first_start {
             self.take_over_claims(eid, &key)
         } else {
             None
         };
-        let Some(e) = self.entries.get_mut(&eid) else {
+        let Some(e) = self.entries.get(&eid) else {
             return;
         };
-        if let Some((pre, _)) = claim.as_ref().filter(|_| e.key != e.remote_key) {
-            // Back at a key it left while its base lives elsewhere: replace what it left here.
-            e.target_precondition = pre.clone();
-            e.persist_wanted = true;
-        }
         let precondition = if e.key == e.remote_key {
             e.base.as_ref().map_or(Precondition::IfNoneMatch, |b| {
                 Precondition::IfMatch(b.etag.clone())
@@ -96,10 +91,7 @@ impl Core {
                 // One token per record, kept across restarts of its snapshot: any attempt of
                 // it that landed unseen is recognised as ours. Taken over from the claim on
                 // this key when an earlier attempt's version may be there.
-                j.rec.token = claim
-                    .map(|(_, t)| t)
-                    .filter(|t| !t.is_empty())
-                    .unwrap_or_else(|| format!("silt-{}", jid.0));
+                j.rec.token = claimed_token.unwrap_or_else(|| format!("silt-{}", jid.0));
             }
             j.rec.multipart = (len > threshold).then(|| MultipartProgress {
                 upload_id: String::new(),
