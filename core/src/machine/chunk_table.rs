@@ -1,5 +1,11 @@
 //! An entry's chunk table: the state of every present chunk, with the counts eviction and
 //! accounting need kept by every change, so that neither walks the table.
+//!
+//! Beside each clean chunk it keeps, in memory only, whether the chunk's bytes in the cache
+//! file are known to match its CRC in this process: written by the core itself from bytes it
+//! checksummed, or read back and checked. Such a chunk is *verified*: reads of it need not
+//! cover (and checksum) its whole extent. Every change of a chunk's state forgets it, and a
+//! restart starts with none (docs/durability.md, "Verified reads").
 
 use crate::chunks::{self, ChunkState};
 use crate::ids::EntryId;
@@ -9,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Present chunks of one entry (an absent chunk has no slot), in chunk order.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkTable {
-    map: BTreeMap<u64, ChunkState>,
+    map: BTreeMap<u64, Slot>,
     /// Chunks in state `Clean`.
     clean: usize,
     /// Chunks whose stored form (clean with a CRC, or not stored) changed since the last
@@ -17,9 +23,30 @@ pub(crate) struct ChunkTable {
     changed: BTreeSet<u64>,
 }
 
+/// One present chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot {
+    state: ChunkState,
+    /// Clean, and its bytes in the cache file were checked (or written) in this process.
+    verified: bool,
+}
+
 impl ChunkTable {
     pub fn get(&self, c: &u64) -> Option<&ChunkState> {
-        self.map.get(c)
+        self.map.get(c).map(|s| &s.state)
+    }
+
+    /// True when chunk `c` is clean and its cached bytes are known to match its CRC.
+    pub fn is_verified(&self, c: u64) -> bool {
+        self.map.get(&c).is_some_and(|s| s.verified)
+    }
+
+    /// Records that clean chunk `c`'s cached bytes match its CRC (checked, or written by the
+    /// core from bytes it checksummed). No effect on a chunk that is not clean.
+    pub fn mark_verified(&mut self, c: u64) {
+        if let Some(s) = self.map.get_mut(&c) {
+            s.verified = matches!(s.state, ChunkState::Clean { .. });
+        }
     }
 
     pub fn contains_key(&self, c: &u64) -> bool {
@@ -32,8 +59,14 @@ impl ChunkTable {
         self.changed.remove(&c);
     }
 
+    /// Sets chunk `c`'s state. A chunk whose state changes is no longer verified.
     pub fn insert(&mut self, c: u64, s: ChunkState) -> Option<ChunkState> {
-        let old = self.map.insert(c, s);
+        let prev = self.map.get(&c).copied();
+        let verified = prev.is_some_and(|p| p.state == s && p.verified);
+        let old = self
+            .map
+            .insert(c, Slot { state: s, verified })
+            .map(|p| p.state);
         if old != Some(s) {
             self.forget(c, old);
             if is_clean(Some(s)) {
@@ -45,7 +78,7 @@ impl ChunkTable {
     }
 
     pub fn remove(&mut self, c: &u64) -> Option<ChunkState> {
-        let old = self.map.remove(c);
+        let old = self.map.remove(c).map(|p| p.state);
         self.forget(*c, old);
         old
     }
@@ -66,7 +99,7 @@ impl ChunkTable {
     pub fn truncate_from(&mut self, first: u64) {
         let gone = self.map.split_off(&first);
         for (c, s) in gone {
-            self.forget(c, Some(s));
+            self.forget(c, Some(s.state));
         }
     }
 
@@ -75,7 +108,7 @@ impl ChunkTable {
         let clean: Vec<u64> = self
             .map
             .iter()
-            .filter(|(_, s)| is_clean(Some(**s)))
+            .filter(|(_, s)| is_clean(Some(s.state)))
             .map(|(c, _)| *c)
             .collect();
         for c in clean {
@@ -88,7 +121,7 @@ impl ChunkTable {
     pub fn take_changes(&mut self, entry: EntryId) -> Vec<IndexOp> {
         std::mem::take(&mut self.changed)
             .into_iter()
-            .map(|c| match self.map.get(&c) {
+            .map(|c| match self.get(&c) {
                 Some(ChunkState::Clean { crc32c }) => IndexOp::PutChunk(
                     entry,
                     CleanChunk {
@@ -106,7 +139,7 @@ impl ChunkTable {
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&u64, &ChunkState)> + '_ {
-        self.map.iter()
+        self.map.iter().map(|(c, s)| (c, &s.state))
     }
 
     /// True when some chunk's stored form changed since the last snapshot.
@@ -147,6 +180,30 @@ fn is_clean(s: Option<ChunkState>) -> bool {
 mod tests {
     use super::*;
     use quickcheck::quickcheck;
+
+    /// A chunk is verified only while clean, and only until its state changes.
+    #[test]
+    fn verification_is_forgotten_by_every_change() {
+        let mut t = ChunkTable::default();
+        t.insert(1, ChunkState::Dirty { filled: true });
+        t.mark_verified(1);
+        assert!(!t.is_verified(1), "a dirty chunk is never verified");
+        t.insert(1, ChunkState::Clean { crc32c: 5 });
+        t.mark_verified(1);
+        assert!(t.is_verified(1));
+        t.insert(1, ChunkState::Clean { crc32c: 5 });
+        assert!(t.is_verified(1), "setting the same state changes nothing");
+        t.insert(1, ChunkState::Clean { crc32c: 6 });
+        assert!(!t.is_verified(1), "another CRC is another content");
+        t.mark_verified(1);
+        t.remove(&1);
+        t.insert(1, ChunkState::Clean { crc32c: 6 });
+        assert!(!t.is_verified(1), "a removed chunk comes back unverified");
+        t.mark_verified(1);
+        t.truncate_from(0);
+        t.load(1, ChunkState::Clean { crc32c: 6 });
+        assert!(!t.is_verified(1), "a loaded chunk is unverified");
+    }
 
     quickcheck! {
         fn counts_match_a_recount(ops: Vec<(u8, u8)>, size: u16) -> bool {

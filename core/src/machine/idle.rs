@@ -32,6 +32,9 @@ pub(crate) struct IdleEntry {
     recorded_atime: u64,
     /// Clean chunks, in chunk order.
     chunks: Box<[CleanChunk]>,
+    /// Bit `i` set: `chunks[i]` is verified in this process (see `ChunkTable::is_verified`).
+    /// At most [`IDLE_MAX_CHUNKS`] chunks, so one word holds them all.
+    verified: u64,
     /// The precondition of the next upload, when it is not `If-Match` of the base version.
     other_precondition: Option<Box<Precondition>>,
 }
@@ -81,6 +84,11 @@ impl IdleEntry {
             Precondition::IfMatch(t) if *t == base.etag => None,
             p => Some(Box::new(p.clone())),
         };
+        let verified = chunks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| e.chunks.is_verified(c.index))
+            .fold(0u64, |bits, (i, _)| bits | 1 << i);
         Some(IdleEntry {
             key: key.into(),
             etag: base.etag.as_str().into(),
@@ -91,6 +99,7 @@ impl IdleEntry {
             atime: e.atime,
             recorded_atime: e.recorded_atime(),
             chunks,
+            verified,
             other_precondition,
         })
     }
@@ -134,6 +143,7 @@ impl IdleEntry {
             atime: r.atime,
             recorded_atime: r.atime,
             chunks: r.clean_chunks.into_boxed_slice(),
+            verified: 0,
             other_precondition,
         })
     }
@@ -154,9 +164,12 @@ impl IdleEntry {
         e.generation = self.generation;
         e.truncated_at = self.truncated_at;
         e.atime = self.atime;
-        for c in self.chunks.iter() {
+        for (i, c) in self.chunks.iter().enumerate() {
             e.chunks
                 .load(c.index, ChunkState::Clean { crc32c: c.crc32c });
+            if self.verified & (1 << i) != 0 {
+                e.chunks.mark_verified(c.index);
+            }
         }
         e.persist_wanted = false;
         e
@@ -240,6 +253,26 @@ mod tests {
             let again = IdleEntry::of(&woken).map(|i| i.wake(r.id).record());
             assert_eq!(again, Some(r));
         }
+    }
+
+    /// Which chunks are verified survives compaction: a woken entry does not checksum again
+    /// what it already checked.
+    #[test]
+    fn verified_chunks_stay_verified_through_compaction() {
+        let r = record(&[0, 1, 2], Precondition::IfNoneMatch);
+        let mut full = Entry::from_record(&r, 1000);
+        assert!(
+            !full.chunks.is_verified(0),
+            "a recovered chunk is not verified"
+        );
+        full.chunks.mark_verified(0);
+        full.chunks.mark_verified(2);
+        let Some(idle) = IdleEntry::of(&full) else {
+            panic!("a clean, committed entry is idle");
+        };
+        let woken = idle.wake(r.id);
+        let verified: Vec<bool> = (0..3).map(|c| woken.chunks.is_verified(c)).collect();
+        assert_eq!(verified, [true, false, true]);
     }
 
     /// Records with anything but clean, committed, in-place state stay in full form.

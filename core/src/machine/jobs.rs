@@ -467,13 +467,16 @@ impl Core {
         true
     }
 
-    /// `range` widened to the whole live extents of the clean chunks it touches (their CRC
-    /// covers whole extents).
+    /// `range` widened to the whole live extents of the clean chunks it touches that are not
+    /// verified yet (their CRC covers whole extents). Verified chunks are read as asked.
     fn read_range_for(&self, eid: EntryId, range: &Range<u64>) -> Range<u64> {
         let cs = self.cfg.chunk_size;
         let mut rr = range.clone();
         if let Some(e) = self.entries.get(&eid) {
             for c in chunks::chunks_overlapping(range, cs) {
+                if e.chunks.is_verified(c) {
+                    continue;
+                }
                 if let Some(ChunkState::Clean { .. }) = e.chunks.get(&c) {
                     let l = e.live(c, cs);
                     rr.start = rr.start.min(l.start);
@@ -484,8 +487,9 @@ impl Core {
         rr
     }
 
-    /// Checks the clean chunks of `range` in `data` (read at `at`); drops those that do not
-    /// match their CRC. Returns false when any was dropped.
+    /// Checks the clean chunks of `range` in `data` (read at `at`) that are not verified yet:
+    /// those that match their CRC become verified, those that do not are dropped. Returns
+    /// false when any was dropped.
     fn verify_clean(&mut self, eid: EntryId, range: &Range<u64>, at: u64, data: &Bytes) -> bool {
         let cs = self.cfg.chunk_size;
         let skip_sentinel = self.cfg.planted(Bug::CleanBeforeCrc);
@@ -495,15 +499,23 @@ impl Core {
         };
         let mut ok = true;
         for c in chunks::chunks_overlapping(range, cs) {
+            if e.chunks.is_verified(c) {
+                continue;
+            }
             if let Some(ChunkState::Clean { crc32c }) = e.chunks.get(&c).copied() {
                 if skip_sentinel && crc32c == 0 {
                     continue;
                 }
                 let l = e.live(c, cs);
-                let lo = (l.start - at) as usize;
-                let hi = (l.end - at) as usize;
-                let good = data.get(lo..hi).is_some_and(|s| checksum.of(s) == crc32c);
-                if !good {
+                let good = match (l.start.checked_sub(at), l.end.checked_sub(at)) {
+                    (Some(lo), Some(hi)) => data
+                        .get(lo as usize..hi as usize)
+                        .is_some_and(|s| checksum.of(s) == crc32c),
+                    _ => false,
+                };
+                if good {
+                    e.chunks.mark_verified(c);
+                } else {
                     e.chunks.remove(&c);
                     e.persist_wanted = true;
                     ok = false;
@@ -836,6 +848,8 @@ impl Core {
                     .of(&data[(live.start - start) as usize..(live.end - start) as usize])
             };
             e.chunks.insert(chunk, ChunkState::Clean { crc32c: crc });
+            // The cache file now holds exactly the bytes the CRC was computed from.
+            e.chunks.mark_verified(chunk);
         }
         e.direct.remove(&chunk);
         e.unsynced = true;

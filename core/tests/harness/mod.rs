@@ -47,6 +47,8 @@ pub struct World {
     pub remote_log: Vec<RemoteOp>,
     /// Every committed transaction, in order.
     pub txn_log: Vec<IndexTxn>,
+    /// Every cache-file read executed: (entry, offset, len), in order.
+    pub read_log: Vec<(EntryId, u64, u64)>,
     pub disk_full: bool,
     next_req: u64,
     next_etag: u64,
@@ -74,6 +76,7 @@ impl World {
             events: Vec::new(),
             remote_log: Vec::new(),
             txn_log: Vec::new(),
+            read_log: Vec::new(),
             disk_full: false,
             next_req: 1,
             next_etag: 100,
@@ -149,6 +152,7 @@ impl World {
                 f[o..o + data.len()].copy_from_slice(data);
             }
             LocalOp::Read { entry, offset, len } => {
+                self.read_log.push((*entry, *offset, *len));
                 let f = self.files.entry(*entry).or_default();
                 let mut out = vec![0; *len as usize];
                 for (i, b) in out.iter_mut().enumerate() {
