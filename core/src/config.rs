@@ -19,6 +19,8 @@ pub enum PlantedBug {
     RetryPreconditionAsOverwrite,
     /// An upload's success cleans every dirty byte, including bytes written during it.
     CleanWritesDuringUpload,
+    /// A read is answered from fetched bytes in memory even where it overlaps dirty bytes.
+    BufferedReadOverDirty,
 }
 
 /// Sizes, limits and timers of the core. See `docs/architecture.md`.
@@ -36,6 +38,13 @@ pub struct CoreConfig {
     pub max_parts_in_flight: usize,
     /// Remote chunk fetches in flight at once.
     pub max_concurrent_fetches: usize,
+    /// Readahead window of a sequential reader when it starts, bytes past its last read
+    /// (0: no readahead).
+    pub readahead_initial: u64,
+    /// Largest readahead window: it doubles each time a sequential reader enters a new chunk.
+    pub readahead_max: u64,
+    /// Fetched bytes kept in memory to answer reads without reading the cache file back.
+    pub read_buffer_limit: u64,
     /// How long after its last write an object waits before it is uploaded.
     pub write_back_delay: Duration,
     /// Interval of the periodic commit that bounds what a crash can lose.
@@ -81,6 +90,9 @@ impl Default for CoreConfig {
             max_concurrent_uploads: 4,
             max_parts_in_flight: 4,
             max_concurrent_fetches: 16,
+            readahead_initial: MIB + 128 * 1024,
+            readahead_max: 32 * MIB,
+            read_buffer_limit: 64 * MIB,
             write_back_delay: Duration::from_secs(5),
             commit_interval: Duration::from_secs(5),
             retry_initial: Duration::from_secs(1),
@@ -127,6 +139,9 @@ impl CoreConfig {
         {
             return err("max_concurrent_*", "must be > 0");
         }
+        if self.readahead_initial > self.readahead_max {
+            return err("readahead_initial", "must not exceed readahead_max");
+        }
         if self.low_watermark_pct > self.high_watermark_pct || self.high_watermark_pct > 100 {
             return err("watermarks", "must satisfy low <= high <= 100");
         }
@@ -172,6 +187,7 @@ pub(crate) enum PlantedBugName {
     FsyncReplyBeforeCommit,
     RetryPreconditionAsOverwrite,
     CleanWritesDuringUpload,
+    BufferedReadOverDirty,
 }
 
 #[cfg(feature = "planted-bugs")]

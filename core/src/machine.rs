@@ -22,6 +22,7 @@ mod idle;
 mod jobs;
 mod journal;
 mod journal_table;
+mod readahead;
 mod recovery;
 mod requests;
 mod upload;
@@ -35,6 +36,7 @@ use crate::time::Instant;
 use commit::CommitState;
 use entry_table::EntryTable;
 use journal_table::JournalTable;
+pub use readahead::ReadStats;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Why a remote operation was ordered: how to route its completion.
@@ -79,6 +81,7 @@ pub struct Core {
     /// Lookups to send again after a transient failure: (when, key, attempt).
     pub(crate) lookup_retry: Vec<(Instant, String, u32)>,
     pub(crate) fetch: fetch::FetchState,
+    pub(crate) readahead: readahead::ReadAhead,
     pub(crate) commit: CommitState,
     pub(crate) space: evict::SpaceState,
     pub(crate) poisoned: Option<String>,
@@ -123,6 +126,7 @@ impl Core {
             lookups: BTreeMap::new(),
             lookup_retry: Vec::new(),
             fetch: fetch::FetchState::default(),
+            readahead: readahead::ReadAhead::default(),
             commit: CommitState::default(),
             space: evict::SpaceState::default(),
             poisoned: None,
@@ -416,7 +420,19 @@ impl Core {
     /// which call it after every step.
     pub fn check_consistency(&self) -> Result<(), String> {
         self.entries.check()?;
+        self.readahead.check()?;
         self.journal.check()
+    }
+
+    /// Fetched bytes held in memory to answer reads (bounded by
+    /// `CoreConfig::read_buffer_limit`).
+    pub fn read_buffer_bytes(&self) -> u64 {
+        self.readahead.buffered_bytes()
+    }
+
+    /// The read path's counters since this core started.
+    pub fn read_stats(&self) -> ReadStats {
+        self.readahead.stats()
     }
 
     /// Present chunk states of `entry`, for checks.

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let (mut seeds, mut violations, mut sim_ms, mut crashes, mut conflicts) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut from_buffers, mut ahead) = (0u64, 0u64);
     for seed in range {
         let opts = silt_sim::Options::from_seed(seed);
         if trace {
@@ -59,6 +60,8 @@ fn main() -> ExitCode {
         sim_ms += r.sim_ms;
         crashes += u64::from(r.crashes);
         conflicts += u64::from(r.conflicts);
+        from_buffers += r.reads_from_buffers;
+        ahead += r.fetched_ahead;
         if !r.violations.is_empty() {
             violations += r.violations.len() as u64;
             println!("seed {seed}: {} violation(s)", r.violations.len());
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "ran {seeds} seeds in {secs:.1} s ({:.0} seeds/s), {:.0} simulated s, {crashes} crashes, {conflicts} conflicts",
+        "ran {seeds} seeds in {secs:.1} s ({:.0} seeds/s), {:.0} simulated s, {crashes} crashes, {conflicts} conflicts, {ahead} chunks fetched ahead, {from_buffers} reads answered from fetched bytes",
         seeds as f64 / secs.max(1e-9),
         sim_ms as f64 / 1000.0
     );

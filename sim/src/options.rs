@@ -63,6 +63,11 @@ impl Options {
             max_concurrent_uploads: 1 + pick(4) as usize,
             max_parts_in_flight: 1 + pick(3) as usize,
             max_concurrent_fetches: 1 + pick(8) as usize,
+            // Readahead scaled to the small chunks, drawn from nothing so that the other
+            // options of a seed stay what they were.
+            readahead_initial: chunk_size + chunk_size / 8,
+            readahead_max: chunk_size * 8,
+            read_buffer_limit: chunk_size * 12,
             write_back_delay: Duration::from_millis(pick(400)),
             commit_interval: Duration::from_millis(50 + pick(1000)),
             retry_initial: Duration::from_millis(10 + pick(100)),

@@ -38,16 +38,44 @@ enum Ev {
     DiskReading,
 }
 
+/// The length of a read that reads the rest of the file.
+const WHOLE: u64 = u64::MAX;
+
 #[derive(Clone, Debug)]
 enum Op {
-    Open { key: String, create: bool },
-    Read { key: String, off: u64, verify: bool },
-    Write { key: String, off: u64, data: Bytes },
-    Fsync { key: String },
-    Truncate { key: String, size: u64 },
-    Close { key: String },
-    Unlink { key: String },
-    Rename { from: String, to: String },
+    Open {
+        key: String,
+        create: bool,
+    },
+    /// A read of `len` bytes at `off`; `verify` learns the file (an unknown version).
+    Read {
+        key: String,
+        off: u64,
+        len: u64,
+        verify: bool,
+    },
+    Write {
+        key: String,
+        off: u64,
+        data: Bytes,
+    },
+    Fsync {
+        key: String,
+    },
+    Truncate {
+        key: String,
+        size: u64,
+    },
+    Close {
+        key: String,
+    },
+    Unlink {
+        key: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
 }
 
 /// The outcome of one run.
@@ -63,6 +91,10 @@ pub struct RunResult {
     pub crashes: u32,
     /// Conflicts reported.
     pub conflicts: u32,
+    /// Reads answered from fetched bytes in memory (over every core of the run).
+    pub reads_from_buffers: u64,
+    /// Chunks fetched ahead of sequential readers.
+    pub fetched_ahead: u64,
 }
 
 /// One simulated world.
@@ -326,6 +358,7 @@ impl World {
         }
         self.finish();
         self.result.sim_ms = self.now;
+        self.count_reads();
         self.result
     }
 
@@ -417,10 +450,14 @@ impl World {
                     create: *create,
                 }
             }
-            Op::Read { key, off, .. } => Request::Read {
+            Op::Read { key, off, len, .. } => Request::Read {
                 handle: self.handles[key],
                 offset: *off,
-                len: self.opts.file_max * 2,
+                len: if *len == WHOLE {
+                    self.opts.file_max * 2
+                } else {
+                    *len
+                },
             },
             Op::Write { key, off, data } => {
                 self.model.file(key).write_sent(*off, data);
@@ -554,9 +591,18 @@ impl World {
                     data: Bytes::from(data),
                 }
             }
-            40..=64 => Op::Read {
+            // A sequential scan in pieces of about a chunk (continued in `on_reply`), or one
+            // read of the rest of the file.
+            40..=49 => Op::Read {
                 key,
                 off: self.rng.below(size + 1),
+                len: self.opts.core.chunk_size / 4 + self.rng.below(2 * self.opts.core.chunk_size),
+                verify: false,
+            },
+            50..=64 => Op::Read {
+                key,
+                off: self.rng.below(size + 1),
+                len: WHOLE,
                 verify: false,
             },
             65..=79 => Op::Fsync { key },
@@ -606,6 +652,7 @@ impl World {
                         follow = Some(Op::Read {
                             key,
                             off: 0,
+                            len: WHOLE,
                             verify: true,
                         })
                     }
@@ -619,6 +666,7 @@ impl World {
                             follow = Some(Op::Read {
                                 key,
                                 off: 0,
+                                len: WHOLE,
                                 verify: true,
                             })
                         }
@@ -630,6 +678,7 @@ impl World {
                         follow = Some(Op::Read {
                             key,
                             off: 0,
+                            len: WHOLE,
                             verify: true,
                         });
                     }
@@ -657,6 +706,7 @@ impl World {
                         follow = Some(Op::Read {
                             key,
                             off: 0,
+                            len: WHOLE,
                             verify: true,
                         });
                     }
@@ -667,7 +717,24 @@ impl World {
                     self.violation(format!("{key:?}: {v}"));
                 }
             }
-            (Op::Read { key, off, verify }, Ok(Reply::Data(d))) => {
+            (
+                Op::Read {
+                    key,
+                    off,
+                    len,
+                    verify,
+                },
+                Ok(Reply::Data(d)),
+            ) => {
+                // A scan goes on where this read ended, most of the time, until the end.
+                if len != WHOLE && d.len() as u64 == len && self.rng.below(8) != 0 {
+                    follow = Some(Op::Read {
+                        key: key.clone(),
+                        off: off + len,
+                        len,
+                        verify: false,
+                    });
+                }
                 let f = self.model.file(&key);
                 let complaint = if verify {
                     f.observe(&d)
@@ -695,6 +762,7 @@ impl World {
                 follow = Some(Op::Read {
                     key,
                     off: 0,
+                    len: WHOLE,
                     verify: true,
                 });
             }
@@ -775,8 +843,16 @@ impl World {
         f.ever_disturbed = true;
     }
 
+    /// Adds the read counters of the core that is about to go.
+    fn count_reads(&mut self) {
+        let s = self.core.read_stats();
+        self.result.reads_from_buffers += s.from_buffers;
+        self.result.fetched_ahead += s.fetched_ahead;
+    }
+
     fn crash(&mut self) {
         self.result.crashes += 1;
+        self.count_reads();
         self.restarts += 1;
         self.trace("CRASH".into());
         // In-flight work is lost; a remote request in flight may or may not have landed.

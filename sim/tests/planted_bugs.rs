@@ -51,6 +51,11 @@ fn catches_bytes_written_during_an_upload_marked_clean() {
 }
 
 #[test]
+fn catches_a_read_answered_from_fetched_bytes_over_dirty_ones() {
+    assert_caught(PlantedBug::BufferedReadOverDirty);
+}
+
+#[test]
 fn the_unplanted_core_passes_the_same_seeds() {
     // The planted tests are meaningful only if the correct core passes these seeds.
     let failing: Vec<u64> = (0..SEED_BUDGET)

@@ -17,7 +17,10 @@ const MAX_FETCH_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Default)]
 pub(crate) struct FetchState {
+    /// Chunks a job waits for: sent first.
     queue: VecDeque<(EntryId, u64)>,
+    /// Chunks fetched ahead of a sequential reader: sent when no job waits.
+    ahead: VecDeque<(EntryId, u64)>,
     in_flight: usize,
     retry: Vec<(Instant, EntryId, u64)>,
     attempts: BTreeMap<(EntryId, u64), u32>,
@@ -31,10 +34,25 @@ impl FetchState {
 }
 
 impl Core {
+    /// Orders a fetch of `chunk` for a job that waits for it; one queued ahead of a reader
+    /// moves to the front.
     pub(crate) fn request_fetch(&mut self, eid: EntryId, chunk: u64) {
         if let Some(e) = self.entries.get_mut(&eid) {
             if e.fetching.insert(chunk) {
                 self.fetch.queue.push_back((eid, chunk));
+            } else if let Some(i) = self.fetch.ahead.iter().position(|q| *q == (eid, chunk)) {
+                self.fetch.ahead.remove(i);
+                self.fetch.queue.push_back((eid, chunk));
+            }
+        }
+    }
+
+    /// Orders a fetch of `chunk` ahead of a sequential reader: sent after the fetches jobs
+    /// wait for.
+    pub(crate) fn request_fetch_ahead(&mut self, eid: EntryId, chunk: u64) {
+        if let Some(e) = self.entries.get_mut(&eid) {
+            if e.fetching.insert(chunk) {
+                self.fetch.ahead.push_back((eid, chunk));
             }
         }
     }
@@ -42,7 +60,8 @@ impl Core {
     pub(crate) fn pump_fetches(&mut self) {
         let cs = self.cfg.chunk_size;
         while self.fetch.in_flight < self.cfg.max_concurrent_fetches {
-            let Some((eid, c)) = self.fetch.queue.pop_front() else {
+            let next = self.fetch.queue.pop_front();
+            let Some((eid, c)) = next.or_else(|| self.fetch.ahead.pop_front()) else {
                 return;
             };
             let Some(e) = self.entries.get_mut(&eid) else {
@@ -110,6 +129,8 @@ impl Core {
             Ok(RemoteOk::Got { data, etag, .. }) if data.len() as u64 == want => {
                 e.fetching.remove(&c);
                 self.fetch.attempts.remove(&(eid, c));
+                // Reads waiting for these bytes are answered from them, not from the file.
+                self.keep_fetched(eid, c, &etag, &data);
                 self.enqueue_front(
                     eid,
                     Job::Backfill {
@@ -136,6 +157,7 @@ impl Core {
     }
 
     fn fetch_failed(&mut self, eid: EntryId, c: u64, why: String) {
+        let cs = self.cfg.chunk_size;
         let n = self.fetch.attempts.entry((eid, c)).or_insert(0);
         *n += 1;
         if *n < MAX_FETCH_ATTEMPTS {
@@ -153,8 +175,18 @@ impl Core {
         };
         e.fetching.remove(&c);
         let parked = std::mem::take(&mut e.parked);
+        let chunk = chunks::chunk_range(c, cs);
         for job in parked {
             match job {
+                // A read that does not need this chunk (fetched ahead, or for another read)
+                // waits on for its own.
+                Job::Read { offset, len, .. }
+                    if offset.saturating_add(len) <= chunk.start || offset >= chunk.end =>
+                {
+                    if let Some(e) = self.entries.get_mut(&eid) {
+                        e.parked.push(job);
+                    }
+                }
                 Job::Read { req, .. } => self.reply(
                     req,
                     Err(FileError::Io(format!(

@@ -180,6 +180,9 @@ impl Core {
                     self.reply(req, Ok(Reply::Data(Bytes::new())));
                     return Started::Done;
                 }
+                if self.answer_from_buffers(eid, req, offset, len) {
+                    return Started::Done;
+                }
                 let range = offset..end;
                 self.read_for(eid, range, Job::Read { req, offset, len })
             }
@@ -790,6 +793,7 @@ impl Core {
             Job::Invalidate { .. } => self.wake_parked(eid),
             Job::Punch { .. } => self.space_retry_now(),
             Job::Remove => {
+                self.forget_buffers(eid);
                 self.entries.remove(&eid);
             }
             Job::UploadDone { .. } => {}

@@ -59,7 +59,12 @@ impl Core {
                 handle,
                 offset,
                 len,
-            } => self.with_handle(req, handle, |_| Job::Read { req, offset, len }),
+            } => {
+                if let Some(eid) = self.handles.get(&handle).copied() {
+                    self.note_read(handle, eid, offset, len);
+                }
+                self.with_handle(req, handle, |_| Job::Read { req, offset, len })
+            }
             Request::Write {
                 handle,
                 offset,
@@ -91,6 +96,7 @@ impl Core {
                             self.drop_entry(eid);
                         }
                     }
+                    self.forget_stream(handle);
                     self.reply(req, Ok(Reply::Closed));
                 }
                 None => self.reply(req, Err(FileError::BadHandle)),
