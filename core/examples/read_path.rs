@@ -202,7 +202,9 @@ struct Stats {
     max_gets_in_flight: usize,
     gets_out: HashSet<RemoteId>,
     /// `LocalOp::Read`s in flight, and per entry their number now and at most.
-    reads_out: HashMap<IoId, EntryId>,
+    reads_out: HashMap<IoId, (EntryId, u64)>,
+    /// Bytes of `LocalOp::Read`s completed so far.
+    read_bytes_done: u64,
     reads_now: HashMap<EntryId, usize>,
     reads_max: HashMap<EntryId, usize>,
     uploaded: u64,
@@ -234,8 +236,9 @@ struct World {
     /// While set, local completions are held back instead of queued.
     hold_local: bool,
     held: Vec<Input>,
-    /// Every `LocalOp::Read` emitted, in order: (io, entry, len).
-    reads: Vec<(IoId, EntryId, u64)>,
+    /// Every `LocalOp::Read` emitted, in order: (io, entry, len, bytes of reads completed
+    /// when it was emitted).
+    reads: Vec<(IoId, EntryId, u64, u64)>,
     stats: Stats,
     expect: HashMap<RequestId, Bytes>,
     answers: HashMap<RequestId, Answer>,
@@ -276,8 +279,9 @@ impl World {
         let mut trigger = None;
         match &input {
             Input::Local(io, _) => {
-                if let Some(e) = self.stats.reads_out.remove(io) {
+                if let Some((e, len)) = self.stats.reads_out.remove(io) {
                     *self.stats.reads_now.entry(e).or_default() -= 1;
+                    self.stats.read_bytes_done += len;
                     trigger = Some(*io);
                 }
             }
@@ -312,8 +316,8 @@ impl World {
                 if let LocalOp::Read { entry, len, .. } = op {
                     let s = &mut self.stats;
                     s.local_read_bytes += len;
-                    self.reads.push((io, entry, len));
-                    s.reads_out.insert(io, entry);
+                    self.reads.push((io, entry, len, s.read_bytes_done));
+                    s.reads_out.insert(io, (entry, len));
                     let n = s.reads_now.entry(entry).or_default();
                     *n += 1;
                     let max = s.reads_max.entry(entry).or_default();
@@ -750,21 +754,21 @@ fn case_read_during_upload(sz: &Sizes, t: &mut Table) {
         }
     }
     w.chase_until = 0;
+    // What the read waits behind: the part reads that complete between its arrival and the
+    // emission of its own cache-file read.
+    let done_at_submit = w.stats.read_bytes_done;
+    let in_flight = w.stats.reads_out.len();
     let id = w.read(h, &data, size / 2 + 4 * KIB, 4 * KIB);
     let a = w.wait(id);
-    let ours: Vec<(IoId, EntryId, u64)> = w.reads[first..a.reads_mark]
-        .iter()
-        .filter(|r| r.1 == entry)
-        .copied()
-        .collect();
-    let own = a.trigger.and_then(|io| ours.iter().position(|r| r.0 == io));
-    let behind = &ours[..own.unwrap_or(ours.len())];
-    let behind_bytes: u64 = behind.iter().map(|r| r.2).sum();
+    let own = a
+        .trigger
+        .and_then(|io| w.reads[first..a.reads_mark].iter().find(|r| r.0 == io))
+        .copied();
+    let behind_bytes = own.map_or(0, |r| r.3 - done_at_submit);
     let own_text = match own {
-        Some(i) => format!("its own LocalOp::Read: {} KiB", ours[i].2 / KIB),
+        Some(r) => format!("its own LocalOp::Read: {} KiB", r.2 / KIB),
         None => "no LocalOp::Read of its own".to_string(),
     };
-    let behind_count = behind.len();
     w.run_idle();
     if w.stats.uploaded != 1 || w.bucket.objects.get("dirty").map(|o| &o.1) != Some(&data) {
         panic!("the upload did not land intact: {:?}", w.core.pending());
@@ -775,7 +779,7 @@ fn case_read_during_upload(sz: &Sizes, t: &mut Table) {
             size / MIB
         ),
         format!(
-            "waited behind {:.1} MiB of upload part reads ({behind_count} LocalOp::Read); {own_text}",
+            "waited behind {:.1} MiB of upload part reads ({in_flight} in flight when it came); {own_text}",
             behind_bytes as f64 / MIB as f64,
         ),
     );

@@ -114,8 +114,13 @@ pub enum FileError {
     Io(String),
 }
 
-/// A cache-file operation. Operations on one entry are executed, and completed, in the order
-/// the core emits them.
+/// A cache-file operation.
+///
+/// Ordering contract for drivers: every operation the core emits may be executed at once,
+/// concurrently with every other operation in flight, and completed in any order. The core
+/// emits an operation only when nothing it must follow is still in flight: operations in
+/// flight together on one entry are reads, or touch disjoint chunks (see
+/// `docs/architecture.md`, "Jobs").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LocalOp {
     /// Write `data` at `offset`, extending the file if needed.

@@ -12,9 +12,10 @@
 //! 1. Build the core: [`Core::new`] for an empty cache, or [`Core::recover`] with everything
 //!    the index holds.
 //! 2. Drain [`Core::poll_output`] until it returns `None`, executing each [`Output`]:
-//!    - [`Output::Local`]: a cache-file operation. Operations for the same entry must be
-//!      executed, and their completions reported, in the order they were emitted (the core
-//!      never has two in flight for one entry unless they are independent ranges of one job).
+//!    - [`Output::Local`]: a cache-file operation. Every operation may be executed at once,
+//!      concurrently with the others in flight, and completed in any order: the core emits an
+//!      operation only when nothing it must follow is still in flight (reads of one entry run
+//!      together; writes beside them only on other chunks).
 //!    - [`Output::Index`]: commit the transaction atomically and durably.
 //!    - [`Output::Remote`]: an object-store operation.
 //!    - [`Output::Reply`]: answer the request. [`Output::Event`]: log / count it.

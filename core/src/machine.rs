@@ -6,9 +6,10 @@
 //! - `poll_*`: outputs ([`Core::poll_output`], [`Core::poll_timeout`]);
 //! - getters for status and for the simulator's checks.
 //!
-//! Inside, every object is an [`entry::Entry`] with a queue of jobs (`jobs.rs`) run one at a
-//! time, so the local operations of one entry never overlap and every job sees the effects of
-//! the jobs before it. Fetches (`fetch.rs`), uploads and deletes (`upload.rs`, `journal.rs`),
+//! Inside, every object is an [`entry::Entry`] with a queue of jobs (`jobs.rs`) started in
+//! order; reads run together, writes beside them only on other chunks, anything else alone
+//! (`job_access.rs`), so the local operations of one entry never conflict and every job sees
+//! the effects of the jobs before it that touch the same bytes. Fetches (`fetch.rs`), uploads and deletes (`upload.rs`, `journal.rs`),
 //! commits (`commit.rs`) and eviction (`evict.rs`) feed jobs into those queues.
 
 mod chunk_table;
@@ -19,6 +20,7 @@ mod entry_table;
 mod evict;
 mod fetch;
 mod idle;
+mod job_access;
 mod jobs;
 mod journal;
 mod journal_table;
@@ -88,7 +90,11 @@ pub struct Core {
     pub(crate) next_commit: Instant,
     /// The LRU's logical clock (see [`Core::tick_atime`]).
     atime_clock: u64,
-    local_io: BTreeMap<IoId, EntryId>,
+    /// Local operations in flight: the entry and the job (its slot) each belongs to.
+    local_io: BTreeMap<IoId, (EntryId, u64)>,
+    /// Slot of the next job to start, and of the job starting now (its operations carry it).
+    next_slot: u64,
+    pub(crate) starting_slot: u64,
     remote_io: BTreeMap<RemoteId, RemoteCtx>,
     out: VecDeque<Output>,
     next_handle: u64,
@@ -131,6 +137,8 @@ impl Core {
             space: evict::SpaceState::default(),
             poisoned: None,
             local_io: BTreeMap::new(),
+            next_slot: 1,
+            starting_slot: 0,
             remote_io: BTreeMap::new(),
             out: VecDeque::new(),
             next_handle: 1,
@@ -148,8 +156,8 @@ impl Core {
         match input {
             Input::Request(id, req) => self.handle_request(id, req),
             Input::Local(io, result) => {
-                if let Some(eid) = self.local_io.remove(&io) {
-                    self.on_local_done(eid, result);
+                if let Some((eid, slot)) = self.local_io.remove(&io) {
+                    self.on_local_done(eid, slot, result);
                 }
             }
             Input::Index(txn, result) => self.on_txn_done(txn, result),
@@ -221,7 +229,7 @@ impl Core {
     pub(crate) fn emit_local(&mut self, eid: EntryId, op: LocalOp) {
         let io = IoId(self.next_io);
         self.next_io += 1;
-        self.local_io.insert(io, eid);
+        self.local_io.insert(io, (eid, self.starting_slot));
         self.out.push_back(Output::Local(io, op));
     }
 
@@ -266,6 +274,14 @@ impl Core {
     pub(crate) fn tick_atime(&mut self) -> u64 {
         self.atime_clock += 1;
         self.atime_clock
+    }
+
+    /// A slot for a job about to start: the local operations it emits carry it.
+    pub(crate) fn take_slot(&mut self) -> u64 {
+        let s = self.next_slot;
+        self.next_slot += 1;
+        self.starting_slot = s;
+        s
     }
 
     pub(crate) fn mark_ready(&mut self, eid: EntryId) {

@@ -139,3 +139,94 @@ fn a_write_over_a_verified_chunk_reads_back_as_written() {
     assert_eq!(read(&mut w, h, 0, 100), data);
     assert_eq!(bytes_read(&mut w), 100);
 }
+
+/// Local reads in flight, by entry: (offset, len).
+fn reads_in_flight(w: &World) -> Vec<(u64, u64)> {
+    w.local
+        .iter()
+        .filter_map(|(_, op)| match op {
+            silt_core::LocalOp::Read { offset, len, .. } => Some((*offset, *len)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads of one file run together: all are out before any completes.
+#[test]
+fn reads_of_one_file_run_concurrently() {
+    let mut w = World::new(small_config());
+    let data = object();
+    w.put_object("obj", &data);
+    let h = w.open("obj", false);
+    assert_eq!(read(&mut w, h, 0, 100), data);
+    assert!(w.drive(10_000), "the fetched chunks are written");
+    let reqs: Vec<_> = (0..6u64)
+        .map(|i| {
+            w.request(Request::Read {
+                handle: h,
+                offset: i * 16,
+                len: 16,
+            })
+        })
+        .collect();
+    assert_eq!(reads_in_flight(&w).len(), 6, "every read is out at once");
+    assert!(w.drive(10_000));
+    for (i, r) in reqs.into_iter().enumerate() {
+        let want = &data[i * 16..(i * 16 + 16).min(100)];
+        assert_eq!(w.reply(r), Some(&Ok(Reply::Data(Bytes::copy_from_slice(want)))));
+    }
+}
+
+/// A write waits for the reads in flight over its chunks, and only for those; a read queued
+/// after a write sees it.
+#[test]
+fn a_write_orders_only_against_what_overlaps_it() {
+    let mut w = World::new(small_config());
+    let mut data = object();
+    w.put_object("obj", &data);
+    let h = w.open("obj", false);
+    assert_eq!(read(&mut w, h, 0, 100), data);
+    assert!(w.drive(10_000), "the fetched chunks are written");
+    let early = w.request(Request::Read {
+        handle: h,
+        offset: 0,
+        len: 16,
+    });
+    let other = w.request(Request::Write {
+        handle: h,
+        offset: 40,
+        data: Bytes::from_static(b"far"),
+    });
+    let writes = |w: &World| {
+        w.local
+            .iter()
+            .filter(|(_, op)| matches!(op, silt_core::LocalOp::Write { .. }))
+            .count()
+    };
+    assert_eq!(writes(&w), 1, "a write to another chunk does not wait for the read");
+    let same = w.request(Request::Write {
+        handle: h,
+        offset: 4,
+        data: Bytes::from_static(b"near"),
+    });
+    assert_eq!(writes(&w), 1, "a write to the chunk being read waits for the read");
+    let late = w.request(Request::Read {
+        handle: h,
+        offset: 0,
+        len: 16,
+    });
+    assert!(w.drive(10_000));
+    assert_eq!(
+        w.reply(early),
+        Some(&Ok(Reply::Data(Bytes::copy_from_slice(&data[0..16])))),
+        "the read queued first does not see the write queued after it"
+    );
+    assert_eq!(w.reply(other), Some(&Ok(Reply::Written { len: 3 })));
+    assert_eq!(w.reply(same), Some(&Ok(Reply::Written { len: 4 })));
+    data[4..8].copy_from_slice(b"near");
+    assert_eq!(
+        w.reply(late),
+        Some(&Ok(Reply::Data(Bytes::copy_from_slice(&data[0..16])))),
+        "the read queued after the write sees it"
+    );
+}

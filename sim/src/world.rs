@@ -30,6 +30,9 @@ const KEY_POOL: &[&str] = &[
 
 #[derive(Debug)]
 enum Ev {
+    /// A local operation is executed (operations in flight run in any order).
+    Exec(IoId, LocalOp),
+    /// ...and its completion reaches the core.
     Local(IoId, EntryId, Result<LocalOk, LocalError>, bool),
     Index(TxnId, Staged),
     Remote(RemoteId, RemoteOp),
@@ -119,7 +122,6 @@ pub struct World {
     heap: BinaryHeap<Reverse<(u64, u64)>>,
     events: BTreeMap<u64, Ev>,
     seq: u64,
-    entry_clock: BTreeMap<EntryId, u64>,
     timer_at: Option<u64>,
     faults: bool,
     finished_client: bool,
@@ -176,7 +178,6 @@ impl World {
             heap: BinaryHeap::new(),
             events: BTreeMap::new(),
             seq: 0,
-            entry_clock: BTreeMap::new(),
             timer_at: None,
             faults: true,
             finished_client: false,
@@ -220,21 +221,11 @@ impl World {
         while let Some(out) = self.core.poll_output() {
             match out {
                 Output::Local(io, op) => {
-                    let entry = local_entry(&op);
-                    let is_sync = matches!(op, LocalOp::Sync { .. });
-                    let result = self.disk.perform(&op, &mut self.rng);
-                    if self.trace_on {
-                        self.trace(format!(
-                            "local {} -> {}",
-                            describe_local(&op),
-                            if result.is_ok() { "ok" } else { "ENOSPC/EIO" }
-                        ));
-                    }
+                    // The core emits only operations that may run at once: they are executed
+                    // at random times, so those of one entry in flight together run in any
+                    // order.
                     let lat = self.rng.below(3);
-                    let at =
-                        (self.now + lat).max(self.entry_clock.get(&entry).copied().unwrap_or(0));
-                    self.entry_clock.insert(entry, at);
-                    self.schedule(at, Ev::Local(io, entry, result, is_sync));
+                    self.schedule(self.now + lat, Ev::Exec(io, op));
                 }
                 Output::Index(id, txn) => {
                     let lat = 1 + self.rng.below(5);
@@ -373,6 +364,21 @@ impl World {
 
     fn step(&mut self, ev: Ev) {
         match ev {
+            Ev::Exec(io, op) => {
+                let entry = local_entry(&op);
+                let is_sync = matches!(op, LocalOp::Sync { .. });
+                let result = self.disk.perform(&op, &mut self.rng);
+                if self.trace_on {
+                    self.trace(format!(
+                        "local {} -> {}",
+                        describe_local(&op),
+                        if result.is_ok() { "ok" } else { "ENOSPC/EIO" }
+                    ));
+                }
+                // Done, but not yet reported: a crash may fall in between.
+                let lat = self.rng.below(2);
+                self.schedule(self.now + lat, Ev::Local(io, entry, result, is_sync));
+            }
             Ev::Local(io, entry, result, is_sync) => {
                 if is_sync && result.is_ok() {
                     self.disk.sync(entry);
@@ -885,7 +891,6 @@ impl World {
         }
         self.model.crash();
         self.handles.clear();
-        self.entry_clock.clear();
         self.timer_at = None;
         let mut cfg = self.opts.core.clone();
         cfg.seed = cfg.seed.wrapping_add(self.restarts);

@@ -50,7 +50,8 @@ pub(crate) struct Entry {
     pub handles: u32,
     /// Jobs waiting for the entry, and the one running.
     pub queue: VecDeque<Job>,
-    pub running: Option<Running>,
+    /// Jobs whose local operations are in flight (see `job_access`).
+    pub running: Vec<Running>,
     /// Jobs waiting for fetches.
     pub parked: Vec<Job>,
     /// Chunks being fetched.
@@ -119,7 +120,7 @@ impl Entry {
             recorded_atime: atime,
             handles: 0,
             queue: VecDeque::new(),
-            running: None,
+            running: Vec::new(),
             parked: Vec::new(),
             fetching: BTreeSet::new(),
             direct: BTreeMap::new(),
@@ -369,12 +370,12 @@ impl Entry {
         !self.parked.is_empty()
             || !self.fetching.is_empty()
             || self.queue.iter().any(is_read)
-            || self.running.as_ref().is_some_and(|r| is_read(&r.job))
+            || self.running.iter().any(|r| is_read(&r.job))
     }
 
     /// True when no job, fetch or parked work is pending.
     pub fn idle(&self) -> bool {
-        self.running.is_none()
+        self.running.is_empty()
             && self.queue.is_empty()
             && self.parked.is_empty()
             && self.fetching.is_empty()

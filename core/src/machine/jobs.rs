@@ -1,8 +1,12 @@
-//! Jobs: the only place an entry's state changes. Each entry runs one job at a time, in
-//! order, so its local operations never overlap and every decision sees the effects of the
-//! jobs before it. A job that needs remote bytes parks itself and is re-run when they land.
+//! Jobs: the only place an entry's state changes. An entry's jobs start in queue order; one
+//! starts while others run only when it is compatible with all of them (reads share, writes
+//! own the chunks they touch, everything else runs alone: `job_access`), so its local
+//! operations never conflict and every decision sees the effects of every job before it that
+//! touches the same bytes. A job that needs remote bytes parks itself and is re-run when they
+//! land.
 
 use super::commit::Waiter;
+use super::job_access::Access;
 use super::Core;
 use crate::chunks::{self, ChunkState};
 use crate::config::Bug;
@@ -66,6 +70,10 @@ pub(crate) enum Job {
 #[derive(Debug)]
 pub(crate) struct Running {
     pub job: Job,
+    /// Names the job among the entry's running ones; its local operations carry it.
+    pub slot: u64,
+    /// What it touches while it runs.
+    pub access: Access,
     /// Local operations still in flight.
     pub pending: u32,
     /// First failure among them.
@@ -84,6 +92,8 @@ impl Running {
     fn new(job: Job, pending: u32) -> Self {
         Running {
             job,
+            slot: 0,
+            access: Access::Exclusive,
             pending,
             failed: None,
             read_at: 0,
@@ -148,22 +158,31 @@ impl Core {
         self.emit(Output::Reply(req, r));
     }
 
+    /// Starts the jobs at the head of the entry's queue, in order, while each is compatible
+    /// with every job still running (see `job_access`).
     pub(crate) fn start_next_job(&mut self, eid: EntryId) {
+        let cs = self.cfg.chunk_size;
         loop {
             let Some(e) = self.entries.get_mut(&eid) else {
                 return;
             };
-            if e.running.is_some() {
+            let Some(head) = e.queue.front() else {
+                return;
+            };
+            let access = Access::of(head, e, cs);
+            if !e.running.iter().all(|r| r.access.compatible(&access)) {
                 return;
             }
             let Some(job) = e.queue.pop_front() else {
                 return;
             };
-            if let Started::Running(r) = self.start_job(eid, job) {
+            let slot = self.take_slot();
+            if let Started::Running(mut r) = self.start_job(eid, job) {
+                r.slot = slot;
+                r.access = access;
                 if let Some(e) = self.entries.get_mut(&eid) {
-                    e.running = Some(*r);
+                    e.running.push(*r);
                 }
-                return;
             }
         }
     }
@@ -492,7 +511,8 @@ impl Core {
 
     /// Checks the clean chunks of `range` in `data` (read at `at`) that are not verified yet:
     /// those that match their CRC become verified, those that do not are dropped. Returns
-    /// false when any was dropped.
+    /// false when any was dropped, or when a byte of `range` is no longer known to be present
+    /// (a job that ran beside this read dropped its chunk): the read must run again.
     fn verify_clean(&mut self, eid: EntryId, range: &Range<u64>, at: u64, data: &Bytes) -> bool {
         let cs = self.cfg.chunk_size;
         let skip_sentinel = self.cfg.planted(Bug::CleanBeforeCrc);
@@ -502,6 +522,10 @@ impl Core {
         };
         let mut ok = true;
         for c in chunks::chunks_overlapping(range, cs) {
+            if e.needs_fill(c, range, cs) {
+                ok = false;
+                continue;
+            }
             if e.chunks.is_verified(c) {
                 continue;
             }
@@ -528,11 +552,19 @@ impl Core {
         ok
     }
 
-    pub(crate) fn on_local_done(&mut self, eid: EntryId, result: Result<LocalOk, LocalError>) {
+    pub(crate) fn on_local_done(
+        &mut self,
+        eid: EntryId,
+        slot: u64,
+        result: Result<LocalOk, LocalError>,
+    ) {
         let Some(e) = self.entries.get_mut(&eid) else {
             return;
         };
-        let Some(r) = e.running.as_mut() else { return };
+        let Some(at) = e.running.iter().position(|r| r.slot == slot) else {
+            return;
+        };
+        let r = &mut e.running[at];
         r.pending = r.pending.saturating_sub(1);
         match result {
             // A read answers exactly the bytes asked for; anything shorter is an I/O error.
@@ -558,7 +590,7 @@ impl Core {
         if r.pending > 0 {
             return;
         }
-        let Some(r) = e.running.take() else { return };
+        let r = e.running.remove(at);
         self.finish_job(eid, r);
         self.mark_ready(eid);
     }
