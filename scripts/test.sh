@@ -49,5 +49,8 @@ cargo clippy --target x86_64-apple-darwin -p silt-store --all-targets -- -D warn
 step "core scale benchmark, quick mode (it must run; the numbers are in docs/benchmarks.md)"
 cargo run --release -p silt-core --example core_scale -- --quick
 
+step "read path benchmark, quick mode (it must run; the numbers are in docs/benchmarks.md)"
+cargo run --release -p silt-core --example read_path -- --quick
+
 step "deterministic simulation, seeds ${SEEDS}"
 cargo run --release -p silt-sim -- --seeds "${SEEDS}"

@@ -21,6 +21,8 @@ pub enum PlantedBug {
     CleanWritesDuringUpload,
     /// A read is answered from fetched bytes in memory even where it overlaps dirty bytes.
     BufferedReadOverDirty,
+    /// A read starts beside a write in flight over the same chunks.
+    ReadBesideOverlappingWrite,
 }
 
 /// Sizes, limits and timers of the core. See `docs/architecture.md`.
@@ -188,6 +190,7 @@ pub(crate) enum PlantedBugName {
     RetryPreconditionAsOverwrite,
     CleanWritesDuringUpload,
     BufferedReadOverDirty,
+    ReadBesideOverlappingWrite,
 }
 
 #[cfg(feature = "planted-bugs")]

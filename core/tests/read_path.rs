@@ -173,7 +173,10 @@ fn reads_of_one_file_run_concurrently() {
     assert!(w.drive(10_000));
     for (i, r) in reqs.into_iter().enumerate() {
         let want = &data[i * 16..(i * 16 + 16).min(100)];
-        assert_eq!(w.reply(r), Some(&Ok(Reply::Data(Bytes::copy_from_slice(want)))));
+        assert_eq!(
+            w.reply(r),
+            Some(&Ok(Reply::Data(Bytes::copy_from_slice(want))))
+        );
     }
 }
 
@@ -203,13 +206,21 @@ fn a_write_orders_only_against_what_overlaps_it() {
             .filter(|(_, op)| matches!(op, silt_core::LocalOp::Write { .. }))
             .count()
     };
-    assert_eq!(writes(&w), 1, "a write to another chunk does not wait for the read");
+    assert_eq!(
+        writes(&w),
+        1,
+        "a write to another chunk does not wait for the read"
+    );
     let same = w.request(Request::Write {
         handle: h,
         offset: 4,
         data: Bytes::from_static(b"near"),
     });
-    assert_eq!(writes(&w), 1, "a write to the chunk being read waits for the read");
+    assert_eq!(
+        writes(&w),
+        1,
+        "a write to the chunk being read waits for the read"
+    );
     let late = w.request(Request::Read {
         handle: h,
         offset: 0,

@@ -40,6 +40,8 @@ pub struct Options {
     pub ignore_write_conditions: bool,
     /// The core's configuration.
     pub core: CoreConfig,
+    /// Concurrent readers beside the main client.
+    pub readers: u32,
 }
 
 impl Options {
@@ -104,6 +106,7 @@ impl Options {
             ignore_get_if_match: pick(2) == 0,
             ignore_complete_condition: quirk == 1,
             ignore_write_conditions: quirk == 0,
+            readers: pick(3) as u32,
             core,
         }
     }
@@ -116,7 +119,7 @@ impl fmt::Display for Options {
             f,
             "seed={} ops={} keys={} preexisting={} write_max={} file_max={} crash={}‰ outside={}‰ \
              remote_error={}‰ remote_timeout={}‰ remote_latency_ms_max={} disk_capacity={} \
-             ignore_get_if_match={} ignore_complete_condition={} ignore_write_conditions={} \
+             ignore_get_if_match={} ignore_complete_condition={} ignore_write_conditions={} readers={} \
              chunk_size={} min_part_size={} multipart_threshold={} uploads={} parts={} fetches={} \
              write_back_delay_ms={} commit_interval_ms={} retry_ms={}..{} budget={} dirty_limit={}",
             self.seed,
@@ -134,6 +137,7 @@ impl fmt::Display for Options {
             self.ignore_get_if_match,
             self.ignore_complete_condition,
             self.ignore_write_conditions,
+            self.readers,
             c.chunk_size,
             c.min_part_size,
             c.multipart_threshold,

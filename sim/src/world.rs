@@ -38,8 +38,12 @@ enum Ev {
     Remote(RemoteId, RemoteOp),
     Timer,
     Client,
+    /// A concurrent reader's turn.
+    Reader(u32),
     DiskReading,
 }
+
+mod readers;
 
 /// The length of a read that reads the rest of the file.
 const WHOLE: u64 = u64::MAX;
@@ -128,6 +132,11 @@ pub struct World {
     trace_on: bool,
     result: RunResult,
     restarts: u64,
+    /// Concurrent readers and their reads in flight (`readers.rs`).
+    readers: Vec<readers::Reader>,
+    reader_reads: BTreeMap<RequestId, readers::ReaderRead>,
+    /// Per key, a count of model changes that make reads in flight uncheckable.
+    epochs: BTreeMap<String, u64>,
 }
 
 impl World {
@@ -184,7 +193,14 @@ impl World {
             trace_on: trace,
             result: RunResult::default(),
             restarts: 0,
+            readers: Vec::new(),
+            reader_reads: BTreeMap::new(),
+            epochs: BTreeMap::new(),
         };
+        w.readers = vec![readers::Reader::default(); w.opts.readers as usize];
+        for i in 0..w.opts.readers {
+            w.schedule(1 + u64::from(i), Ev::Reader(i));
+        }
         w.trace(format!("options: {}", w.opts));
         w.schedule(0, Ev::Client);
         w.schedule(0, Ev::DiskReading);
@@ -271,6 +287,8 @@ impl World {
         match e {
             Event::Conflict(c) => {
                 self.result.conflicts += 1;
+                self.touch(&c.original_key);
+                self.touch(&c.conflict_key);
                 if let Some(h) = self.handles.remove(&c.original_key) {
                     self.handles.insert(c.conflict_key.clone(), h);
                     // A request in flight on the handle now works on the conflict copy.
@@ -305,6 +323,7 @@ impl World {
                 };
             }
             Event::Invalidated { key, etag } => {
+                self.touch(&key);
                 let current = self.s3.objects.get(&key).map(|o| o.etag.clone());
                 let content = etag.as_ref().and_then(|e| self.s3.versions.get(e)).cloned();
                 let pending = self.pending.as_ref().map(|(_, op)| op.clone());
@@ -355,6 +374,7 @@ impl World {
 
     fn quiet(&self) -> bool {
         self.pending.is_none()
+            && self.reader_reads.is_empty()
             && self.core.pending().is_none()
             && self
                 .events
@@ -412,6 +432,7 @@ impl World {
                 }
             }
             Ev::Client => self.client_step(),
+            Ev::Reader(i) => self.reader_step(i),
         }
     }
 
@@ -626,6 +647,9 @@ impl World {
     }
 
     fn on_reply(&mut self, req: RequestId, r: Result<Reply, FileError>) {
+        if self.on_reader_reply(req, &r) {
+            return;
+        }
         if let Some((awaited, answer)) = self.awaited.as_mut() {
             if *awaited == req {
                 *answer = Some(r);
@@ -779,8 +803,13 @@ impl World {
             (Op::Close { key }, _) => {
                 self.handles.remove(&key);
             }
-            (Op::Unlink { key }, Ok(Reply::Unlinked)) => self.model.file(&key).unlink_done(),
+            (Op::Unlink { key }, Ok(Reply::Unlinked)) => {
+                self.touch(&key);
+                self.model.file(&key).unlink_done()
+            }
             (Op::Rename { from, to }, Ok(Reply::Renamed)) => {
+                self.touch(&from);
+                self.touch(&to);
                 // Content moves; an outside writer's version stays with its key.
                 let mut f = self.model.files.remove(&from).unwrap_or_else(MFile::lost);
                 let from_disturbed = f.disturbed;
@@ -839,6 +868,7 @@ impl World {
             .outside_put(&key, Bytes::from(data.clone()), self.now);
         self.trace(format!("outside writer stores {key:?} as {etag}"));
         let cached = self.core.lookup(&key).is_some();
+        self.touch(&key);
         let f = self.model.file(&key);
         if !cached {
             // The cache holds nothing of this key: the version it looks up next is this one,
@@ -891,6 +921,11 @@ impl World {
         }
         self.model.crash();
         self.handles.clear();
+        // Reads in flight die with the core; the readers go on after the restart.
+        self.reader_reads.clear();
+        for r in &mut self.readers {
+            r.scan = None;
+        }
         self.timer_at = None;
         let mut cfg = self.opts.core.clone();
         cfg.seed = cfg.seed.wrapping_add(self.restarts);

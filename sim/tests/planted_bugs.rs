@@ -56,6 +56,11 @@ fn catches_a_read_answered_from_fetched_bytes_over_dirty_ones() {
 }
 
 #[test]
+fn catches_a_read_run_beside_an_overlapping_write() {
+    assert_caught(PlantedBug::ReadBesideOverlappingWrite);
+}
+
+#[test]
 fn the_unplanted_core_passes_the_same_seeds() {
     // The planted tests are meaningful only if the correct core passes these seeds.
     let failing: Vec<u64> = (0..SEED_BUDGET)

@@ -170,7 +170,13 @@ impl Core {
                 return;
             };
             let access = Access::of(head, e, cs);
-            if !e.running.iter().all(|r| r.access.compatible(&access)) {
+            let reorder = self.cfg.planted(Bug::ReadBesideOverlappingWrite);
+            let fits = |r: &Running| {
+                r.access.compatible(&access)
+                    || (reorder
+                        && matches!((&r.access, &access), (Access::Owned(_), Access::Shared(_))))
+            };
+            if !e.running.iter().all(fits) {
                 return;
             }
             let Some(job) = e.queue.pop_front() else {
@@ -434,6 +440,13 @@ impl Core {
                 self.read_for(eid, range, Job::Materialize)
             }
             Job::Remove => {
+                // Reads still waiting for fetches were sent before the last close: the file
+                // is gone now, so they are answered as reads of a closed handle.
+                for job in std::mem::take(&mut e.parked) {
+                    if let Job::Read { req, .. } = job {
+                        self.reply(req, Err(FileError::BadHandle));
+                    }
+                }
                 self.emit_local(eid, LocalOp::Remove { entry: eid });
                 running(Running::new(Job::Remove, 1))
             }
@@ -616,6 +629,7 @@ impl Core {
                     return;
                 }
                 let (out, _) = self.merge_direct(eid, &range, r.read_at, data);
+                self.release_direct(eid);
                 // A read writes nothing to the index: the access time lives in memory and
                 // reaches the index with the entry's next change (a crash loses LRU order only).
                 let atime = self.tick_atime();
@@ -758,8 +772,11 @@ impl Core {
                         self.forget_presence(eid, g);
                     }
                     if err == LocalError::NoSpace {
-                        if let (Some(e), Job::Backfill { data, .. }) =
-                            (self.entries.get_mut(&eid), &r.job)
+                        // Kept in memory for the jobs that wait for it (a chunk fetched ahead
+                        // of a reader is not: nothing waits).
+                        let needed = self.parked_need(eid, chunk);
+                        if let (Some(e), Job::Backfill { data, .. }, true) =
+                            (self.entries.get_mut(&eid), &r.job, needed)
                         {
                             e.direct.insert(chunk, data.clone());
                         }
@@ -794,6 +811,7 @@ impl Core {
                     return;
                 }
                 let (body, from_memory) = self.merge_direct(eid, &range, r.read_at, data);
+                self.release_direct(eid);
                 self.upload_data_ready(eid, jid, attempt, part, range, body, &from_memory);
             }
             Job::Convert { .. } => {
@@ -944,7 +962,9 @@ impl Core {
 
     /// Replaces the non-dirty bytes of `range` in `data` with fetched bytes held in memory
     /// (chunks that could not be cached for lack of space). Returns the chunks it merged:
-    /// their bytes are not in the cache file.
+    /// their bytes are not in the cache file. The chunks stay in memory while other jobs of
+    /// the entry wait (`release_direct` drops them after): a large read on a full disk needs
+    /// all its chunks at once, and must not lose them to the small reads beside it.
     fn merge_direct(
         &mut self,
         eid: EntryId,
@@ -964,7 +984,7 @@ impl Core {
         let mut used = Vec::new();
         let mut buf = data[lo..hi.min(data.len())].to_vec();
         for c in chunks::chunks_overlapping(range, cs) {
-            let Some(d) = e.direct.remove(&c) else {
+            let Some(d) = e.direct.get(&c).cloned() else {
                 continue;
             };
             used.push(c);
@@ -983,5 +1003,33 @@ impl Core {
             }
         }
         (Bytes::from(buf), used)
+    }
+
+    /// Drops the fetched chunks held in memory for a full disk once no job of the entry waits.
+    fn release_direct(&mut self, eid: EntryId) {
+        if let Some(e) = self.entries.get_mut(&eid) {
+            let waiting = !e.parked.is_empty()
+                || e.queue
+                    .iter()
+                    .any(|j| matches!(j, Job::Read { .. } | Job::UploadRead { .. }));
+            if !waiting {
+                e.direct.clear();
+            }
+        }
+    }
+
+    /// True when a parked job of `e` reads chunk `c`.
+    fn parked_need(&self, eid: EntryId, c: u64) -> bool {
+        let cr = chunks::chunk_range(c, self.cfg.chunk_size);
+        self.entries.get(&eid).is_some_and(|e| {
+            e.parked.iter().any(|j| match j {
+                Job::Read { offset, len, .. } => {
+                    *offset < cr.end && offset.saturating_add(*len) > cr.start
+                }
+                Job::UploadRead { range, .. } => range.start < cr.end && range.end > cr.start,
+                Job::Materialize => true,
+                _ => false,
+            })
+        })
     }
 }
