@@ -79,6 +79,17 @@ fn after_a_restart_each_chunk_is_checked_once() {
         16,
         "the first read checks the whole chunk"
     );
+    // The rest of the chunk is kept in memory for a sequential reader: the next read of it
+    // reads nothing from the file.
+    assert_eq!(read(&mut w2, h, 24, 4), &data[24..28]);
+    assert_eq!(
+        bytes_read(&mut w2),
+        0,
+        "the checked chunk's tail answers the next read"
+    );
+    // Once the handle is closed, reads come from the file again, only the bytes asked.
+    assert_eq!(w2.call(Request::Close { handle: h }), Ok(Reply::Closed));
+    let h = w2.open("obj", false);
     assert_eq!(read(&mut w2, h, 20, 4), &data[20..24]);
     assert_eq!(bytes_read(&mut w2), 4, "the chunk is verified now");
     assert!(

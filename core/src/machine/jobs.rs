@@ -628,6 +628,7 @@ impl Core {
                     self.enqueue_front(eid, Job::Read { req, offset, len });
                     return;
                 }
+                self.keep_read_tail(eid, &range, r.read_at, &data);
                 let (out, _) = self.merge_direct(eid, &range, r.read_at, data);
                 self.release_direct(eid);
                 // A read writes nothing to the index: the access time lives in memory and

@@ -206,6 +206,38 @@ impl Core {
         self.answer_parked_from_buffers(eid);
     }
 
+    /// A read of `range` read (at `at`) and checked the whole clean chunk it ends in: its
+    /// bytes past the read are kept as a read buffer, so a sequential reader's next reads of
+    /// that chunk come from memory instead of reading the file again.
+    pub(crate) fn keep_read_tail(
+        &mut self,
+        eid: EntryId,
+        range: &Range<u64>,
+        at: u64,
+        data: &Bytes,
+    ) {
+        let cs = self.cfg.chunk_size;
+        if range.is_empty() || self.cfg.readahead_initial == 0 {
+            return;
+        }
+        let c = chunks::chunk_of(range.end - 1, cs);
+        let Some(e) = self.entries.get(&eid) else {
+            return;
+        };
+        let (Some(base), true) = (e.base.as_ref(), e.chunks.is_verified(c)) else {
+            return;
+        };
+        let cr = chunks::chunk_range(c, cs);
+        let live = e.live(c, cs);
+        let read_end = at + data.len() as u64;
+        if live.end <= range.end || cr.start < at || live.end > read_end || live.start != cr.start {
+            return;
+        }
+        let etag = base.etag.clone();
+        let bytes = data.slice((cr.start - at) as usize..(live.end - at) as usize);
+        self.keep_fetched(eid, c, &etag, &bytes);
+    }
+
     /// Answers the parked reads of `eid` whose bytes the read buffers hold.
     fn answer_parked_from_buffers(&mut self, eid: EntryId) {
         let Some(e) = self.entries.get_mut(&eid) else {
