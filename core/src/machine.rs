@@ -28,6 +28,7 @@ mod readahead;
 mod recovery;
 mod requests;
 mod upload;
+mod upload_pieces;
 
 use crate::config::{ConfigError, CoreConfig};
 use crate::ids::{EntryId, HandleId, IoId, JournalId, RemoteId, TxnId};

@@ -252,3 +252,68 @@ fn a_write_orders_only_against_what_overlaps_it() {
         "the read queued after the write sees it"
     );
 }
+
+/// An upload reads its part in chunk-sized pieces: a write waits for the piece over its chunk,
+/// not for the whole part, and the upload still lands with the snapshot it took.
+#[test]
+fn a_write_during_an_upload_waits_for_one_piece() {
+    let mut w = World::new(small_config());
+    let h = w.open("big", true);
+    let first: Vec<u8> = (0..128u8).collect();
+    let r = w.call(Request::Write {
+        handle: h,
+        offset: 0,
+        data: Bytes::from(first.clone()),
+    });
+    assert_eq!(r, Ok(Reply::Written { len: 128 }));
+    assert_eq!(w.call(Request::Fsync { handle: h }), Ok(Reply::Synced));
+    // Past the write-back delay the multipart upload starts and reads its first parts.
+    for _ in 0..50 {
+        if !reads_in_flight(&w).is_empty() {
+            break;
+        }
+        if w.answer_remote().is_none() {
+            w.run_index();
+            w.tick(50);
+        }
+    }
+    let pieces = reads_in_flight(&w);
+    assert!(
+        pieces.len() >= 2 && pieces.iter().all(|&(_, len)| len <= 16),
+        "the part is read in chunk-sized pieces: {pieces:?}"
+    );
+    let (at, _) = pieces[0];
+    let write = w.request(Request::Write {
+        handle: h,
+        offset: at + 2,
+        data: Bytes::from_static(b"zz"),
+    });
+    let writes = |w: &World| {
+        w.local
+            .iter()
+            .filter(|(_, op)| matches!(op, silt_core::LocalOp::Write { .. }))
+            .count()
+    };
+    assert_eq!(
+        writes(&w),
+        0,
+        "the write waits for the piece over its chunk"
+    );
+    assert!(w.run_local_one(
+        |op| matches!(op, silt_core::LocalOp::Read { offset, .. } if *offset == at)
+    ));
+    assert_eq!(writes(&w), 1, "once that piece is read, the write goes");
+    assert!(
+        reads_in_flight(&w).len() == pieces.len() - 1,
+        "while the other pieces are still being read"
+    );
+    assert!(w.drive(10_000));
+    assert_eq!(w.reply(write), Some(&Ok(Reply::Written { len: 2 })));
+    let mut want = first;
+    want[at as usize + 2..at as usize + 4].copy_from_slice(b"zz");
+    assert_eq!(
+        &w.bucket["big"].1[..],
+        &want[..],
+        "the later write reaches the bucket too"
+    );
+}

@@ -813,7 +813,7 @@ impl Core {
                 }
                 let (body, from_memory) = self.merge_direct(eid, &range, r.read_at, data);
                 self.release_direct(eid);
-                self.upload_data_ready(eid, jid, attempt, part, range, body, &from_memory);
+                self.upload_piece_ready(eid, jid, attempt, part, range, body, &from_memory);
             }
             Job::Convert { .. } => {
                 let Some(e) = self.entries.get_mut(&eid) else {

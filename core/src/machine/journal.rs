@@ -72,6 +72,8 @@ pub(crate) struct JournalEntry {
     pub server_parts: BTreeMap<u32, String>,
     /// CRC of each data part in flight.
     pub part_crc_pending: BTreeMap<u32, u32>,
+    /// Parts (or the single body: `None`) being read in pieces (`upload_pieces.rs`).
+    pub pieces: BTreeMap<Option<u32>, super::upload_pieces::Pieces>,
 }
 
 impl JournalEntry {
@@ -97,6 +99,7 @@ impl JournalEntry {
             slots: Default::default(),
             part_cursor: (0, 1),
             part_crc_pending: BTreeMap::new(),
+            pieces: BTreeMap::new(),
         }
     }
 

@@ -207,15 +207,7 @@ impl Core {
         match j.rec.multipart.clone() {
             None => {
                 let range = 0..j.rec.len;
-                self.enqueue(
-                    eid,
-                    Job::UploadRead {
-                        jid,
-                        attempt,
-                        part: None,
-                        range,
-                    },
-                );
+                self.enqueue_upload_read(eid, jid, attempt, None, range);
             }
             Some(mp) if mp.upload_id.is_empty() => {
                 self.emit_remote(ctx(Step::Create), RemoteOp::CreateMultipart { key, token });
@@ -338,15 +330,7 @@ impl Core {
                     op,
                 );
             } else {
-                self.enqueue(
-                    eid,
-                    Job::UploadRead {
-                        jid,
-                        attempt,
-                        part: Some(p),
-                        range,
-                    },
-                );
+                self.enqueue_upload_read(eid, jid, attempt, Some(p), range);
             }
         }
     }

@@ -131,6 +131,19 @@ impl World {
         any
     }
 
+    /// Executes the first pending local operation `pick` accepts; false when there is none.
+    pub fn run_local_one(&mut self, pick: impl Fn(&LocalOp) -> bool) -> bool {
+        let Some(i) = self.local.iter().position(|(_, op)| pick(op)) else {
+            return false;
+        };
+        let Some((id, op)) = self.local.remove(i) else {
+            return false;
+        };
+        let r = self.exec_local(&op);
+        self.input(Input::Local(id, r));
+        true
+    }
+
     fn exec_local(&mut self, op: &LocalOp) -> Result<LocalOk, LocalError> {
         let grow = |f: &mut Vec<u8>, n: usize| {
             if f.len() < n {
