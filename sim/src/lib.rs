@@ -7,23 +7,27 @@
 //! timeouts, quirks and an outside writer (`s3.rs`), and a client running a workload; the
 //! checker compares it after every step with a reference model (`model.rs`).
 //!
-//! Invariants checked (see `docs/durability.md`):
+//! Invariants checked (see `docs/simulator.md`, "Invariants"; each is a variant of
+//! [`checker::Invariant`], with its own exit code of `silt-sim`):
 //! 1. every byte acknowledged by fsync is, after crashes and a final drain, in the bucket or
 //!    in a conflict copy;
 //! 2. reads return the latest written bytes, and what the cache serves equals the bucket;
 //! 3. the cache stays within its budget plus the documented allowance;
 //! 4. no upload replaces an object version it was not based on;
 //! 5. with faults stopped, every queued upload completes (liveness);
-//! 6. the index and the core agree after every recovery and when idle.
+//! 6. the index and the core agree after every recovery and when idle;
+//! 7. the core's bookkeeping equals its recomputation after every step.
 
 #![forbid(unsafe_code)]
 
+pub mod checker;
 pub mod disk;
 pub mod model;
 pub mod options;
 pub mod s3;
 pub mod world;
 
+pub use checker::{Invariant, Violation};
 pub use options::Options;
 pub use world::{RunResult, World};
 

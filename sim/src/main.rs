@@ -4,13 +4,27 @@
 //! silt-sim --seeds 0..2000          run seeds 0 to 1999, print failures and a summary
 //! silt-sim --seed 42 --trace        run one seed and print its trace
 //! ```
+//!
+//! Exit codes: 0 when every seed ran clean; 2 on a usage error; otherwise `10 + N` for the
+//! lowest-numbered invariant N violated in the run (11 to 17, see `silt_sim::checker`).
 
+use silt_sim::Invariant;
 use std::process::ExitCode;
 use std::time::Instant;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: silt-sim (--seeds A..B | --seed S) [--trace]");
+    help();
     ExitCode::from(2)
+}
+
+fn help() {
+    eprintln!("usage: silt-sim (--seeds A..B | --seed S) [--trace]");
+    eprintln!();
+    eprintln!("exit codes: 0 clean; 2 usage error; otherwise that of the lowest-numbered");
+    eprintln!("invariant violated in the run (see docs/simulator.md, \"Invariants\"):");
+    for inv in Invariant::ALL {
+        eprintln!("  {:>3}  {inv}", inv.exit_code());
+    }
 }
 
 fn main() -> ExitCode {
@@ -37,6 +51,10 @@ fn main() -> ExitCode {
                 range = Some(s..s + 1);
             }
             "--trace" => trace = true,
+            "--help" | "-h" => {
+                help();
+                return ExitCode::SUCCESS;
+            }
             _ => return usage(),
         }
     }
@@ -45,6 +63,8 @@ fn main() -> ExitCode {
     let (mut seeds, mut violations, mut sim_ms, mut crashes, mut conflicts) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut from_buffers, mut ahead) = (0u64, 0u64);
+    // The lowest-numbered invariant violated so far.
+    let mut worst: Option<Invariant> = None;
     for seed in range {
         let opts = silt_sim::Options::from_seed(seed);
         if trace {
@@ -64,6 +84,7 @@ fn main() -> ExitCode {
         ahead += r.fetched_ahead;
         if !r.violations.is_empty() {
             violations += r.violations.len() as u64;
+            worst = r.violations.iter().map(|v| v.invariant).chain(worst).min();
             println!("seed {seed}: {} violation(s)", r.violations.len());
             for v in r.violations.iter().take(3) {
                 println!("  {v}");
@@ -78,9 +99,14 @@ fn main() -> ExitCode {
         sim_ms as f64 / 1000.0
     );
     println!("seeds: {seeds}, violations: {violations}");
-    if violations > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    match worst {
+        Some(inv) => {
+            println!(
+                "exit code {}: {inv} is the lowest-numbered invariant violated",
+                inv.exit_code()
+            );
+            ExitCode::from(inv.exit_code())
+        }
+        None => ExitCode::SUCCESS,
     }
 }

@@ -1,8 +1,11 @@
 //! The simulated object store: objects with ETags and tokens, every version ever stored (for
 //! the checker), multipart uploads, quirks (ignored preconditions) and an outside writer.
 //! It also checks invariant 4: no write by the cache replaces a version it did not base its
-//! write on.
+//! write on; and that multipart parts but the last are of the minimum size (a real server
+//! would refuse the upload for good: invariant 5). It records what it finds in
+//! [`S3::violations`] for the world to report.
 
+use crate::checker::{Finding, Invariant};
 use bytes::Bytes;
 use silt_core::{JournalRecord, ObjectInfo, Precondition, RemoteError, RemoteOk, RemoteOp};
 use std::collections::BTreeMap;
@@ -46,8 +49,8 @@ pub struct S3 {
     pub min_part_size: u64,
     /// Time of the cache's last HEAD per key (the window a HEAD-compare fallback leaves).
     pub(crate) last_head_ms: BTreeMap<String, u64>,
-    /// Invariant violations seen.
-    pub violations: Vec<String>,
+    /// Invariant violations seen, for the world to record.
+    pub violations: Vec<Finding>,
     /// Bytes the cache sent in PUT and UploadPart bodies.
     pub bytes_uploaded: u64,
 }
@@ -106,9 +109,12 @@ impl S3 {
             // Inside the documented HEAD-compare window of a server without conditions.
             return;
         }
-        self.violations.push(format!(
-            "invariant 4: cache write to {key:?} (at {now_ms} ms) replaced version {:?}, but was based on {intent:?}",
-            cur.map(|o| o.etag.clone())
+        self.violations.push((
+            Invariant::ConditionalWrites,
+            format!(
+                "cache write to {key:?} (at {now_ms} ms) replaced version {:?}, but was based on {intent:?}",
+                cur.map(|o| o.etag.clone())
+            ),
         ));
     }
 
@@ -247,9 +253,14 @@ impl S3 {
                         return Err(RemoteError::Permanent(format!("part {n} etag mismatch")));
                     }
                     if i + 1 < parts.len() && (d.len() as u64) < self.min_part_size {
-                        self.violations.push(format!(
-                            "multipart part {n} of {key:?} is {} bytes, below the minimum",
-                            d.len()
+                        // A real server refuses to complete it, every time: the upload could
+                        // never complete.
+                        self.violations.push((
+                            Invariant::Liveness,
+                            format!(
+                                "multipart part {n} of {key:?} is {} bytes, below the minimum",
+                                d.len()
+                            ),
                         ));
                         return Err(RemoteError::Permanent("EntityTooSmall".into()));
                     }

@@ -3,6 +3,7 @@
 //! next event; nothing sleeps. After every step the checker compares the world with the
 //! reference model.
 
+use crate::checker::{self, Finding, Invariant, Violation};
 use crate::disk::Disk;
 use crate::model::{MFile, Model};
 use crate::options::Options;
@@ -10,8 +11,7 @@ use crate::s3::S3;
 use bytes::Bytes;
 use silt_core::{
     Core, EntryId, Event, FileError, HandleId, Input, Instant, IoId, LocalError, LocalOk, LocalOp,
-    Output, Recovered, RemoteError, RemoteId, RemoteOk, RemoteOp, Reply, Request, RequestId, Rng,
-    TxnId,
+    Output, RemoteError, RemoteId, RemoteOk, RemoteOp, Reply, Request, RequestId, Rng, TxnId,
 };
 use silt_index::{CacheIndex, MemoryIndex, Staged};
 use std::cmp::Reverse;
@@ -89,7 +89,7 @@ enum Op {
 #[derive(Debug, Default)]
 pub struct RunResult {
     /// Invariant violations, in order.
-    pub violations: Vec<String>,
+    pub violations: Vec<Violation>,
     /// The trace (when asked for).
     pub trace: Vec<String>,
     /// Simulated time at the end, ms.
@@ -214,10 +214,22 @@ impl World {
         }
     }
 
-    fn violation(&mut self, what: String) {
-        let line = format!("at {} ms: {what}", self.now);
-        self.trace(format!("VIOLATION {line}"));
-        self.result.violations.push(line);
+    /// Records a violation of `invariant` now: every check reports through here.
+    fn violation(&mut self, invariant: Invariant, detail: String) {
+        let v = Violation {
+            invariant,
+            at_ms: self.now,
+            detail,
+        };
+        self.trace(format!("VIOLATION {v}"));
+        self.result.violations.push(v);
+    }
+
+    /// Records what a check of `checker.rs` found.
+    fn found(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        for (invariant, detail) in findings {
+            self.violation(invariant, detail);
+        }
     }
 
     fn schedule(&mut self, at: u64, ev: Ev) {
@@ -263,23 +275,8 @@ impl World {
                 self.schedule(t, Ev::Timer);
             }
         }
-        self.check_budget();
-        if let Err(why) = self.core.check_consistency() {
-            self.violation(format!("core bookkeeping: {why}"));
-        }
-    }
-
-    fn check_budget(&mut self) {
-        let c = &self.opts.core;
-        let allowance = self.opts.write_max + c.chunk_size * (c.max_concurrent_fetches as u64 + 2);
-        let limit = c.cache_budget.max(self.core.unevictable_bytes()) + allowance;
-        let cached = self.core.cached_bytes();
-        if cached > limit {
-            self.violation(format!(
-                "invariant 3: {cached} bytes cached, over the budget {} plus allowance",
-                c.cache_budget
-            ));
-        }
+        self.found(checker::budget(&self.opts, &self.core));
+        self.found(checker::bookkeeping(&self.core));
     }
 
     fn on_event(&mut self, e: Event) {
@@ -451,9 +448,8 @@ impl World {
         let journal = self.core.journal_records();
         let intent = move |token: &str| journal.iter().find(|r| r.token == token).cloned();
         let r = self.s3.perform(op, self.now, &intent);
-        for v in std::mem::take(&mut self.s3.violations) {
-            self.violation(v);
-        }
+        let found = std::mem::take(&mut self.s3.violations);
+        self.found(found);
         if self.rng.below(1000) < u64::from(timeout) {
             return Err(RemoteError::Transient(
                 "timeout (the request may have been applied)".into(),
@@ -689,7 +685,10 @@ impl World {
                     Some(true) => match &f.now {
                         Some(now) if now.len() as u64 != size && !unchecked => {
                             let n = now.len();
-                            self.violation(format!("open {key:?}: size {size}, model {n}"));
+                            self.violation(
+                                Invariant::ReadsLatest,
+                                format!("open {key:?}: size {size}, model {n}"),
+                            );
                         }
                         Some(_) => {}
                         None => {
@@ -715,14 +714,18 @@ impl World {
                     Some(false) if create => {
                         f.created();
                         if size != 0 && !unchecked {
-                            self.violation(format!("created {key:?} has size {size}"));
+                            self.violation(
+                                Invariant::ReadsLatest,
+                                format!("created {key:?} has size {size}"),
+                            );
                         }
                     }
                     Some(false) => {
                         if !unchecked {
-                            self.violation(format!(
-                                "open {key:?} found a file the model says is gone"
-                            ));
+                            self.violation(
+                                Invariant::ReadsLatest,
+                                format!("open {key:?} found a file the model says is gone"),
+                            );
                         }
                     }
                     None => {
@@ -731,7 +734,7 @@ impl World {
                             f.exists = Some(true);
                             f.may_exist = true;
                         } else if let Some(v) = f.observe_exists(true) {
-                            self.violation(format!("{key:?}: {v}"));
+                            self.violation(Invariant::ReadsLatest, format!("{key:?}: {v}"));
                         }
                         follow = Some(Op::Read {
                             key,
@@ -744,7 +747,7 @@ impl World {
             }
             (Op::Open { key, .. }, Err(FileError::NotFound)) => {
                 if let Some(v) = self.model.file(&key).observe_exists(false) {
-                    self.violation(format!("{key:?}: {v}"));
+                    self.violation(Invariant::ReadsLatest, format!("{key:?}: {v}"));
                 }
             }
             (
@@ -780,7 +783,7 @@ impl World {
                         );
                         self.trace(detail);
                     }
-                    self.violation(format!("invariant 2: {key:?}: {c}"));
+                    self.violation(Invariant::ReadsLatest, format!("{key:?}: {c}"));
                 }
             }
             (Op::Write { key, off, data }, Ok(Reply::Written { .. })) => {
@@ -827,15 +830,19 @@ impl World {
             (Op::Unlink { key } | Op::Rename { from: key, .. }, Err(FileError::NotFound)) => {
                 let f = self.model.file(&key);
                 if f.exists == Some(true) && !f.disturbed && !f.lost {
-                    self.violation(format!(
-                        "{key:?} exists in the model but the cache says not found"
-                    ));
+                    self.violation(
+                        Invariant::ReadsLatest,
+                        format!("{key:?} exists in the model but the cache says not found"),
+                    );
                 }
             }
             (op, Err(FileError::Io(e)))
                 if !self.faults || !(e.contains("fetch") || e.contains("object store")) =>
             {
-                self.violation(format!("unexpected I/O error for {op:?}: {e}"));
+                self.violation(
+                    Invariant::Liveness,
+                    format!("unexpected I/O error for {op:?}: {e}"),
+                );
             }
             (op, r) => self.trace(format!("unchecked reply {r:?} to {op:?}")),
         }
@@ -933,15 +940,8 @@ impl World {
         self.core = Core::recover(cfg, recovered.clone(), Instant::from_millis(self.now))
             .expect("valid options");
         // Invariant 6: what the core rebuilt is what the index held.
-        let differing: Vec<_> = recovered
-            .entries
-            .iter()
-            .filter(|r| r.key.is_some() && self.core.entry_record(r.id).as_ref() != Some(*r))
-            .map(|r| (r.clone(), self.core.entry_record(r.id)))
-            .collect();
-        for (want, got) in differing {
-            self.violation(format!("invariant 6: entry {} differs from the index after recovery: index {want:?}, core {got:?}", want.id));
-        }
+        let differing = checker::recovered_entries(&recovered, &self.core);
+        self.found(differing);
         self.input(Input::Timeout);
         self.schedule(self.now, Ev::DiskReading);
         self.drain();
@@ -965,19 +965,16 @@ impl World {
                 .core
                 .pending()
                 .unwrap_or_else(|| "the client or the world did not settle".into());
-            self.violation(format!(
-                "invariant 5 (liveness): not idle after the quiet phase: {why}"
-            ));
+            self.violation(
+                Invariant::Liveness,
+                format!("not idle after the quiet phase: {why}"),
+            );
             return;
         }
         // Invariant 1 and 4's outcome: the bucket holds what the model says.
         let keys: Vec<String> = self.model.files.keys().cloned().collect();
-        for key in &keys {
-            let remote = self.s3.objects.get(key).map(|o| o.data.clone());
-            if let Some(c) = self.model.files[key].check_final(remote.as_deref()) {
-                self.violation(format!("invariant 1: {key:?}: {c}"));
-            }
-        }
+        let missing = checker::final_bucket(&self.model, &self.s3);
+        self.found(missing);
         // Invariant 2: what the cache serves equals the bucket, for every key it knows.
         for key in keys {
             let f = &self.model.files[&key];
@@ -987,24 +984,14 @@ impl World {
             let Some(remote) = self.s3.objects.get(&key).map(|o| o.data.clone()) else {
                 continue;
             };
-            match self.read_through_core(&key) {
-                Some(d) if d == remote => {}
-                Some(d) => self.violation(format!("invariant 2: {key:?}: the cache serves {} bytes that differ from the bucket's {}", d.len(), remote.len())),
-                None => self.violation(format!("invariant 2: {key:?}: could not be read back through the cache")),
-            }
+            let served = self.read_through_core(&key);
+            let differs = checker::served_equals_bucket(&key, served.as_deref(), &remote);
+            self.found(differs);
         }
         // Invariant 6: with nothing pending, the core and the index agree.
         self.settle();
-        if !self.core.is_persisted() {
-            self.violation("invariant 6: the core still has state to persist when idle".into());
-        } else if let Some(diff) = self.index.inspect(|index| {
-            let view = self.core.persistent_view();
-            (view != *index).then(|| first_difference(&view, index))
-        }) {
-            self.violation(format!(
-                "invariant 6: the index differs from the core's state when idle: {diff}"
-            ));
-        }
+        let differs = checker::persistent_view(&self.core, &self.index);
+        self.found(differs);
         if self.s3.open_uploads() > 0 {
             self.trace(format!(
                 "note: {} multipart uploads left open on the server",
@@ -1125,31 +1112,6 @@ fn brief(r: &Result<RemoteOk, RemoteError>) -> String {
         Ok(RemoteOk::Got { data, etag, .. }) => format!("Got {} bytes {etag}", data.len()),
         other => format!("{other:?}"),
     }
-}
-
-fn first_difference(core: &Recovered, index: &Recovered) -> String {
-    if core.meta != index.meta {
-        return format!("meta: core {:?}, index {:?}", core.meta, index.meta);
-    }
-    for (a, b) in core.entries.iter().zip(&index.entries) {
-        if a != b {
-            return format!("entry: core {a:?}, index {b:?}");
-        }
-    }
-    if core.entries.len() != index.entries.len() {
-        let ids = |r: &Recovered| r.entries.iter().map(|e| e.id).collect::<Vec<_>>();
-        return format!("entries: core {:?}, index {:?}", ids(core), ids(index));
-    }
-    if core.journal != index.journal {
-        return format!(
-            "journal: core {:?}, index {:?}",
-            core.journal, index.journal
-        );
-    }
-    format!(
-        "conflicts: core {:?}, index {:?}",
-        core.conflicts, index.conflicts
-    )
 }
 
 fn describe_local(op: &LocalOp) -> String {

@@ -4,12 +4,12 @@
 #![cfg(feature = "planted-bugs")]
 
 use silt_core::PlantedBug;
-use silt_sim::Options;
+use silt_sim::{Options, Violation};
 
 /// Seeds tried per planted fault before the test gives up.
 const SEED_BUDGET: u64 = 400;
 
-fn first_catch(bug: PlantedBug) -> Option<(u64, String)> {
+fn first_catch(bug: PlantedBug) -> Option<(u64, Violation)> {
     (0..SEED_BUDGET).find_map(|seed| {
         let mut opts = Options::from_seed(seed);
         opts.core.planted_bug = Some(bug);

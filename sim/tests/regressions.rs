@@ -3,10 +3,10 @@
 
 fn assert_clean(seed: u64) {
     let r = silt_sim::run_seed(seed, false);
+    let found: Vec<String> = r.violations.iter().map(|v| v.to_string()).collect();
     assert!(
-        r.violations.is_empty(),
-        "seed {seed}: {:?}\nreproduce with: cargo run --release -p silt-sim -- --seed {seed} --trace",
-        r.violations
+        found.is_empty(),
+        "seed {seed}: {found:?}\nreproduce with: cargo run --release -p silt-sim -- --seed {seed} --trace",
     );
 }
 

@@ -10,6 +10,7 @@
 //! the model knew the key's content when it was sent.
 
 use super::{Ev, World, WHOLE};
+use crate::checker::Invariant;
 use bytes::Bytes;
 use silt_core::{FileError, Reply, Request, RequestId};
 
@@ -163,10 +164,10 @@ impl World {
             };
             {
                 if let Some(c) = complaint {
-                    self.violation(format!(
-                        "invariant 2: {:?}: a concurrent reader's {c}",
-                        rr.key
-                    ));
+                    self.violation(
+                        Invariant::ReadsLatest,
+                        format!("{:?}: a concurrent reader's {c}", rr.key),
+                    );
                 }
             }
         }
