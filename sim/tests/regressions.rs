@@ -54,3 +54,19 @@ fn extent_record_removed_next_to_a_rewritten_one() {
 fn back_at_a_key_after_the_base_moved() {
     assert_clean(97_541);
 }
+
+/// A concurrent reader may see a file extended to where a write past its end starts, before
+/// the write's bytes land (a model fix: the core was right).
+#[test]
+fn reader_sees_a_write_past_the_end_extend_the_file_first() {
+    for seed in [6_211, 6_470] {
+        assert_clean(seed);
+    }
+}
+
+/// A read that completes after a read beside it found a chunk corrupt and dropped it runs
+/// again instead of trusting the dropped chunk's bytes.
+#[test]
+fn read_beside_a_read_that_dropped_a_corrupt_chunk() {
+    assert_clean(1_626);
+}

@@ -176,7 +176,8 @@ impl World {
 }
 
 /// Checks `data`, read at `off`, against the model's content and the content with the write
-/// of `wdata` at `woff` applied: each byte, and the length, must match one of them.
+/// of `wdata` at `woff` applied: each byte, and the length, must match one of them (or, for the
+/// length, the file extended to where the write starts).
 fn old_or_new(
     f: &crate::model::MFile,
     off: u64,
@@ -195,9 +196,12 @@ fn old_or_new(
         new.resize(wend, 0);
     }
     new[woff as usize..wend].copy_from_slice(wdata);
-    let expect = |v: &Vec<u8>| (v.len() as u64).saturating_sub(off).min(asked) as usize;
+    let expect = |len: usize| (len as u64).saturating_sub(off).min(asked) as usize;
     let n = data.len();
-    if n != expect(old) && n != expect(&new) {
+    // A write past the end first extends the file to where it starts: that size may be seen
+    // too, with zeros up to it (as in the new version).
+    let extended = old.len().max(woff as usize);
+    if n != expect(old.len()) && n != expect(extended) && n != expect(new.len()) {
         return Some(format!(
             "read at {off} of {n} bytes has a length neither version gives"
         ));
