@@ -63,10 +63,3 @@ fn reader_sees_a_write_past_the_end_extend_the_file_first() {
         assert_clean(seed);
     }
 }
-
-/// A read that completes after a read beside it found a chunk corrupt and dropped it runs
-/// again instead of trusting the dropped chunk's bytes.
-#[test]
-fn read_beside_a_read_that_dropped_a_corrupt_chunk() {
-    assert_clean(1_626);
-}
