@@ -317,3 +317,49 @@ fn a_write_during_an_upload_waits_for_one_piece() {
         "the later write reaches the bucket too"
     );
 }
+
+/// Two reads of a corrupt chunk run together after a restart: the first to complete finds the
+/// chunk corrupt and drops it; the second, completing after, must not trust the bytes it read
+/// and runs again.
+#[test]
+fn a_read_beside_one_that_drops_a_corrupt_chunk_runs_again() {
+    let mut w = World::new(small_config());
+    let data = object();
+    w.put_object("obj", &data);
+    let h = w.open("obj", false);
+    assert_eq!(read(&mut w, h, 0, 100), data);
+    assert_eq!(w.call(Request::Close { handle: h }), Ok(Reply::Closed));
+    assert!(w.drive(10_000));
+    let mut files = w.files.clone();
+    for f in files.values_mut() {
+        f[35] ^= 0x40;
+    }
+    let mut w2 = World::recover(small_config(), w.index.clone());
+    w2.files = files;
+    w2.bucket = w.bucket.clone();
+    let h = w2.open("obj", false);
+    let first = w2.request(Request::Read {
+        handle: h,
+        offset: 33,
+        len: 4,
+    });
+    let second = w2.request(Request::Read {
+        handle: h,
+        offset: 34,
+        len: 4,
+    });
+    let reads = reads_in_flight(&w2);
+    assert_eq!(reads.len(), 2, "both reads are out: {reads:?}");
+    assert!(w2.run_local_one(|op| matches!(op, silt_core::LocalOp::Read { .. })));
+    assert!(w2.run_local_one(|op| matches!(op, silt_core::LocalOp::Read { .. })));
+    assert!(w2.drive(10_000));
+    assert_eq!(
+        w2.reply(first),
+        Some(&Ok(Reply::Data(Bytes::copy_from_slice(&data[33..37]))))
+    );
+    assert_eq!(
+        w2.reply(second),
+        Some(&Ok(Reply::Data(Bytes::copy_from_slice(&data[34..38])))),
+        "the second read did not serve the corrupt byte"
+    );
+}
