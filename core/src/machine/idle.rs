@@ -27,7 +27,6 @@ pub(crate) struct IdleEntry {
     size: u64,
     mtime_ms: u64,
     generation: u64,
-    truncated_at: u64,
     atime: u64,
     recorded_atime: u64,
     /// Clean chunks, in chunk order.
@@ -95,7 +94,6 @@ impl IdleEntry {
             size: base.size,
             mtime_ms: base.mtime_ms,
             generation: e.generation,
-            truncated_at: e.truncated_at,
             atime: e.atime,
             recorded_atime: e.recorded_atime(),
             chunks,
@@ -139,7 +137,6 @@ impl IdleEntry {
             size: base.size,
             mtime_ms: base.mtime_ms,
             generation: r.generation,
-            truncated_at: 0,
             atime: r.atime,
             recorded_atime: r.atime,
             chunks: r.clean_chunks.into_boxed_slice(),
@@ -148,7 +145,10 @@ impl IdleEntry {
         })
     }
 
-    /// The full entry again, in exactly the state it was compacted from.
+    /// The full entry again, in the state it was compacted from. Only `truncated_at` is not
+    /// kept (it comes back as 0): it orders a truncate against the snapshot of an upload in
+    /// flight, and an idle entry has none; every later upload's snapshot is at least the
+    /// entry's generation, which is at least its last truncate's.
     pub fn wake(&self, id: EntryId) -> Entry {
         let base = BaseVersion {
             etag: self.etag.to_string(),
@@ -162,7 +162,6 @@ impl IdleEntry {
         let mut e = Entry::new(id, self.key.to_string(), Some(base), self.recorded_atime);
         e.target_precondition = precondition;
         e.generation = self.generation;
-        e.truncated_at = self.truncated_at;
         e.atime = self.atime;
         for (i, c) in self.chunks.iter().enumerate() {
             e.chunks
