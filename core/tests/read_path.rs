@@ -31,6 +31,28 @@ fn bytes_read(w: &mut World) -> u64 {
     n
 }
 
+/// A world that cached the whole object and closed it, restarted from its index and files
+/// (byte `corrupt` of the cache file flipped before the restart, if given).
+fn restarted_with_cached_object(corrupt: Option<usize>) -> (World, Vec<u8>) {
+    let mut w = World::new(small_config());
+    let data = object();
+    w.put_object("obj", &data);
+    let h = w.open("obj", false);
+    assert_eq!(read(&mut w, h, 0, 100), data);
+    assert_eq!(w.call(Request::Close { handle: h }), Ok(Reply::Closed));
+    assert!(w.drive(10_000));
+    let mut files = w.files.clone();
+    if let Some(b) = corrupt {
+        for f in files.values_mut() {
+            f[b] ^= 0x40;
+        }
+    }
+    let mut w2 = World::recover(small_config(), w.index.clone());
+    w2.files = files;
+    w2.bucket = w.bucket.clone();
+    (w2, data)
+}
+
 /// A chunk fetched and written by the core is verified: reads of it read what they ask,
 /// not its whole extent.
 #[test]
@@ -61,17 +83,7 @@ fn a_fetched_chunk_is_read_as_asked() {
 /// whole extent, later reads of it read what they ask.
 #[test]
 fn after_a_restart_each_chunk_is_checked_once() {
-    let mut w = World::new(small_config());
-    let data = object();
-    w.put_object("obj", &data);
-    let h = w.open("obj", false);
-    assert_eq!(read(&mut w, h, 0, 100), data);
-    assert_eq!(w.call(Request::Close { handle: h }), Ok(Reply::Closed));
-    assert!(w.drive(10_000));
-
-    let mut w2 = World::recover(small_config(), w.index.clone());
-    w2.files = w.files.clone();
-    w2.bucket = w.bucket.clone();
+    let (mut w2, data) = restarted_with_cached_object(None);
     let h = w2.open("obj", false);
     assert_eq!(read(&mut w2, h, 20, 4), &data[20..24]);
     assert_eq!(
@@ -104,21 +116,7 @@ fn after_a_restart_each_chunk_is_checked_once() {
 /// chunk, it is fetched again, and the read returns the object's bytes.
 #[test]
 fn a_corrupt_chunk_after_a_restart_is_fetched_again() {
-    let mut w = World::new(small_config());
-    let data = object();
-    w.put_object("obj", &data);
-    let h = w.open("obj", false);
-    assert_eq!(read(&mut w, h, 0, 100), data);
-    assert_eq!(w.call(Request::Close { handle: h }), Ok(Reply::Closed));
-    assert!(w.drive(10_000));
-
-    let mut files = w.files.clone();
-    for f in files.values_mut() {
-        f[35] ^= 0x40;
-    }
-    let mut w2 = World::recover(small_config(), w.index.clone());
-    w2.files = files;
-    w2.bucket = w.bucket.clone();
+    let (mut w2, data) = restarted_with_cached_object(Some(35));
     let h = w2.open("obj", false);
     assert_eq!(read(&mut w2, h, 34, 3), &data[34..37]);
     let gets = w2
@@ -323,20 +321,7 @@ fn a_write_during_an_upload_waits_for_one_piece() {
 /// and runs again.
 #[test]
 fn a_read_beside_one_that_drops_a_corrupt_chunk_runs_again() {
-    let mut w = World::new(small_config());
-    let data = object();
-    w.put_object("obj", &data);
-    let h = w.open("obj", false);
-    assert_eq!(read(&mut w, h, 0, 100), data);
-    assert_eq!(w.call(Request::Close { handle: h }), Ok(Reply::Closed));
-    assert!(w.drive(10_000));
-    let mut files = w.files.clone();
-    for f in files.values_mut() {
-        f[35] ^= 0x40;
-    }
-    let mut w2 = World::recover(small_config(), w.index.clone());
-    w2.files = files;
-    w2.bucket = w.bucket.clone();
+    let (mut w2, data) = restarted_with_cached_object(Some(35));
     let h = w2.open("obj", false);
     let first = w2.request(Request::Read {
         handle: h,
