@@ -452,6 +452,7 @@ impl EntryTable {
         for (id, slot) in &self.map {
             let a = match slot {
                 Slot::Active(e) => {
+                    e.check_invariant(self.chunk_size)?;
                     let a = self.account(e);
                     if a != e.accounted {
                         return Err(format!(

@@ -95,8 +95,13 @@ impl World {
         etag
     }
 
+    /// Feeds one input, then checks the core's bookkeeping and every entry's invariant
+    /// (`Core::check_consistency`) before collecting the outputs.
     pub fn input(&mut self, i: Input) {
         self.core.handle_input(Instant::from_millis(self.now), i);
+        if let Err(why) = self.core.check_consistency() {
+            panic!("the core's bookkeeping broke: {why}");
+        }
         while let Some(o) = self.core.poll_output() {
             match o {
                 Output::Local(id, op) => self.local.push_back((id, op)),
