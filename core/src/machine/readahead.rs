@@ -326,7 +326,7 @@ fn consumed_chunks(range: &Range<u64>, size: u64, cs: u64) -> impl Iterator<Item
 }
 
 /// The pieces as one buffer, without a copy when there is one piece.
-fn join(mut pieces: Vec<Bytes>) -> Bytes {
+pub(crate) fn join(mut pieces: Vec<Bytes>) -> Bytes {
     if pieces.len() == 1 {
         return pieces.pop().unwrap_or_default();
     }

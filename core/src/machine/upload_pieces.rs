@@ -12,7 +12,7 @@ use super::jobs::Job;
 use super::Core;
 use crate::chunks;
 use crate::ids::{EntryId, JournalId};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -51,21 +51,18 @@ impl Core {
                 from_memory: Vec::new(),
             },
         );
-        if range.is_empty() {
-            self.enqueue(
-                eid,
-                Job::UploadRead {
-                    jid,
-                    attempt,
-                    part,
-                    range,
-                },
-            );
-            return;
-        }
-        for c in chunks::chunks_overlapping(&range, cs) {
-            let r = chunks::chunk_range(c, cs);
-            let piece = r.start.max(range.start)..r.end.min(range.end);
+        // An empty body is one empty piece.
+        let pieces: Vec<Range<u64>> = if range.is_empty() {
+            vec![range]
+        } else {
+            chunks::chunks_overlapping(&range, cs)
+                .map(|c| {
+                    let r = chunks::chunk_range(c, cs);
+                    r.start.max(range.start)..r.end.min(range.end)
+                })
+                .collect()
+        };
+        for piece in pieces {
             self.enqueue(
                 eid,
                 Job::UploadRead {
@@ -112,19 +109,7 @@ impl Core {
         let Some(p) = j.pieces.remove(&part) else {
             return;
         };
-        let body = join(p.got);
+        let body = super::readahead::join(p.got.into_values().collect());
         self.upload_data_ready(eid, jid, attempt, part, p.range, body, &p.from_memory);
     }
-}
-
-/// The pieces in offset order as one buffer (no copy for one piece).
-fn join(got: BTreeMap<u64, Bytes>) -> Bytes {
-    if got.len() == 1 {
-        return got.into_values().next().unwrap_or_default();
-    }
-    let mut out = BytesMut::with_capacity(got.values().map(Bytes::len).sum());
-    for b in got.into_values() {
-        out.extend_from_slice(&b);
-    }
-    out.freeze()
 }
