@@ -299,11 +299,21 @@ impl World {
                 }
                 self.conflicts_seen.push(c.conflict_key.clone());
                 if !self.model.files.contains_key(&c.conflict_key) {
+                    // A rename to the original key in flight has happened in the core but not
+                    // yet in the model: the lineage is still at the rename's source there,
+                    // which the rename leaves absent (its reply then moves nothing).
+                    let lineage = match &self.pending {
+                        Some((_, Op::Rename { from, to })) if *to == c.original_key => from.clone(),
+                        _ => c.original_key.clone(),
+                    };
                     let mut f = self
                         .model
                         .files
-                        .remove(&c.original_key)
+                        .remove(&lineage)
                         .unwrap_or_else(MFile::lost);
+                    if lineage != c.original_key {
+                        self.model.files.insert(lineage, MFile::absent());
+                    }
                     // The copy is the local lineage: checkable when the model knows it (the
                     // outside writer disturbed the key, not the lineage), unless a crash left
                     // a disturbed lineage unobserved.

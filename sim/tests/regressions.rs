@@ -63,3 +63,20 @@ fn reader_sees_a_write_past_the_end_extend_the_file_first() {
         assert_clean(seed);
     }
 }
+
+/// A source version is deleted only once no entry depends on it in the index either: an
+/// upload that copied from a key the entry left lands, and the delete of that key waits for
+/// the landed upload to be committed (a crash before would bring back the dependency on a
+/// deleted version, and a rename back would take it for the entry's home).
+#[test]
+fn source_deleted_only_after_the_landed_upload_is_committed() {
+    assert_clean(76_744);
+}
+
+/// An attempt that landed unseen (a crash took the answer) before the entry left its key and
+/// came back is recognised by the token its claim keeps: the entry's base becomes that
+/// version, and no conflict copy with missing bytes is made of the entry's own upload.
+#[test]
+fn own_version_found_back_at_a_key_is_no_conflict() {
+    assert_clean(58_580);
+}

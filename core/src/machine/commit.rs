@@ -21,11 +21,19 @@ pub(crate) enum Waiter {
     StartUpload(JournalId),
 }
 
+/// What the index will hold of one entry once the transaction in flight is durable.
+#[derive(Debug)]
+pub(crate) struct InFlightSnapshot {
+    entry: crate::ids::EntryId,
+    head: crate::records::EntryRecord,
+    extents: super::dirty::ExtentDelta,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct CommitState {
     pub in_flight: Option<(TxnId, Vec<Waiter>)>,
-    /// Dirty ranges of the entry snapshots in the transaction in flight.
-    pub in_flight_dirty: Vec<(crate::ids::EntryId, super::dirty::ExtentDelta)>,
+    /// The entry snapshots in the transaction in flight: their heads and dirty ranges.
+    pub in_flight_entries: Vec<InFlightSnapshot>,
     /// Waiters whose state is ready for the next transaction.
     pub ready: Vec<Waiter>,
     /// Operations that depend on no cache-file data (entry removals, deletes, conflicts).
@@ -87,8 +95,12 @@ impl Core {
                 continue;
             };
             if let Some(snap) = e.snapshot.take().filter(|_| !e.dropped) {
-                dirty_sets.push((e.id, snap.extents));
-                ops.push(IndexOp::PutEntryHead(snap.head));
+                ops.push(IndexOp::PutEntryHead(snap.head.clone()));
+                dirty_sets.push(InFlightSnapshot {
+                    entry: e.id,
+                    head: snap.head,
+                    extents: snap.extents,
+                });
                 ops.extend(snap.ops);
                 ops.extend(snap.conflicts.into_iter().map(IndexOp::PutConflict));
                 for jid in snap.finished_journal {
@@ -111,7 +123,7 @@ impl Core {
         let waiters = std::mem::take(&mut self.commit.ready);
         let id = self.emit_txn(IndexTxn { ops });
         self.commit.in_flight = Some((id, waiters));
-        self.commit.in_flight_dirty = dirty_sets;
+        self.commit.in_flight_entries = dirty_sets;
     }
 
     pub(crate) fn on_txn_done(&mut self, txn: TxnId, result: Result<(), String>) {
@@ -129,9 +141,10 @@ impl Core {
             }
             return;
         }
-        for (eid, delta) in std::mem::take(&mut self.commit.in_flight_dirty) {
-            if let Some(e) = self.entries.get_mut(&eid) {
-                delta.apply_to(&mut e.durable_dirty);
+        for snap in std::mem::take(&mut self.commit.in_flight_entries) {
+            if let Some(e) = self.entries.get_mut(&snap.entry) {
+                snap.extents.apply_to(&mut e.durable_dirty);
+                e.head_committed(&snap.head);
             }
         }
         for w in waiters {

@@ -29,6 +29,22 @@ pub(crate) struct Snapshot {
     pub conflicts: Vec<crate::records::ConflictRecord>,
 }
 
+/// A remote version by key and ETag: where an entry's unchanged bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SourceVersion {
+    pub key: String,
+    pub etag: String,
+}
+
+impl SourceVersion {
+    fn of(remote_key: &Option<String>, base: &Option<BaseVersion>) -> Option<SourceVersion> {
+        Some(SourceVersion {
+            key: remote_key.clone()?,
+            etag: base.as_ref()?.etag.clone(),
+        })
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub id: EntryId,
@@ -80,6 +96,10 @@ pub(crate) struct Entry {
     /// an upload is still dirty there until that is committed, and a crash would bring the
     /// dirty range back: it must not be evicted before.
     pub durable_dirty: RangeSet,
+    /// The source version the index holds for the entry (the last committed head). Until a
+    /// landed upload is committed, a crash brings the entry back to depending on the version
+    /// it copied from: that version must not be deleted before (`journal::try_start_delete`).
+    recorded_source: Option<SourceVersion>,
     /// A `Materialize` job is queued (see `journal::break_source_cycle`).
     pub materializing: bool,
     /// What it counts for in the entry table's totals and indexes (kept by the table).
@@ -134,6 +154,7 @@ impl Entry {
             orphaned: false,
             dropped: false,
             durable_dirty: RangeSet::new(),
+            recorded_source: None,
             materializing: false,
             accounted: Accounted::default(),
         }
@@ -171,6 +192,7 @@ impl Entry {
             e.refresh_chunk(c, chunk_size);
         }
         e.persist_wanted = false;
+        e.source_recorded();
         e
     }
 
@@ -327,6 +349,43 @@ impl Entry {
             return None;
         }
         self.remote_key.as_deref()
+    }
+
+    /// The version its record in the index uses as its source, as of `head` committed.
+    pub fn head_committed(&mut self, head: &EntryRecord) {
+        self.recorded_source = SourceVersion::of(&head.remote_key, &head.base);
+    }
+
+    /// Its current source is the one the index holds (a record just loaded or compacted).
+    pub fn source_recorded(&mut self) {
+        self.recorded_source = SourceVersion::of(&self.remote_key, &self.base);
+    }
+
+    /// True when the index names the same source version as memory does.
+    pub fn source_committed(&self) -> bool {
+        self.recorded_source == SourceVersion::of(&self.remote_key, &self.base)
+    }
+
+    /// Keys whose versions it depends on, in memory or in the index: at most two.
+    pub fn source_keys(&self) -> [Option<&str>; 2] {
+        if self.dropped {
+            return [None, None];
+        }
+        let recorded = self.recorded_source.as_ref().map(|s| s.key.as_str());
+        let live = self.source_key();
+        [live, recorded.filter(|r| Some(*r) != live)]
+    }
+
+    /// True when it depends on version `etag` at `key`, in memory or in the index: deleting
+    /// that version could lose its unchanged bytes (now, or after a crash).
+    pub fn uses_source(&self, key: &str, etag: &str) -> bool {
+        let live =
+            self.source_key() == Some(key) && self.base.as_ref().is_some_and(|b| b.etag == etag);
+        let recorded = self
+            .recorded_source
+            .as_ref()
+            .is_some_and(|s| s.key == key && s.etag == etag);
+        !self.dropped && (live || recorded)
     }
 
     /// Takes the changes since the last snapshot, for the next commit: the head, and the

@@ -40,8 +40,9 @@ pub(crate) struct Accounted {
     snapshotted: bool,
     unpersisted: bool,
     busy: bool,
-    /// Hash of the key whose version it uses as the source of its unchanged bytes.
-    source: Option<u64>,
+    /// Hashes of the keys whose versions it uses as the source of its unchanged bytes, in
+    /// memory and in the index.
+    sources: [Option<u64>; 2],
 }
 
 /// All entries, by id, with running totals and indexes.
@@ -184,7 +185,7 @@ impl EntryTable {
             let a = self.account_idle(i);
             self.cached += a.cached;
             lru.extend(a.lru.map(|t| (t, *id)));
-            sources.extend(a.source.map(|h| (h, *id)));
+            sources.extend(a.sources.iter().flatten().map(|&h| (h, *id)));
         }
         self.touched.extend(full.iter().map(|e| e.id));
         self.map = idle
@@ -308,7 +309,7 @@ impl EntryTable {
                 || e.sync_queued
                 || !e.finished_journal.is_empty(),
             busy: !e.idle(),
-            source: e.source_key().map(key_hash),
+            sources: e.source_keys().map(|k| k.map(key_hash)),
         }
     }
 
@@ -317,7 +318,7 @@ impl EntryTable {
         Accounted {
             cached: i.cached_bytes(self.chunk_size),
             lru: i.has_chunks().then_some(i.atime()),
-            source: Some(key_hash(i.key())),
+            sources: [Some(key_hash(i.key())), None],
             ..Accounted::default()
         }
     }
@@ -332,7 +333,7 @@ impl EntryTable {
         set_member(&mut self.snapshotted, id, a.snapshotted);
         set_member(&mut self.unpersisted, id, a.unpersisted);
         set_member(&mut self.busy, id, a.busy);
-        if let Some(h) = a.source {
+        for &h in a.sources.iter().flatten() {
             self.by_source.insert((h, id));
         }
     }
@@ -347,7 +348,7 @@ impl EntryTable {
         self.snapshotted.remove(&id);
         self.unpersisted.remove(&id);
         self.busy.remove(&id);
-        if let Some(h) = a.source {
+        for &h in a.sources.iter().flatten() {
             self.by_source.remove(&(h, id));
         }
     }
@@ -429,7 +430,10 @@ impl EntryTable {
         let mut users = Vec::new();
         for id in candidates {
             self.wake(&id);
-            if self.get(&id).and_then(Entry::source_key) == Some(key) {
+            if self
+                .get(&id)
+                .is_some_and(|e| e.source_keys().contains(&Some(key)))
+            {
                 users.push(id);
             }
         }

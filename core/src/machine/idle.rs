@@ -55,6 +55,7 @@ impl IdleEntry {
             && !e.orphaned
             && !e.dropped
             && !e.materializing
+            && e.source_committed()
             && e.durable_dirty.is_empty()
             && e.dirty.is_pristine()
             && !e.chunks.has_changes()
@@ -171,6 +172,7 @@ impl IdleEntry {
             }
         }
         e.persist_wanted = false;
+        e.source_recorded();
         e
     }
 

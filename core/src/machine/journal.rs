@@ -8,7 +8,6 @@
 //! delete waits while any entry still uses that version as the source of its unchanged bytes
 //! or an upload to the key is in progress.
 
-use super::entry::Entry;
 use super::{Core, RemoteCtx};
 use crate::ids::{EntryId, JournalId};
 use crate::io::{Event, RemoteError, RemoteOk, RemoteOp};
@@ -301,7 +300,7 @@ impl Core {
                     .sourcing_from(&path)
                     .iter()
                     .filter_map(|id| self.entries.get(id))
-                    .any(|e| is_source(e, &path, &etag));
+                    .any(|e| e.uses_source(&path, &etag));
                 if !in_use && !uploading {
                     self.start_delete(jid, path, etag);
                 }
@@ -564,12 +563,4 @@ impl Core {
             permanent,
         });
     }
-}
-
-/// True when `e` still uses version `etag` of `path` as its base (the source of its unchanged
-/// bytes): that version must not be deleted yet.
-fn is_source(e: &Entry, path: &str, etag: &str) -> bool {
-    !e.dropped
-        && e.remote_key.as_deref() == Some(path)
-        && e.base.as_ref().is_some_and(|b| b.etag == etag)
 }

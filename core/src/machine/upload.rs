@@ -658,7 +658,7 @@ impl Core {
     /// a crash or a timeout): that upload succeeded. Returns true when so.
     pub(crate) fn own_upload_landed(&mut self, eid: EntryId, info: &ObjectInfo) -> bool {
         let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) else {
-            return false;
+            return self.claimed_version_landed(eid, info);
         };
         let Some(j) = self.journal.get_mut(&jid) else {
             return false;
@@ -669,7 +669,52 @@ impl Core {
             j.phase = Phase::Running;
             self.upload_succeeded(jid, info.etag.clone(), Some(info.size));
         }
-        ours
+        ours || self.claimed_version_landed(eid, info)
+    }
+
+    /// The object carries the token of a claim the entry holds on its key: an attempt from
+    /// its base landed unseen (a crash took the answer), then the entry left the key and came
+    /// back. Its queued upload takes the claim over and finishes as recognised by token, as
+    /// the attempt's own record would have: the entry's base becomes that version (all its
+    /// dirty bytes stay dirty), never a conflict with itself. Returns true when so.
+    fn claimed_version_landed(&mut self, eid: EntryId, info: &ObjectInfo) -> bool {
+        let Some(token) = info.token.as_ref() else {
+            return false;
+        };
+        let Some(key) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
+            return false;
+        };
+        let claimed = self.journal.at_path(&key).into_iter().any(|c| {
+            self.reclaimed_by(c) == Some(eid)
+                && self.journal.get(&c).is_some_and(|j| &j.rec.token == token)
+        });
+        if !claimed {
+            return false;
+        }
+        self.ensure_upload_queued(eid);
+        let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) else {
+            return false;
+        };
+        match self.journal.get(&jid).map(|j| j.phase) {
+            None | Some(Phase::Finishing) => return false,
+            Some(Phase::Idle) => {}
+            // An upload still out (to the key it left, or to this one from its base, which the
+            // claimed version has made stale): thrown away, its multipart upload aborted.
+            Some(_) => self.restart_upload(jid),
+        }
+        let token = self.take_over_claims(eid, &key);
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return false;
+        };
+        j.rec.token = token.unwrap_or_default();
+        j.rec.path = key;
+        j.rec.len = info.size;
+        j.rec.status = JournalStatus::InProgress;
+        j.changed = true;
+        j.attempt += 1;
+        j.phase = Phase::Running;
+        self.upload_succeeded(jid, info.etag.clone(), Some(info.size));
+        true
     }
 
     /// Asks the server what the key holds: our token (an attempt landed) or not (conflict).
