@@ -179,6 +179,21 @@ pub enum LocalOp {
     },
 }
 
+impl LocalOp {
+    /// The entry whose cache file the operation touches (the file named by its id).
+    pub fn entry(&self) -> EntryId {
+        match self {
+            LocalOp::Write { entry, .. }
+            | LocalOp::Read { entry, .. }
+            | LocalOp::Zero { entry, .. }
+            | LocalOp::Punch { entry, .. }
+            | LocalOp::SetLen { entry, .. }
+            | LocalOp::Sync { entry }
+            | LocalOp::Remove { entry } => *entry,
+        }
+    }
+}
+
 /// A successful [`LocalOp`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LocalOk {
