@@ -323,7 +323,7 @@ impl Core {
                 if pinned {
                     e.cached_bytes(cs)
                 } else {
-                    e.chunks
+                    e.chunks()
                         .keys()
                         .filter(|&&c| !e.evictable(c, cs))
                         .map(|&c| {
@@ -456,7 +456,7 @@ impl Core {
     pub fn chunk_states(&self, entry: EntryId) -> Vec<(u64, crate::chunks::ChunkState)> {
         self.entries
             .get(&entry)
-            .map(|e| e.chunks.iter().map(|(c, s)| (*c, *s)).collect())
+            .map(|e| e.chunks().iter().map(|(c, s)| (*c, *s)).collect())
             .unwrap_or_default()
     }
 }

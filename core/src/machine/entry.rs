@@ -12,6 +12,9 @@ use crate::records::{BaseVersion, CleanChunk, DirtyExtent, EntryRecord, IndexOp,
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+mod events;
+pub(crate) use events::LandedUpload;
+
 /// A snapshot of an entry's persistent state, taken when a `Sync` job started: everything in
 /// it is covered by that sync.
 #[derive(Clone, Debug)]
@@ -56,8 +59,10 @@ pub(crate) struct Entry {
     pub generation: u64,
     /// Generation of the last truncate: an upload whose snapshot is older is stale.
     pub truncated_at: u64,
-    pub dirty: DirtyRanges,
-    pub chunks: ChunkTable,
+    /// Dirty bytes by generation; changed only by the event methods (`events`).
+    dirty: DirtyRanges,
+    /// Chunk states; changed only by the event methods (`events`).
+    chunks: ChunkTable,
     /// Logical access time, in memory (LRU order).
     pub atime: u64,
     /// The access time the entry's record carries: `atime` as of the last snapshot. Reads
@@ -349,6 +354,25 @@ impl Entry {
             return None;
         }
         self.remote_key.as_deref()
+    }
+
+    /// Dirty bytes by generation.
+    pub fn dirty(&self) -> &DirtyRanges {
+        &self.dirty
+    }
+
+    /// Chunk states.
+    pub fn chunks(&self) -> &ChunkTable {
+        &self.chunks
+    }
+
+    /// Chunk `c` holds clean bytes with `crc32c`, as a record says (loading, waking);
+    /// `verified` when they were checked in this process.
+    pub fn load_clean_chunk(&mut self, c: u64, crc32c: u32, verified: bool) {
+        self.chunks.load(c, ChunkState::Clean { crc32c });
+        if verified {
+            self.chunks.mark_verified(c);
+        }
     }
 
     /// The version its record in the index uses as its source, as of `head` committed.

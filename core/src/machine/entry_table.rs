@@ -296,11 +296,12 @@ impl EntryTable {
     }
 
     fn account(&self, e: &Entry) -> Accounted {
-        let cached = e.chunks.bytes_within(e.local_size, self.chunk_size);
-        let evictable = e.chunks.clean_count() > 0 || (self.lru_takes_dirty && e.chunks.len() > 0);
+        let cached = e.chunks().bytes_within(e.local_size, self.chunk_size);
+        let evictable =
+            e.chunks().clean_count() > 0 || (self.lru_takes_dirty && e.chunks().len() > 0);
         Accounted {
             cached,
-            dirty: e.dirty.covered_len(),
+            dirty: e.dirty().covered_len(),
             lru: evictable.then_some(e.atime),
             persist_due: e.persist_wanted && !e.sync_queued,
             snapshotted: e.snapshot.is_some(),

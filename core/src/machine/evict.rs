@@ -137,7 +137,7 @@ impl Core {
                 continue;
             }
             let mut victims = Vec::new();
-            for &c in e.chunks.keys() {
+            for &c in e.chunks().keys() {
                 if freed >= bytes {
                     break;
                 }
@@ -151,10 +151,7 @@ impl Core {
                 continue;
             }
             if let Some(e) = self.entries.get_mut(&eid) {
-                for &c in &victims {
-                    e.chunks.remove(&c);
-                }
-                e.persist_wanted = true;
+                e.evicted(&victims);
             }
             for c in victims {
                 self.enqueue(eid, Job::Punch { chunk: c });

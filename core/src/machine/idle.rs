@@ -57,10 +57,10 @@ impl IdleEntry {
             && !e.materializing
             && e.source_committed()
             && e.durable_dirty.is_empty()
-            && e.dirty.is_pristine()
-            && !e.chunks.has_changes()
-            && e.chunks.len() <= IDLE_MAX_CHUNKS
-            && e.chunks.clean_count() == e.chunks.len();
+            && e.dirty().is_pristine()
+            && !e.chunks().has_changes()
+            && e.chunks().len() <= IDLE_MAX_CHUNKS
+            && e.chunks().clean_count() == e.chunks().len();
         if !quiet {
             return None;
         }
@@ -70,7 +70,7 @@ impl IdleEntry {
             return None;
         }
         let chunks = e
-            .chunks
+            .chunks()
             .iter()
             .map(|(&index, s)| match s {
                 ChunkState::Clean { crc32c } => Some(CleanChunk {
@@ -87,7 +87,7 @@ impl IdleEntry {
         let verified = chunks
             .iter()
             .enumerate()
-            .filter(|(_, c)| e.chunks.is_verified(c.index))
+            .filter(|(_, c)| e.chunks().is_verified(c.index))
             .fold(0u64, |bits, (i, _)| bits | 1 << i);
         Some(IdleEntry {
             key: key.into(),
@@ -165,11 +165,7 @@ impl IdleEntry {
         e.generation = self.generation;
         e.atime = self.atime;
         for (i, c) in self.chunks.iter().enumerate() {
-            e.chunks
-                .load(c.index, ChunkState::Clean { crc32c: c.crc32c });
-            if self.verified & (1 << i) != 0 {
-                e.chunks.mark_verified(c.index);
-            }
+            e.load_clean_chunk(c.index, c.crc32c, self.verified & (1 << i) != 0);
         }
         e.persist_wanted = false;
         e.source_recorded();
@@ -263,16 +259,16 @@ mod tests {
         let r = record(&[0, 1, 2], Precondition::IfNoneMatch);
         let mut full = Entry::from_record(&r, 1000);
         assert!(
-            !full.chunks.is_verified(0),
+            !full.chunks().is_verified(0),
             "a recovered chunk is not verified"
         );
-        full.chunks.mark_verified(0);
-        full.chunks.mark_verified(2);
+        full.clean_chunk_checked(0, true);
+        full.clean_chunk_checked(2, true);
         let Some(idle) = IdleEntry::of(&full) else {
             panic!("a clean, committed entry is idle");
         };
         let woken = idle.wake(r.id);
-        let verified: Vec<bool> = (0..3).map(|c| woken.chunks.is_verified(c)).collect();
+        let verified: Vec<bool> = (0..3).map(|c| woken.chunks().is_verified(c)).collect();
         assert_eq!(verified, [true, false, true]);
     }
 

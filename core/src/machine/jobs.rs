@@ -304,7 +304,7 @@ impl Core {
                     return Started::Done;
                 }
                 let start = chunks::chunk_range(chunk, cs).start;
-                let gaps = e.dirty.gaps(live.clone());
+                let gaps = e.dirty().gaps(live.clone());
                 let slice_ok = data.len() as u64 >= live.end - start;
                 if !slice_ok {
                     // A short body is never cached: refetch.
@@ -363,20 +363,13 @@ impl Core {
                     e.queue.push_front(Job::Convert { remote_etag: etag });
                     return Started::Done;
                 }
-                e.chunks.clear();
-                e.direct.clear();
-                e.local_size = base.as_ref().map_or(0, |b| b.size);
                 let key = e.key.clone().unwrap_or_default();
                 let etag = base.as_ref().map(|b| b.etag.clone());
-                if base.is_none() {
-                    e.orphaned = true;
-                    if self.names.get(&key) == Some(&eid) {
-                        self.names.remove(&key);
-                    }
+                let gone = base.is_none();
+                e.invalidated(base);
+                if gone && self.names.get(&key) == Some(&eid) {
+                    self.names.remove(&key);
                 }
-                let e = self.entries.get_mut(&eid).expect("entry checked above");
-                e.base = base;
-                e.persist_wanted = true;
                 self.event(Event::Invalidated { key, etag });
                 self.emit_local(
                     eid,
@@ -415,7 +408,7 @@ impl Core {
                 let dirty = e.chunk_has_dirty(chunk, cs) && !self.cfg.planted(Bug::EvictDirtyChunk);
                 let r = chunks::chunk_range(chunk, cs);
                 let len = r.end.min(e.local_size).saturating_sub(r.start);
-                if len == 0 || dirty || e.chunks.contains_key(&chunk) {
+                if len == 0 || dirty || e.chunks().contains_key(&chunk) {
                     return Started::Done;
                 }
                 self.emit_local(
@@ -509,10 +502,10 @@ impl Core {
         let mut rr = range.clone();
         if let Some(e) = self.entries.get(&eid) {
             for c in chunks::chunks_overlapping(range, cs) {
-                if e.chunks.is_verified(c) {
+                if e.chunks().is_verified(c) {
                     continue;
                 }
-                if let Some(ChunkState::Clean { .. }) = e.chunks.get(&c) {
+                if let Some(ChunkState::Clean { .. }) = e.chunks().get(&c) {
                     let l = e.live(c, cs);
                     rr.start = rr.start.min(l.start);
                     rr.end = rr.end.max(l.end);
@@ -539,10 +532,10 @@ impl Core {
                 ok = false;
                 continue;
             }
-            if e.chunks.is_verified(c) {
+            if e.chunks().is_verified(c) {
                 continue;
             }
-            if let Some(ChunkState::Clean { crc32c }) = e.chunks.get(&c).copied() {
+            if let Some(ChunkState::Clean { crc32c }) = e.chunks().get(&c).copied() {
                 if skip_sentinel && crc32c == 0 {
                     continue;
                 }
@@ -553,13 +546,8 @@ impl Core {
                         .is_some_and(|s| checksum.of(s) == crc32c),
                     _ => false,
                 };
-                if good {
-                    e.chunks.mark_verified(c);
-                } else {
-                    e.chunks.remove(&c);
-                    e.persist_wanted = true;
-                    ok = false;
-                }
+                e.clean_chunk_checked(c, good);
+                ok &= good;
             }
         }
         ok
@@ -654,14 +642,7 @@ impl Core {
                         };
                         // Writes share the current generation, so adjacent dirty ranges merge;
                         // an upload's start moves the entry to a new one (`start_upload`).
-                        e.dirty.insert(offset..end, e.generation);
-                        e.local_size = e.local_size.max(end);
-                        for c in chunks::chunks_overlapping(&(offset..end), cs) {
-                            e.refresh_chunk(c, cs);
-                        }
-                        e.unsynced = true;
-                        e.persist_wanted = true;
-                        e.atime = atime;
+                        e.write_landed(offset..end, atime, cs);
                         self.ensure_upload_queued(eid);
                         self.reply(
                             req,
@@ -716,33 +697,7 @@ impl Core {
                 let Some(e) = self.entries.get_mut(&eid) else {
                     return;
                 };
-                let old = e.local_size;
-                e.generation += 1;
-                if size < old {
-                    e.dirty.truncate(size);
-                    e.chunks.truncate_from(size.div_ceil(cs));
-                    if size % cs != 0 {
-                        let c = chunks::chunk_of(size, cs);
-                        if let Some(ChunkState::Clean { .. }) = e.chunks.get(&c) {
-                            e.chunks.remove(&c);
-                        }
-                    }
-                    e.local_size = size;
-                    e.truncated_at = e.generation;
-                    e.direct.clear();
-                    let last = size.div_ceil(cs);
-                    if size % cs != 0 {
-                        e.refresh_chunk(last - 1, cs);
-                    }
-                } else {
-                    e.dirty.insert(old..size, e.generation);
-                    e.local_size = size;
-                    for c in chunks::chunks_overlapping(&(old..size), cs) {
-                        e.refresh_chunk(c, cs);
-                    }
-                }
-                e.unsynced = true;
-                e.persist_wanted = true;
+                e.truncated(size, cs);
                 self.ensure_upload_queued(eid);
                 if let Some(req) = req {
                     self.reply(req, Ok(Reply::Truncated));
@@ -819,15 +774,7 @@ impl Core {
                 let Some(e) = self.entries.get_mut(&eid) else {
                     return;
                 };
-                e.generation += 1;
-                for g in std::mem::take(&mut r.ranges) {
-                    e.dirty.insert(g.clone(), e.generation);
-                    for c in chunks::chunks_overlapping(&g, cs) {
-                        e.refresh_chunk(c, cs);
-                    }
-                }
-                e.unsynced = true;
-                e.persist_wanted = true;
+                e.copy_zeros_landed(std::mem::take(&mut r.ranges), cs);
                 self.enqueue_sync(eid, None);
                 self.ensure_upload_queued(eid);
                 self.wake_parked(eid);
@@ -858,24 +805,7 @@ impl Core {
         let Some(e) = self.entries.get_mut(&eid) else {
             return;
         };
-        e.generation += 1;
-        for g in e.dirty.gaps(range.clone()) {
-            e.dirty.insert(g, e.generation);
-        }
-        if e.key != e.remote_key {
-            // target_precondition already describes the key it goes to.
-        } else if let Some(b) = &e.base {
-            e.target_precondition = crate::records::Precondition::IfMatch(b.etag.clone());
-        }
-        e.base = None;
-        e.remote_key = None;
-        for c in chunks::chunks_overlapping(&range, cs) {
-            e.refresh_chunk(c, cs);
-        }
-        // The fetched bytes must be fsynced before the index calls them dirty.
-        e.unsynced = true;
-        e.persist_wanted = true;
-        e.materializing = false;
+        e.materialized(range, cs);
         self.enqueue_sync(eid, None);
         self.ensure_upload_queued(eid);
         self.wake_parked(eid);
@@ -890,25 +820,13 @@ impl Core {
         let Some(e) = self.entries.get_mut(&eid) else {
             return;
         };
-        let live = e.live(chunk, cs);
-        let start = chunks::chunk_range(chunk, cs).start;
-        if e.chunk_has_dirty(chunk, cs) {
-            e.chunks.insert(chunk, ChunkState::Dirty { filled: true });
-        } else if !live.is_empty() {
-            let crc = if planted {
-                0
-            } else {
-                self.cfg
-                    .checksum
-                    .of(&data[(live.start - start) as usize..(live.end - start) as usize])
-            };
-            e.chunks.insert(chunk, ChunkState::Clean { crc32c: crc });
-            // The cache file now holds exactly the bytes the CRC was computed from.
-            e.chunks.mark_verified(chunk);
-        }
-        e.direct.remove(&chunk);
-        e.unsynced = true;
-        e.persist_wanted = true;
+        let checksum = self.cfg.checksum;
+        e.backfilled(
+            chunk,
+            &data,
+            |live| if planted { 0 } else { checksum.of(live) },
+            cs,
+        );
         self.wake_parked(eid);
     }
 
@@ -946,19 +864,7 @@ impl Core {
         };
         // A failed write may have changed the file: the next fsync must not be skipped, or
         // what a read shows now could differ from what survives a crash.
-        e.unsynced = true;
-        for c in chunks::chunks_overlapping(&range, cs) {
-            match e.chunks.get(&c) {
-                Some(ChunkState::Clean { .. }) => {
-                    e.chunks.remove(&c);
-                }
-                Some(ChunkState::Dirty { filled: true }) if !e.dirty.covers(e.live(c, cs)) => {
-                    e.chunks.insert(c, ChunkState::Dirty { filled: false });
-                }
-                _ => {}
-            }
-            e.persist_wanted = true;
-        }
+        e.presence_lost(range, cs);
     }
 
     /// Replaces the non-dirty bytes of `range` in `data` with fetched bytes held in memory
@@ -992,7 +898,7 @@ impl Core {
             let live = e.live(c, cs);
             let want = live.start.max(range.start)..live.end.min(range.end);
             let cstart = chunks::chunk_range(c, cs).start;
-            for g in e.dirty.gaps(want) {
+            for g in e.dirty().gaps(want) {
                 for b in g {
                     if let (Some(v), Some(slot)) = (
                         d.get((b - cstart) as usize),

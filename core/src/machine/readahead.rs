@@ -224,7 +224,7 @@ impl Core {
         let Some(e) = self.entries.get(&eid) else {
             return;
         };
-        let (Some(base), true) = (e.base.as_ref(), e.chunks.is_verified(c)) else {
+        let (Some(base), true) = (e.base.as_ref(), e.chunks().is_verified(c)) else {
             return;
         };
         let cr = chunks::chunk_range(c, cs);
@@ -282,7 +282,7 @@ impl Core {
         };
         let end = offset.saturating_add(len).min(e.local_size);
         let dirty =
-            e.dirty.intersects(offset..end) && !self.cfg.planted(Bug::BufferedReadOverDirty);
+            e.dirty().intersects(offset..end) && !self.cfg.planted(Bug::BufferedReadOverDirty);
         if offset >= end || end > base.size || dirty {
             return false;
         }

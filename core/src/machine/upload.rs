@@ -16,10 +16,11 @@
 //! clean; chunks become clean only if their bytes were read and checksummed in this attempt.
 
 use super::commit::Waiter;
+use super::entry::LandedUpload;
 use super::jobs::Job;
 use super::journal::Phase;
 use super::{Core, RemoteCtx};
-use crate::chunks::{self, ChunkState};
+use crate::chunks;
 use crate::config::Bug;
 use crate::crc32c;
 use crate::ids::{EntryId, JournalId};
@@ -273,7 +274,7 @@ impl Core {
             let copyable = same_source
                 && range.end <= e.base_size()
                 && range.end <= e.local_size
-                && !e.dirty.intersects(range.clone());
+                && !e.dirty().intersects(range.clone());
             let listed = j.server_parts.get(&p).cloned();
             let was_copy = part_origin(mp, p) == Some(None);
             if let (Some(etag), true, true) = (listed, was_copy, copyable) {
@@ -788,55 +789,23 @@ impl Core {
         let trusted: Vec<(u64, bool, bool)> = (0..rec.len.div_ceil(cs))
             .map(|c| (c, trusted(c), copied(c)))
             .collect();
-        e.base = Some(BaseVersion {
-            etag: etag.clone(),
-            size: landed_size.unwrap_or(rec.len),
-            mtime_ms: now.as_millis(),
-        });
-        // Bytes held in memory belong to the old version: bytes cleaned now differ there.
-        e.direct.clear();
-        e.remote_key = Some(rec.path.clone());
-        if clean_all {
-            e.dirty.clear();
-        } else if direct {
-            e.dirty.remove_where(|g| g <= rec.generation);
-        }
-        // Recognised by its token only (a lost answer, a crash): which attempt's bytes landed
-        // is unknown, and after a crash the cache file may hold later writes over them. Keep
-        // every dirty byte dirty so the current content goes up again over the new version.
-        for (c, trusted, copied) in trusted {
-            let live = e.live(c, cs);
-            if copied {
-                e.refresh_chunk(c, cs);
-                continue;
-            }
-            let has_dirty = e.chunk_has_dirty(c, cs);
-            let state = match snap.get(&c) {
-                Some(&(end, crc)) if trusted => {
-                    if has_dirty {
-                        Some(ChunkState::Dirty { filled: true })
-                    } else if !live.is_empty() && live.end == end {
-                        Some(ChunkState::Clean { crc32c: crc })
-                    } else {
-                        None
-                    }
-                }
-                _ => has_dirty.then_some(ChunkState::Dirty { filled: false }),
-            };
-            match state {
-                Some(s) => e.chunks.insert(c, s),
-                None => e.chunks.remove(&c),
-            };
-        }
-        let beyond: Vec<u64> = e
-            .chunks
-            .keys()
-            .copied()
-            .filter(|&c| c >= rec.len.div_ceil(cs))
-            .collect();
-        for c in beyond {
-            e.refresh_chunk(c, cs);
-        }
+        e.upload_landed(
+            LandedUpload {
+                base: BaseVersion {
+                    etag: etag.clone(),
+                    size: landed_size.unwrap_or(rec.len),
+                    mtime_ms: now.as_millis(),
+                },
+                path: rec.path.clone(),
+                generation: rec.generation,
+                len: rec.len,
+                answered: direct,
+                chunks: trusted,
+                snap_crcs: &snap,
+                clean_all,
+            },
+            cs,
+        );
         if e.upload == Some(jid) {
             e.upload = None;
         }
@@ -929,13 +898,7 @@ impl Core {
         }
         self.names.insert(conflict_key.clone(), eid);
         let e = self.entries.get_mut(&eid)?;
-        e.key = Some(conflict_key);
-        e.remote_key = None;
-        e.base = None;
-        e.target_precondition = Precondition::IfNoneMatch;
-        e.chunks.drop_clean();
-        e.direct.clear();
-        e.persist_wanted = true;
+        e.became_conflict_copy(conflict_key);
         self.conflicts
             .retain(|c| c.entry != record.entry || c.conflict_key != record.conflict_key);
         self.conflicts.push(record.clone());

@@ -1,0 +1,104 @@
+//! What callers send the driver task, and the cloneable client that sends it. Every command
+//! carries a oneshot for its answer; the core itself never leaves the driver task.
+
+use crate::error::{Error, Result};
+use crate::status::Status;
+use silt_core::{HandleId, Reply, Request};
+use tokio::sync::{mpsc, oneshot};
+
+/// A message to the driver task.
+pub(crate) enum Command {
+    /// A file request for the core.
+    Request {
+        req: Request,
+        reply: oneshot::Sender<Result<Reply>>,
+    },
+    /// Answer once nothing is pending (with `wait`), or at once.
+    Flush {
+        wait: bool,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// A status snapshot.
+    Status { reply: oneshot::Sender<Status> },
+    /// Stop: make everything local durable, stop talking to the bucket, end the task.
+    Stop {
+        reply: Option<oneshot::Sender<StopReport>>,
+    },
+}
+
+/// How a stop ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StopReport {
+    /// Everything the core knew was committed to the index and no cache-file or index
+    /// operation was left running. `false` only when the stop timeout struck first (then
+    /// what was not committed is what a crash at that moment would lose: nothing fsynced).
+    pub clean: bool,
+    /// What was still pending in the core (uploads stay journaled and resume at the next
+    /// start).
+    pub pending: Option<String>,
+    /// Object-store operations abandoned in flight or not sent (the journal resumes them).
+    pub remote_ops_abandoned: usize,
+}
+
+/// A handle on the driver task: sends it commands. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct DriverClient {
+    tx: mpsc::Sender<Command>,
+}
+
+impl DriverClient {
+    pub(crate) fn new(tx: mpsc::Sender<Command>) -> DriverClient {
+        DriverClient { tx }
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Sends a file request to the core and waits for its answer.
+    pub async fn request(&self, req: Request) -> Result<Reply> {
+        self.call(|reply| Command::Request { req, reply }).await?
+    }
+
+    /// With `wait`, returns once the core has nothing pending (no upload, delete, job,
+    /// commit or operation in flight); without, at once (see [`crate::CacheManager::flush`]).
+    pub async fn flush(&self, wait: bool) -> Result<()> {
+        self.call(|reply| Command::Flush { wait, reply }).await?
+    }
+
+    /// A status snapshot.
+    pub async fn status(&self) -> Result<Status> {
+        self.call(|reply| Command::Status { reply }).await
+    }
+
+    /// Stops the driver task and waits for its report.
+    pub async fn stop(&self) -> Result<StopReport> {
+        self.call(|reply| Command::Stop { reply: Some(reply) })
+            .await
+    }
+
+    /// Asks for a stop without waiting (from `Drop`); ignored if the task is gone or busy.
+    pub(crate) fn stop_detached(&self) {
+        let _ = self.tx.try_send(Command::Stop { reply: None });
+    }
+
+    /// Closes `handle` without waiting for the answer (from `Drop`).
+    pub(crate) fn close_detached(&self, handle: HandleId) {
+        let (reply, _) = oneshot::channel();
+        let cmd = Command::Request {
+            req: Request::Close { handle },
+            reply,
+        };
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(cmd) {
+            // The queue is full: send from a task if a runtime is there to run one.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let tx = self.tx.clone();
+                rt.spawn(async move {
+                    let _ = tx.send(cmd).await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The crate's one error type: start-up failures (lock, index, cache files, configuration)
+//! and the request errors of the core ([`silt_core::FileError`]), kept apart so that a mount
+//! can map each to an errno.
+
+use silt_core::FileError;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Result of the engine's operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What went wrong.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Another process (or another engine in this one) runs on the cache directory.
+    #[error("cache directory {} is locked by {}", dir.display(), holder(*pid))]
+    Locked {
+        /// The cache directory.
+        dir: PathBuf,
+        /// The pid recorded in the lock file, if it could be read.
+        pid: Option<u32>,
+    },
+    /// The lock file could not be created, locked or written.
+    #[error("lock file {}: {source}", path.display())]
+    LockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The index could not be opened or read.
+    #[error("cache index: {0}")]
+    Index(#[from] silt_index::IndexError),
+    /// The cache-file directory could not be opened.
+    #[error("cache files: {0}")]
+    Store(#[from] silt_store::StoreError),
+    /// The core refused its configuration.
+    #[error(transparent)]
+    Config(#[from] silt_core::ConfigError),
+    /// No such object (ENOENT).
+    #[error("no such object")]
+    NotFound,
+    /// The handle is not open (EBADF).
+    #[error("bad file handle")]
+    BadHandle,
+    /// The cache is full of data not yet uploaded (ENOSPC).
+    #[error("no space left in the cache: dirty data fills it and could not be uploaded in time")]
+    NoSpace,
+    /// The target is busy (EBUSY).
+    #[error("target is busy: {0}")]
+    Busy(String),
+    /// A local or remote I/O error (EIO).
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// The cache cannot go on safely (a failed fsync or index commit): restart it.
+    #[error("the cache stopped accepting durable work: {0}")]
+    Fatal(String),
+    /// The engine is stopping or stopped.
+    #[error("the cache manager is stopped")]
+    Stopped,
+    /// The core answered a request with a reply of another kind (a bug).
+    #[error("unexpected reply to {request}: {reply}")]
+    UnexpectedReply {
+        /// The request.
+        request: &'static str,
+        /// The reply received.
+        reply: String,
+    },
+    /// A start-up task failed to run to completion (it panicked or was cancelled).
+    #[error("start-up task failed: {0}")]
+    Task(String),
+}
+
+fn holder(pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!("pid {pid}"),
+        None => "another process (pid not recorded yet)".to_string(),
+    }
+}
+
+impl From<FileError> for Error {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::NotFound => Error::NotFound,
+            FileError::BadHandle => Error::BadHandle,
+            FileError::NoSpace => Error::NoSpace,
+            FileError::Busy(s) => Error::Busy(s),
+            FileError::Io(s) => Error::Io(s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locked_names_the_pid() {
+        let e = Error::Locked {
+            dir: PathBuf::from("/c"),
+            pid: Some(42),
+        };
+        assert_eq!(e.to_string(), "cache directory /c is locked by pid 42");
+    }
+
+    #[test]
+    fn file_errors_map_one_to_one() {
+        assert!(matches!(Error::from(FileError::NotFound), Error::NotFound));
+        assert!(matches!(Error::from(FileError::BadHandle), Error::BadHandle));
+        assert!(matches!(Error::from(FileError::NoSpace), Error::NoSpace));
+        assert!(matches!(Error::from(FileError::Busy("x".into())), Error::Busy(s) if s == "x"));
+        assert!(matches!(Error::from(FileError::Io("y".into())), Error::Io(s) if s == "y"));
+    }
+}

@@ -1,0 +1,152 @@
+//! An open file of the cache: what [`crate::CacheManager::open`] returns.
+
+use crate::driver::DriverClient;
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use silt_core::{HandleId, Reply, Request};
+
+/// An open file. Requests go to the driver task; each method returns when the core has
+/// answered. Dropping a handle without [`FileHandle::close`] closes it in the background
+/// (without the fsync `close` may do).
+#[derive(Debug)]
+pub struct FileHandle {
+    client: DriverClient,
+    handle: HandleId,
+    key: String,
+    size_at_open: u64,
+    fsync_on_close: bool,
+    closed: bool,
+}
+
+impl FileHandle {
+    pub(crate) fn new(
+        client: DriverClient,
+        handle: HandleId,
+        key: String,
+        size_at_open: u64,
+        fsync_on_close: bool,
+    ) -> FileHandle {
+        FileHandle {
+            client,
+            handle,
+            key,
+            size_at_open,
+            fsync_on_close,
+            closed: false,
+        }
+    }
+
+    /// The object key it was opened as.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The core's handle id.
+    pub fn id(&self) -> HandleId {
+        self.handle
+    }
+
+    /// The file's size when it was opened.
+    pub fn size_at_open(&self) -> u64 {
+        self.size_at_open
+    }
+
+    /// Reads up to `len` bytes at `offset` (short at the end of the file). Bytes not cached
+    /// are fetched from the bucket.
+    pub async fn read(&self, offset: u64, len: u64) -> Result<Bytes> {
+        let req = Request::Read {
+            handle: self.handle,
+            offset,
+            len,
+        };
+        match self.client.request(req).await? {
+            Reply::Data(b) => Ok(b),
+            other => Err(unexpected("read", other)),
+        }
+    }
+
+    /// Writes `data` at `offset`; returns once the bytes are in the cache file (not yet
+    /// durable: see [`FileHandle::sync_range`]).
+    pub async fn write(&self, offset: u64, data: impl Into<Bytes>) -> Result<u64> {
+        let req = Request::Write {
+            handle: self.handle,
+            offset,
+            data: data.into(),
+        };
+        match self.client.request(req).await? {
+            Reply::Written { len } => Ok(len),
+            other => Err(unexpected("write", other)),
+        }
+    }
+
+    /// fsync: returns once everything written through this file is fsynced in the cache file
+    /// and its dirty ranges and upload intent are committed to the index. From then on the
+    /// data survives a crash and reaches the bucket (or a conflict copy). The core syncs the
+    /// whole file: there is no narrower range to ask for.
+    pub async fn sync_range(&self) -> Result<()> {
+        match self
+            .client
+            .request(Request::Fsync {
+                handle: self.handle,
+            })
+            .await?
+        {
+            Reply::Synced => Ok(()),
+            other => Err(unexpected("fsync", other)),
+        }
+    }
+
+    /// Same as [`FileHandle::sync_range`].
+    pub async fn fsync(&self) -> Result<()> {
+        self.sync_range().await
+    }
+
+    /// Sets the file's size.
+    pub async fn truncate(&self, size: u64) -> Result<()> {
+        let req = Request::Truncate {
+            handle: self.handle,
+            size,
+        };
+        match self.client.request(req).await? {
+            Reply::Truncated => Ok(()),
+            other => Err(unexpected("truncate", other)),
+        }
+    }
+
+    /// Closes the file, after an fsync when the engine runs with `fsync_on_close` (the
+    /// default). The handle is closed even if that fsync fails; its error is returned.
+    pub async fn close(mut self) -> Result<()> {
+        self.closed = true;
+        let synced = if self.fsync_on_close {
+            self.sync_range().await
+        } else {
+            Ok(())
+        };
+        let closed = match self
+            .client
+            .request(Request::Close {
+                handle: self.handle,
+            })
+            .await?
+        {
+            Reply::Closed => Ok(()),
+            other => Err(unexpected("close", other)),
+        };
+        synced.and(closed)
+    }
+}
+
+impl Drop for FileHandle {
+    fn drop(&mut self) {
+        if !self.closed {
+            self.client.close_detached(self.handle);
+        }
+    }
+}
+
+fn unexpected(request: &'static str, reply: Reply) -> Error {
+    Error::UnexpectedReply {
+        request,
+        reply: format!("{reply:?}"),
+    }
+}
