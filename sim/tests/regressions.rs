@@ -80,3 +80,11 @@ fn source_deleted_only_after_the_landed_upload_is_committed() {
 fn own_version_found_back_at_a_key_is_no_conflict() {
     assert_clean(58_580);
 }
+
+/// An entry unlinked and closed while fetches of its base were out (readahead), whose own
+/// unlink then deleted the object: the fetches' "not found" does not invalidate the dropped
+/// entry (it kept dirty bytes past the size an invalidation sets).
+#[test]
+fn dropped_entry_is_not_invalidated() {
+    assert_clean(113_027);
+}

@@ -358,6 +358,11 @@ impl Core {
                 Started::Done
             }
             Job::Invalidate { base } => {
+                if e.dropped {
+                    // Unlinked and closed, its removal queued: what the key holds now is no
+                    // longer its concern (its own unlink may have deleted it).
+                    return Started::Done;
+                }
                 if e.needs_upload() || e.upload.is_some() {
                     let etag = base.map(|b| b.etag);
                     e.queue.push_front(Job::Convert { remote_etag: etag });

@@ -106,7 +106,10 @@ mod tests {
     #[test]
     fn file_errors_map_one_to_one() {
         assert!(matches!(Error::from(FileError::NotFound), Error::NotFound));
-        assert!(matches!(Error::from(FileError::BadHandle), Error::BadHandle));
+        assert!(matches!(
+            Error::from(FileError::BadHandle),
+            Error::BadHandle
+        ));
         assert!(matches!(Error::from(FileError::NoSpace), Error::NoSpace));
         assert!(matches!(Error::from(FileError::Busy("x".into())), Error::Busy(s) if s == "x"));
         assert!(matches!(Error::from(FileError::Io("y".into())), Error::Io(s) if s == "y"));

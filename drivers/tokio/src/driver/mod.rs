@@ -18,8 +18,8 @@ use crate::lock::CacheLock;
 use crate::status::{DriverFigures, EventCounts, Status};
 use command::Command;
 use silt_core::{
-    ConfigError, Core, CoreConfig, FileError, HandleId, Input, Output, Recovered, Reply,
-    Request, RequestId,
+    ConfigError, Core, CoreConfig, FileError, HandleId, Input, Output, Recovered, Reply, Request,
+    RequestId,
 };
 use silt_index::GroupCommit;
 use silt_s3::ObjectStore;
@@ -287,10 +287,19 @@ impl<S: ObjectStore + 'static> State<S> {
                     if self.stopping.is_some() {
                         // Stopping: the journal resumes it at the next start.
                         self.remote_held += 1;
-                        tracing::debug!(?id, op = exec::op_name(&op), "stopping: remote operation not sent");
+                        tracing::debug!(
+                            ?id,
+                            op = exec::op_name(&op),
+                            "stopping: remote operation not sent"
+                        );
                         continue;
                     }
-                    tracing::trace!(?id, op = exec::op_name(&op), bytes = exec::body_len(&op), "remote operation");
+                    tracing::trace!(
+                        ?id,
+                        op = exec::op_name(&op),
+                        bytes = exec::body_len(&op),
+                        "remote operation"
+                    );
                     exec::remote(
                         &mut self.remote_tasks,
                         &self.parts.remote,
@@ -413,15 +422,12 @@ impl<S: ObjectStore + 'static> State<S> {
         if self.flush_waiters.is_empty() {
             return;
         }
-        let result = if let Some(reason) = &self.fatal {
-            Err(Error::Fatal(reason.clone()))
-        } else if self.core.pending().is_none() {
-            Ok(())
-        } else {
+        let fatal = self.fatal.clone();
+        if fatal.is_none() && self.core.pending().is_some() {
             return;
-        };
+        }
         for tx in self.flush_waiters.drain(..) {
-            let _ = tx.send(result.as_ref().map(|_| ()).map_err(|e| Error::Fatal(e.to_string())));
+            let _ = tx.send(fatal.clone().map_or(Ok(()), |r| Err(Error::Fatal(r))));
         }
     }
 
