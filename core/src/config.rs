@@ -47,6 +47,12 @@ pub struct CoreConfig {
     pub readahead_max: u64,
     /// Fetched bytes kept in memory to answer reads without reading the cache file back.
     pub read_buffer_limit: u64,
+    /// Bytes the core may hold in memory at once (see `machine/memory.rs`): fetches in flight,
+    /// read buffers, fetched chunks kept in memory on a full disk, upload bodies in flight.
+    /// Work that would go past it waits; one upload body and one fetch always proceed when
+    /// none is out, so nothing larger than the limit is stuck. Write bodies are the driver's
+    /// to bound (it holds them until their reply).
+    pub memory_limit: u64,
     /// How long after its last write an object waits before it is uploaded.
     pub write_back_delay: Duration,
     /// Interval of the periodic commit that bounds what a crash can lose.
@@ -95,6 +101,7 @@ impl Default for CoreConfig {
             readahead_initial: MIB + 128 * 1024,
             readahead_max: 32 * MIB,
             read_buffer_limit: 64 * MIB,
+            memory_limit: 768 * MIB,
             write_back_delay: Duration::from_secs(5),
             commit_interval: Duration::from_secs(5),
             retry_initial: Duration::from_secs(1),
@@ -146,6 +153,12 @@ impl CoreConfig {
         }
         if self.low_watermark_pct > self.high_watermark_pct || self.high_watermark_pct > 100 {
             return err("watermarks", "must satisfy low <= high <= 100");
+        }
+        if self.memory_limit < self.chunk_size {
+            return err("memory_limit", "must hold at least one chunk");
+        }
+        if self.read_buffer_limit > self.memory_limit {
+            return err("read_buffer_limit", "must not exceed memory_limit");
         }
         if self.dirty_limit > self.cache_budget {
             return err("dirty_limit", "must not exceed cache_budget");

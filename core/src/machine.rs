@@ -24,6 +24,8 @@ mod job_access;
 mod jobs;
 mod journal;
 mod journal_table;
+mod memory;
+pub use memory::MemoryUse;
 mod readahead;
 mod recovery;
 mod requests;
@@ -85,6 +87,7 @@ pub struct Core {
     pub(crate) lookup_retry: Vec<(Instant, String, u32)>,
     pub(crate) fetch: fetch::FetchState,
     pub(crate) readahead: readahead::ReadAhead,
+    pub(crate) memory_waiters: memory::MemoryWaiters,
     pub(crate) commit: CommitState,
     pub(crate) space: evict::SpaceState,
     pub(crate) poisoned: Option<String>,
@@ -134,6 +137,7 @@ impl Core {
             lookup_retry: Vec::new(),
             fetch: fetch::FetchState::default(),
             readahead: readahead::ReadAhead::default(),
+            memory_waiters: memory::MemoryWaiters::default(),
             commit: CommitState::default(),
             space: evict::SpaceState::default(),
             poisoned: None,
@@ -214,6 +218,7 @@ impl Core {
         for _ in 0..1000 {
             let before = (self.out.len(), self.ready.len(), self.commit.ready.len());
             self.schedule_journal();
+            self.resume_memory_waiters();
             self.pump_fetches();
             self.maybe_evict();
             self.start_ready_jobs();
@@ -391,10 +396,12 @@ impl Core {
     pub fn pending(&self) -> Option<String> {
         if let Some(e) = self.entries.first_busy() {
             return Some(format!(
-                "entry {} has jobs (queued {}, parked {})",
+                "entry {} has jobs (queued {}, parked {}, running {:?}, fetching {:?})",
                 e.id,
                 e.queue.len(),
-                e.parked.len()
+                e.parked.len(),
+                e.running.iter().map(|r| &r.job).collect::<Vec<_>>(),
+                e.fetching
             ));
         }
         if let Some(j) = self.journal.values().next() {
@@ -439,6 +446,13 @@ impl Core {
         self.entries.check()?;
         self.readahead.check()?;
         self.journal.check()
+    }
+
+    /// Bytes the core holds in memory now: fetches in flight, read buffers, chunks kept in
+    /// memory on a full disk, upload bodies in flight (bounded by `CoreConfig::memory_limit`,
+    /// see `machine/memory.rs`). Costs O(entries and records changed since it was last asked).
+    pub fn memory_in_use(&mut self) -> MemoryUse {
+        self.memory_use()
     }
 
     /// Fetched bytes held in memory to answer reads (bounded by

@@ -141,6 +141,27 @@ pub fn budget(opts: &Options, core: &Core) -> Option<Finding> {
     })
 }
 
+/// Invariant 3 for memory: what the core holds in memory stays within its limit, but for one
+/// fetch and one upload body let through when none is out (progress) and chunks held for
+/// lack of disk space (never refused).
+pub fn memory(opts: &Options, held: silt_core::MemoryUse) -> Option<Finding> {
+    let c = &opts.core;
+    // The body let through may be a part or a whole object sent with one PUT (a record that
+    // resumes an older snapshot may be larger than the multipart threshold).
+    let one_body = c.part_size_for(opts.file_max).max(opts.file_max);
+    let allowance = c.chunk_size + one_body;
+    let counted = held.total() - held.full_disk_chunks;
+    (counted > c.memory_limit + allowance).then(|| {
+        (
+            Invariant::WithinBudget,
+            format!(
+                "{counted} bytes held in memory ({held:?}), over the limit {} plus allowance {allowance}",
+                c.memory_limit
+            ),
+        )
+    })
+}
+
 /// Invariant 7: the core's running figures against their recomputation.
 pub fn bookkeeping(core: &Core) -> Option<Finding> {
     core.check_consistency()

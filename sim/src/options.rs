@@ -58,6 +58,15 @@ impl Options {
             _ => file_max * 64,
         };
         let quirk = pick(6);
+        // A quarter of the seeds run with a tight memory budget (a few chunks: fetches, parts
+        // and read buffers wait for room), drawn from nothing so that the other options of a
+        // seed stay what they were.
+        let tight_memory = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) % 4 == 3;
+        let memory_limit = if tight_memory {
+            chunk_size * (2 + seed % 4)
+        } else {
+            chunk_size * 256
+        };
         let core = CoreConfig {
             chunk_size,
             min_part_size,
@@ -69,7 +78,8 @@ impl Options {
             // options of a seed stay what they were.
             readahead_initial: chunk_size + chunk_size / 8,
             readahead_max: chunk_size * 8,
-            read_buffer_limit: chunk_size * 12,
+            read_buffer_limit: (chunk_size * 12).min(memory_limit / 2),
+            memory_limit,
             write_back_delay: Duration::from_millis(pick(400)),
             commit_interval: Duration::from_millis(50 + pick(1000)),
             retry_initial: Duration::from_millis(10 + pick(100)),
@@ -121,7 +131,7 @@ impl fmt::Display for Options {
              remote_error={}‰ remote_timeout={}‰ remote_latency_ms_max={} disk_capacity={} \
              ignore_get_if_match={} ignore_complete_condition={} ignore_write_conditions={} readers={} \
              chunk_size={} min_part_size={} multipart_threshold={} uploads={} parts={} fetches={} \
-             write_back_delay_ms={} commit_interval_ms={} retry_ms={}..{} budget={} dirty_limit={}",
+             write_back_delay_ms={} commit_interval_ms={} retry_ms={}..{} budget={} dirty_limit={} memory_limit={}",
             self.seed,
             self.ops,
             self.keys,
@@ -149,7 +159,8 @@ impl fmt::Display for Options {
             c.retry_initial.as_millis(),
             c.retry_max.as_millis(),
             c.cache_budget,
-            c.dirty_limit
+            c.dirty_limit,
+            c.memory_limit,
         )
     }
 }

@@ -276,6 +276,8 @@ impl World {
             }
         }
         self.found(checker::budget(&self.opts, &self.core));
+        let held = self.core.memory_in_use();
+        self.found(checker::memory(&self.opts, held));
         self.found(checker::bookkeeping(&self.core));
     }
 
@@ -456,7 +458,14 @@ impl World {
             return Err(RemoteError::Transient("503 SlowDown".into()));
         }
         let journal = self.core.journal_records();
-        let intent = move |token: &str| journal.iter().find(|r| r.token == token).cloned();
+        // The upload record of the token: a delete record keeps the token of the upload it
+        // follows (to recognise that upload's version), but intends no write.
+        let intent = move |token: &str| {
+            journal
+                .iter()
+                .find(|r| r.token == token && matches!(r.op, silt_core::JournalOp::Upload { .. }))
+                .cloned()
+        };
         let r = self.s3.perform(op, self.now, &intent);
         let found = std::mem::take(&mut self.s3.violations);
         self.found(found);

@@ -34,6 +34,8 @@ enum Slot {
 pub(crate) struct Accounted {
     cached: u64,
     dirty: u64,
+    /// Fetched chunks it holds in memory (they found the disk full).
+    direct: u64,
     /// Its slot in the LRU: the access time, when it holds chunks eviction may take.
     lru: Option<u64>,
     persist_due: bool,
@@ -58,6 +60,8 @@ pub(crate) struct EntryTable {
     chunk_size: u64,
     /// Entries holding only dirty chunks enter the LRU too (a planted bug evicts them).
     lru_takes_dirty: bool,
+    /// Fetched bytes held in memory by entries (see `Accounted::direct`).
+    direct: u64,
     cached: u64,
     dirty: u64,
     /// Entries holding clean chunks, least recently used first.
@@ -85,6 +89,7 @@ impl EntryTable {
             lru_takes_dirty,
             cached: 0,
             dirty: 0,
+            direct: 0,
             lru: BTreeSet::new(),
             persist_due: BTreeSet::new(),
             snapshotted: BTreeSet::new(),
@@ -302,6 +307,7 @@ impl EntryTable {
         Accounted {
             cached,
             dirty: e.dirty().covered_len(),
+            direct: e.direct.values().map(|b| b.len() as u64).sum(),
             lru: evictable.then_some(e.atime),
             persist_due: e.persist_wanted && !e.sync_queued,
             snapshotted: e.snapshot.is_some(),
@@ -327,6 +333,7 @@ impl EntryTable {
     fn add(&mut self, id: EntryId, a: &Accounted) {
         self.cached += a.cached;
         self.dirty += a.dirty;
+        self.direct += a.direct;
         if let Some(t) = a.lru {
             self.lru.insert((t, id));
         }
@@ -342,6 +349,7 @@ impl EntryTable {
     fn unaccount(&mut self, id: EntryId, a: &Accounted) {
         self.cached -= a.cached;
         self.dirty -= a.dirty;
+        self.direct -= a.direct;
         if let Some(t) = a.lru {
             self.lru.remove(&(t, id));
         }
@@ -352,6 +360,12 @@ impl EntryTable {
         for &h in a.sources.iter().flatten() {
             self.by_source.remove(&(h, id));
         }
+    }
+
+    /// Fetched bytes held in memory for lack of disk space, over all entries.
+    pub fn direct_bytes(&mut self) -> u64 {
+        self.settle();
+        self.direct
     }
 
     /// Bytes held in the cache (every chunk, clipped to its entry's size).
@@ -481,6 +495,7 @@ impl EntryTable {
         let pairs = [
             ("cached bytes", self.cached, fresh.cached),
             ("dirty bytes", self.dirty, fresh.dirty),
+            ("bytes held in memory", self.direct, fresh.direct),
         ];
         for (what, kept, recomputed) in pairs {
             if kept != recomputed {

@@ -28,6 +28,11 @@ pub(crate) struct FetchState {
 }
 
 impl FetchState {
+    /// Fetches sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
     pub fn next_retry(&self) -> Option<Instant> {
         self.retry.iter().map(|r| r.0).min()
     }
@@ -60,8 +65,25 @@ impl Core {
     pub(crate) fn pump_fetches(&mut self) {
         let cs = self.cfg.chunk_size;
         while self.fetch.in_flight < self.cfg.max_concurrent_fetches {
-            let next = self.fetch.queue.pop_front();
-            let Some((eid, c)) = next.or_else(|| self.fetch.ahead.pop_front()) else {
+            // Fetches jobs wait for go first, when memory allows (`memory.rs`); fetches ahead
+            // of a reader only into room.
+            let next = if !self.fetch.queue.is_empty() {
+                if !self.fetch_admitted() {
+                    return;
+                }
+                self.fetch.queue.pop_front()
+            } else if self.memory_room(cs) {
+                self.fetch.ahead.pop_front()
+            } else {
+                // No room to read ahead: forget it (a reader that gets there fetches on demand).
+                for (eid, c) in std::mem::take(&mut self.fetch.ahead) {
+                    if let Some(e) = self.entries.get_mut(&eid) {
+                        e.fetching.remove(&c);
+                    }
+                }
+                return;
+            };
+            let Some((eid, c)) = next else {
                 return;
             };
             let Some(e) = self.entries.get_mut(&eid) else {

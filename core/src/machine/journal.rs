@@ -52,6 +52,8 @@ pub(crate) struct JournalEntry {
     /// chunk read by this attempt's parts (the server may hold another attempt's bytes).
     pub stale_parts: bool,
     pub parts_in_flight: BTreeSet<u32>,
+    /// A single PUT's body is being read or sent (this attempt).
+    pub single_body_out: bool,
     /// Parts uploaded from bytes read in this attempt.
     pub data_parts: BTreeSet<u32>,
     /// Parts copied server-side from the base version.
@@ -89,6 +91,7 @@ impl JournalEntry {
             listed: false,
             stale_parts: false,
             parts_in_flight: BTreeSet::new(),
+            single_body_out: false,
             data_parts: BTreeSet::new(),
             copied_parts: BTreeSet::new(),
             snap_crcs: BTreeMap::new(),
@@ -108,6 +111,29 @@ impl JournalEntry {
 
     pub fn in_progress(&self) -> bool {
         self.rec.status == JournalStatus::InProgress
+    }
+
+    /// Bytes of its upload body in memory or in flight: the data parts out (read from the
+    /// cache file or sent; copies hold none), or the whole object of a single PUT while it
+    /// runs.
+    pub fn body_bytes(&self) -> u64 {
+        if self.phase != Phase::Running || !matches!(self.rec.op, JournalOp::Upload { .. }) {
+            return 0;
+        }
+        let len = self.rec.len;
+        match &self.rec.multipart {
+            None if self.single_body_out => len,
+            None => 0,
+            Some(mp) => self
+                .parts_in_flight
+                .iter()
+                .filter(|p| !self.copied_parts.contains(p))
+                .map(|&p| {
+                    let start = u64::from(p - 1).saturating_mul(mp.part_size).min(len);
+                    (start + mp.part_size).min(len) - start
+                })
+                .sum(),
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub(crate) struct Slots {
     uploading: bool,
     unpersisted: bool,
     changed: bool,
+    /// Bytes of upload bodies in flight: data parts sent or being read, or a single PUT.
+    body_bytes: u64,
 }
 
 type Due = BTreeSet<(Instant, JournalId)>;
@@ -46,6 +48,8 @@ pub(crate) struct JournalTable {
     changed: BTreeSet<JournalId>,
     /// Records changed or finished: not yet as the index holds them.
     unpersisted: BTreeSet<JournalId>,
+    /// Bytes of upload bodies in flight, over all records.
+    body_bytes: u64,
 }
 
 impl JournalTable {
@@ -112,6 +116,7 @@ impl JournalTable {
             None => {}
         }
         self.uploading += usize::from(s.uploading);
+        self.body_bytes += s.body_bytes;
         if s.changed {
             self.changed.insert(id);
         }
@@ -144,8 +149,15 @@ impl JournalTable {
             due.remove(&(t, id));
         }
         self.uploading -= usize::from(s.uploading);
+        self.body_bytes -= s.body_bytes;
         self.changed.remove(&id);
         self.unpersisted.remove(&id);
+    }
+
+    /// Bytes of upload bodies in flight (data parts sent or being read, single PUTs).
+    pub fn body_bytes(&mut self) -> u64 {
+        self.settle();
+        self.body_bytes
     }
 
     /// Records targeting `path`.
@@ -246,6 +258,7 @@ impl JournalTable {
             && self.due_uploads == fresh.due_uploads
             && self.due_deletes == fresh.due_deletes
             && self.uploading == fresh.uploading
+            && self.body_bytes == fresh.body_bytes
             && self.changed == fresh.changed
             && self.unpersisted == fresh.unpersisted;
         if !same {
@@ -268,5 +281,6 @@ fn slots_of(j: &JournalEntry) -> Slots {
         uploading: upload.is_some() && j.rec.status == JournalStatus::InProgress,
         unpersisted: j.changed || !j.new_parts.is_empty() || j.finished,
         changed: (j.changed || !j.new_parts.is_empty()) && !j.finished,
+        body_bytes: j.body_bytes(),
     }
 }

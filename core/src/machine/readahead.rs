@@ -191,7 +191,10 @@ impl Core {
     /// is room, then answers the entry's parked reads that the buffers now cover.
     pub(crate) fn keep_fetched(&mut self, eid: EntryId, c: u64, etag: &str, data: &Bytes) {
         let n = data.len() as u64;
-        if n == 0 || self.readahead.buffered + n > self.cfg.read_buffer_limit {
+        if n == 0
+            || self.readahead.buffered + n > self.cfg.read_buffer_limit
+            || !self.memory_room(n)
+        {
             return;
         }
         self.readahead.drop_buffer(eid, c);

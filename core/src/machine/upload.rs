@@ -107,6 +107,7 @@ impl Core {
         j.changed = true;
         j.data_parts.clear();
         j.copied_parts.clear();
+        j.single_body_out = false;
         j.snap_crcs.clear();
         let snapshot_generation = j.rec.generation;
         // Writes from now on belong to a newer generation than the snapshot (also for a
@@ -193,7 +194,7 @@ impl Core {
         }
     }
 
-    fn upload_step(&mut self, jid: JournalId) {
+    pub(crate) fn upload_step(&mut self, jid: JournalId) {
         if !self.upload_still_valid(jid) {
             return;
         }
@@ -207,8 +208,16 @@ impl Core {
         let ctx = |step| RemoteCtx::Upload { jid, attempt, step };
         match j.rec.multipart.clone() {
             None => {
-                let range = 0..j.rec.len;
-                self.enqueue_upload_read(eid, jid, attempt, None, range);
+                // Its body goes when it fits, or when no body is out (`memory.rs`).
+                let len = j.rec.len;
+                if self.journal.body_bytes() > 0 && !self.memory_room(len) {
+                    self.memory_waiters.wait(jid);
+                    return;
+                }
+                if let Some(j) = self.journal.get_mut(&jid) {
+                    j.single_body_out = true;
+                }
+                self.enqueue_upload_read(eid, jid, attempt, None, 0..len);
             }
             Some(mp) if mp.upload_id.is_empty() => {
                 self.emit_remote(ctx(Step::Create), RemoteOp::CreateMultipart { key, token });
@@ -230,7 +239,7 @@ impl Core {
         u32::try_from(len.div_ceil(part_size).max(1)).unwrap_or(u32::MAX)
     }
 
-    fn issue_parts(&mut self, jid: JournalId) {
+    pub(crate) fn issue_parts(&mut self, jid: JournalId) {
         if !self.upload_still_valid(jid) {
             return;
         }
@@ -238,6 +247,10 @@ impl Core {
             return;
         };
         let max = self.cfg.max_parts_in_flight;
+        // Room for the bodies of data parts (`memory.rs`): one always goes when none is out.
+        let bodies_out = self.journal.body_bytes();
+        let mut room = self.cfg.memory_limit.saturating_sub(self.memory_held());
+        let mut waits_for_room = false;
         let Some(j) = self.journal.get(&jid) else {
             return;
         };
@@ -282,6 +295,18 @@ impl Core {
                 reuse.push((p, etag));
                 continue;
             }
+            if !copyable {
+                let n = range.end - range.start;
+                let first_body =
+                    bodies_out == 0 && orders.iter().all(|o: &(u32, Range<u64>, bool)| o.2);
+                if n > room && !first_body {
+                    // Waits for room; looked at again from here when room returns.
+                    next = p;
+                    waits_for_room = true;
+                    break;
+                }
+                room = room.saturating_sub(n);
+            }
             in_flight += 1;
             orders.push((p, range, copyable));
         }
@@ -303,6 +328,12 @@ impl Core {
             return self.issue_parts(jid);
         }
         j.part_cursor = (attempt, next);
+        if waits_for_room {
+            self.memory_waiters.wait(jid);
+        }
+        let Some(j) = self.journal.get_mut(&jid) else {
+            return;
+        };
         if orders.is_empty() && j.parts_in_flight.is_empty() && all_done {
             self.complete_multipart(jid);
             return;
