@@ -119,6 +119,8 @@ pub struct World {
     pending: Option<(RequestId, Op)>,
     /// Conflict copies reported so far.
     conflicts_seen: Vec<String>,
+    /// The entry the rename in flight moves, if it was cached.
+    renaming: Option<silt_core::EntryId>,
     /// A request sent by the final checks, and its answer once it came.
     awaited: Option<(RequestId, Option<Result<Reply, FileError>>)>,
     next_req: u64,
@@ -182,6 +184,7 @@ impl World {
             pending: None,
             awaited: None,
             conflicts_seen: Vec::new(),
+            renaming: None,
             next_req: 1,
             ops_done: 0,
             heap: BinaryHeap::new(),
@@ -301,11 +304,16 @@ impl World {
                 }
                 self.conflicts_seen.push(c.conflict_key.clone());
                 if !self.model.files.contains_key(&c.conflict_key) {
-                    // A rename to the original key in flight has happened in the core but not
-                    // yet in the model: the lineage is still at the rename's source there,
-                    // which the rename leaves absent (its reply then moves nothing).
+                    // A rename of this entry to the original key in flight has happened in the
+                    // core but not yet in the model: the lineage is still at the rename's
+                    // source there, which the rename leaves absent (its reply then moves
+                    // nothing). A conflict of the entry the rename replaces is its own.
                     let lineage = match &self.pending {
-                        Some((_, Op::Rename { from, to })) if *to == c.original_key => from.clone(),
+                        Some((_, Op::Rename { from, to }))
+                            if *to == c.original_key && self.renaming == Some(c.entry) =>
+                        {
+                            from.clone()
+                        }
                         _ => c.original_key.clone(),
                     };
                     let mut f = self
@@ -314,7 +322,17 @@ impl World {
                         .remove(&lineage)
                         .unwrap_or_else(MFile::lost);
                     if lineage != c.original_key {
-                        self.model.files.insert(lineage, MFile::absent());
+                        // As the rename's reply would leave it: an outside writer's version
+                        // stays with its key.
+                        let disturbed = f.disturbed;
+                        self.model.files.insert(
+                            lineage,
+                            MFile {
+                                disturbed,
+                                ever_disturbed: disturbed,
+                                ..MFile::absent()
+                            },
+                        );
                     }
                     // The copy is the local lineage: checkable when the model knows it (the
                     // outside writer disturbed the key, not the lineage), unless a crash left
@@ -549,6 +567,11 @@ impl World {
                 self.trace(format!("entry {:?}", self.core.entry_record(id)));
             }
         }
+        // The entry a rename moves, as the core names it before the rename.
+        self.renaming = match &op {
+            Op::Rename { from, .. } => self.core.lookup(from).map(|(id, _)| id),
+            _ => None,
+        };
         self.pending = Some((req, op));
         self.input(Input::Request(req, request));
     }

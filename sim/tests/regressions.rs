@@ -88,3 +88,14 @@ fn own_version_found_back_at_a_key_is_no_conflict() {
 fn dropped_entry_is_not_invalidated() {
     assert_clean(113_027);
 }
+
+/// Model fixes around conflicts during a rename: the conflict of the entry a rename replaces
+/// is that entry's own (143384), the rename's source keeps an outside writer's version when
+/// the conflict moves the lineage (157453), and an upload's intent is its upload record, not
+/// a delete record that keeps its token (845).
+#[test]
+fn conflicts_and_renames_in_the_model() {
+    for seed in [143_384, 157_453, 845] {
+        assert_clean(seed);
+    }
+}
