@@ -63,6 +63,11 @@ pub enum Request {
         /// New key.
         to: String,
     },
+    /// Upload now: every queued or retrying upload and delete becomes due at once (the
+    /// write-back delay and the retry backoff are skipped) and every entry's state is
+    /// committed, as the periodic commit would. Answered at once with `Flushed`; nothing is
+    /// left to do when [`crate::Core::pending`] says so.
+    Flush,
 }
 
 /// The successful answer to a [`Request`].
@@ -92,6 +97,8 @@ pub enum Reply {
     Unlinked,
     /// `Rename` done and journaled.
     Renamed,
+    /// `Flush` done: everything pending is due now.
+    Flushed,
 }
 
 /// Why a request failed. Each maps to an errno at the mount.

@@ -307,3 +307,53 @@ fn a_lookup_is_retried_through_transient_errors_then_fails_cleanly() {
     }
     assert!(matches!(w.reply(r), Some(Err(FileError::Io(_)))));
 }
+
+/// `Flush` makes a queued upload (and its retry after a failure) go at once, without waiting
+/// out the write-back delay or the backoff, and commits what is not yet committed.
+#[test]
+fn flush_starts_queued_uploads_and_retries_now() {
+    let mut cfg = small_config();
+    cfg.write_back_delay = std::time::Duration::from_secs(3600);
+    cfg.retry_initial = std::time::Duration::from_secs(3600);
+    cfg.retry_max = std::time::Duration::from_secs(3600);
+    let mut w = World::new(cfg);
+    let h = w.open("k", true);
+    write(&mut w, h, 0, b"flushed");
+    assert_eq!(w.call(Request::Fsync { handle: h }), Ok(Reply::Synced));
+    w.drive(50);
+    assert!(
+        !w.remote_log
+            .iter()
+            .any(|op| matches!(op, RemoteOp::Put { .. })),
+        "nothing is sent before the write-back delay"
+    );
+    assert_eq!(w.call(Request::Flush), Ok(Reply::Flushed));
+    // Without the clock moving: the upload's start is committed, its body read, then sent.
+    for _ in 0..20 {
+        w.run_local();
+        w.run_index();
+    }
+    let put = w
+        .remote
+        .iter()
+        .any(|(_, op)| matches!(op, RemoteOp::Put { .. }));
+    assert!(put, "the flush sent the upload at once");
+    // The attempt fails; a second flush retries it at once instead of after the backoff.
+    w.answer_remote_with(Err(silt_core::RemoteError::Transient("503".into())));
+    for _ in 0..20 {
+        w.run_local();
+        w.run_index();
+    }
+    assert!(w.remote.is_empty(), "the retry waits for its backoff");
+    assert_eq!(w.call(Request::Flush), Ok(Reply::Flushed));
+    for _ in 0..20 {
+        w.run_local();
+        w.run_index();
+        w.answer_remote();
+    }
+    assert_eq!(
+        w.bucket.get("k").map(|(_, d, _)| d.to_vec()),
+        Some(b"flushed".to_vec()),
+        "the retry after the second flush stored the bytes"
+    );
+}

@@ -119,6 +119,8 @@ pub struct World {
     pending: Option<(RequestId, Op)>,
     /// Conflict copies reported so far.
     conflicts_seen: Vec<String>,
+    /// The flush sent when the faults stop, until answered.
+    flush_req: Option<RequestId>,
     /// The entry the rename in flight moves, if it was cached.
     renaming: Option<silt_core::EntryId>,
     /// A request sent by the final checks, and its answer once it came.
@@ -185,6 +187,7 @@ impl World {
             awaited: None,
             conflicts_seen: Vec::new(),
             renaming: None,
+            flush_req: None,
             next_req: 1,
             ops_done: 0,
             heap: BinaryHeap::new(),
@@ -688,6 +691,14 @@ impl World {
         if self.on_reader_reply(req, &r) {
             return;
         }
+        if self.flush_req == Some(req) {
+            self.flush_req = None;
+            self.trace(format!("reply {req} {r:?}"));
+            if r != Ok(Reply::Flushed) {
+                self.violation(Invariant::Liveness, format!("flush answered {r:?}"));
+            }
+            return;
+        }
         if let Some((awaited, answer)) = self.awaited.as_mut() {
             if *awaited == req {
                 *answer = Some(r);
@@ -998,6 +1009,12 @@ impl World {
         self.input(Input::DiskFree {
             bytes: self.disk.capacity,
         });
+        // What `silt flush` does: everything pending goes now.
+        let req = RequestId(self.next_req);
+        self.next_req += 1;
+        self.flush_req = Some(req);
+        self.trace(format!("request {req} Flush"));
+        self.input(Input::Request(req, Request::Flush));
     }
 
     /// Liveness and the final comparison of bucket, model and cache.

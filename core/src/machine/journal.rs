@@ -166,6 +166,23 @@ impl Core {
         id
     }
 
+    /// Every record waiting (queued, or retrying after a failure) becomes due now. O(journal):
+    /// for an explicit flush, never on the request path.
+    pub(crate) fn flush_now(&mut self) {
+        let now = self.now;
+        let waiting: Vec<JournalId> = self
+            .journal
+            .values()
+            .filter(|j| j.phase == Phase::Idle && !j.finished && j.rec.next_attempt > now)
+            .map(|j| j.rec.id)
+            .collect();
+        for jid in waiting {
+            if let Some(j) = self.journal.get_mut(&jid) {
+                j.rec.next_attempt = now;
+            }
+        }
+    }
+
     /// Makes sure an entry that differs from the remote has a queued upload, and pushes the
     /// start of a queued one back while writes keep coming (bounded).
     pub(crate) fn ensure_upload_queued(&mut self, eid: EntryId) {

@@ -78,6 +78,11 @@ impl Core {
                     first_try,
                 })
             }
+            Request::Flush => {
+                self.flush_now();
+                self.periodic_commit();
+                self.reply(req, Ok(Reply::Flushed));
+            }
             Request::Truncate { handle, size } => {
                 self.with_handle(req, handle, |_| Job::Truncate {
                     req: Some(req),
