@@ -907,6 +907,8 @@ impl Core {
         if let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) {
             self.remove_record(jid);
         }
+        let cs = self.cfg.chunk_size;
+        self.entries.get_mut(&eid)?.adopt_verified_base(cs);
         let e = self.entries.get(&eid)?;
         let original = e.key.clone()?;
         let mut conflict_key = format!("{original}.silt-conflict-{eid}");
