@@ -80,6 +80,10 @@ pub struct CoreConfig {
     pub conditional_complete: bool,
     /// Seed of the retry jitter.
     pub seed: u64,
+    /// This cache's identity among the caches writing one bucket, random and kept by the
+    /// driver for the life of the cache directory. It goes into every upload token, so that
+    /// a version another cache stored is never taken for one of ours (0: none, for tests).
+    pub instance_id: u64,
     /// The CRC32C implementation (default: the core's table-driven one; production drivers
     /// supply a hardware one).
     pub checksum: crate::crc32c::Checksum,
@@ -115,6 +119,7 @@ impl Default for CoreConfig {
             conditional_put: true,
             conditional_complete: true,
             seed: 0,
+            instance_id: 0,
             checksum: crate::crc32c::Checksum::default(),
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,

@@ -357,3 +357,29 @@ fn flush_starts_queued_uploads_and_retries_now() {
         "the retry after the second flush stored the bytes"
     );
 }
+
+/// Two caches writing one bucket never share an upload token: the same journal record in
+/// each (same id, same key) carries its cache's instance id, so a version the other stored
+/// is never recognised as our own.
+#[test]
+fn upload_tokens_carry_the_instance_id() {
+    let token_of = |instance_id: u64| {
+        let mut cfg = small_config();
+        cfg.instance_id = instance_id;
+        let mut w = World::new(cfg);
+        let h = w.open("k", true);
+        write(&mut w, h, 0, b"same bytes");
+        assert_eq!(w.call(Request::Fsync { handle: h }), Ok(Reply::Synced));
+        w.drive(100);
+        w.remote_log
+            .iter()
+            .find_map(|op| match op {
+                RemoteOp::Put { token, .. } => Some(token.clone()),
+                _ => None,
+            })
+            .expect("the file was uploaded")
+    };
+    let (a, b) = (token_of(0x1111), token_of(0x2222));
+    assert_ne!(a, b, "two caches, one bucket: distinct tokens");
+    assert!(a.contains("0000000000001111"), "token {a} names its cache");
+}

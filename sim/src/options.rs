@@ -93,6 +93,7 @@ impl Options {
             conditional_put: quirk != 0,
             conditional_complete: quirk > 1,
             seed: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            instance_id: seed | 1 << 63,
             checksum: Default::default(),
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,

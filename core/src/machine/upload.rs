@@ -92,7 +92,11 @@ impl Core {
                 // One token per record, kept across restarts of its snapshot: any attempt of
                 // it that landed unseen is recognised as ours. Taken over from the claim on
                 // this key when an earlier attempt's version may be there.
-                j.rec.token = claimed_token.unwrap_or_else(|| format!("silt-{}", jid.0));
+                let instance = self.cfg.instance_id;
+                j.rec.token = claimed_token.unwrap_or_else(|| match instance {
+                    0 => format!("silt-{}", jid.0),
+                    i => format!("silt-{i:016x}-{}", jid.0),
+                });
             }
             j.rec.multipart = (len > threshold).then(|| MultipartProgress {
                 upload_id: String::new(),
