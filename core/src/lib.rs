@@ -74,7 +74,7 @@ pub use io::{
     Event, FileError, Input, LocalError, LocalOk, LocalOp, ObjectInfo, Output, RemoteError,
     RemoteOk, RemoteOp, Reply, Request,
 };
-pub use machine::{Core, MemoryUse, ReadStats};
+pub use machine::{Core, JournalSummary, MemoryUse, ReadStats};
 pub use records::{
     BaseVersion, CleanChunk, ConflictRecord, DirtyExtent, EntryRecord, IndexOp, IndexTxn,
     JournalOp, JournalRecord, JournalStatus, Meta, MultipartProgress, PartRecord, Precondition,

@@ -25,6 +25,7 @@ mod jobs;
 mod journal;
 mod journal_table;
 mod memory;
+pub use journal_table::JournalSummary;
 pub use memory::MemoryUse;
 mod readahead;
 mod recovery;
@@ -446,6 +447,12 @@ impl Core {
         self.entries.check()?;
         self.readahead.check()?;
         self.journal.check()
+    }
+
+    /// The upload journal at a glance (counts, the oldest queued upload), for status.
+    /// Costs O(records changed since it was last asked).
+    pub fn journal_summary(&mut self) -> JournalSummary {
+        self.journal.summary()
     }
 
     /// Bytes the core holds in memory now: fetches in flight, read buffers, chunks kept in

@@ -27,6 +27,12 @@ pub(crate) struct Slots {
     changed: bool,
     /// Bytes of upload bodies in flight: data parts sent or being read, or a single PUT.
     body_bytes: u64,
+    /// An unfinished upload record: since when it waits (in this process).
+    queued_since: Option<Instant>,
+    /// Waiting to retry after a failed attempt.
+    retrying: bool,
+    /// A delete record.
+    delete: bool,
 }
 
 type Due = BTreeSet<(Instant, JournalId)>;
@@ -50,6 +56,28 @@ pub(crate) struct JournalTable {
     unpersisted: BTreeSet<JournalId>,
     /// Bytes of upload bodies in flight, over all records.
     body_bytes: u64,
+    /// Unfinished upload records by the time they were first queued.
+    queued_since: BTreeSet<(Instant, JournalId)>,
+    /// Records waiting to retry after a failed attempt.
+    retrying: usize,
+    /// Delete records.
+    deletes: usize,
+}
+
+/// The journal at a glance, for status: O(1) from the table's indexes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalSummary {
+    /// Upload records waiting to start (queued or retrying).
+    pub uploads_waiting: usize,
+    /// Upload records in progress.
+    pub uploads_running: usize,
+    /// Delete records not yet done.
+    pub deletes_waiting: usize,
+    /// Records (uploads or deletes) waiting to retry after a failed attempt.
+    pub retrying: usize,
+    /// When the oldest unfinished upload was queued (in this process: records recovered
+    /// from the index count from the recovery).
+    pub oldest_upload_queued: Option<Instant>,
 }
 
 impl JournalTable {
@@ -117,6 +145,11 @@ impl JournalTable {
         }
         self.uploading += usize::from(s.uploading);
         self.body_bytes += s.body_bytes;
+        if let Some(t) = s.queued_since {
+            self.queued_since.insert((t, id));
+        }
+        self.retrying += usize::from(s.retrying);
+        self.deletes += usize::from(s.delete);
         if s.changed {
             self.changed.insert(id);
         }
@@ -150,8 +183,25 @@ impl JournalTable {
         }
         self.uploading -= usize::from(s.uploading);
         self.body_bytes -= s.body_bytes;
+        if let Some(t) = s.queued_since {
+            self.queued_since.remove(&(t, id));
+        }
+        self.retrying -= usize::from(s.retrying);
+        self.deletes -= usize::from(s.delete);
         self.changed.remove(&id);
         self.unpersisted.remove(&id);
+    }
+
+    /// The journal at a glance.
+    pub fn summary(&mut self) -> JournalSummary {
+        self.settle();
+        JournalSummary {
+            uploads_waiting: self.due_uploads.len(),
+            uploads_running: self.uploading,
+            deletes_waiting: self.deletes,
+            retrying: self.retrying,
+            oldest_upload_queued: self.queued_since.first().map(|(t, _)| *t),
+        }
     }
 
     /// Bytes of upload bodies in flight (data parts sent or being read, single PUTs).
@@ -259,6 +309,9 @@ impl JournalTable {
             && self.due_deletes == fresh.due_deletes
             && self.uploading == fresh.uploading
             && self.body_bytes == fresh.body_bytes
+            && self.queued_since == fresh.queued_since
+            && self.retrying == fresh.retrying
+            && self.deletes == fresh.deletes
             && self.changed == fresh.changed
             && self.unpersisted == fresh.unpersisted;
         if !same {
@@ -282,5 +335,8 @@ fn slots_of(j: &JournalEntry) -> Slots {
         unpersisted: j.changed || !j.new_parts.is_empty() || j.finished,
         changed: (j.changed || !j.new_parts.is_empty()) && !j.finished,
         body_bytes: j.body_bytes(),
+        queued_since: (upload.is_some() && !j.finished).then_some(j.first_queued),
+        retrying: idle && j.rec.status == JournalStatus::RetryWait,
+        delete: upload.is_none(),
     }
 }
