@@ -20,6 +20,14 @@ pub enum Error {
         /// The pid recorded in the lock file, if it could be read.
         pid: Option<u32>,
     },
+    /// The cache directory could not be created.
+    #[error("cache directory {}: {source}", path.display())]
+    CacheDir {
+        /// The cache directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The lock file could not be created, locked or written.
     #[error("lock file {}: {source}", path.display())]
     LockFile {
@@ -66,8 +74,9 @@ pub enum Error {
         /// The reply received.
         reply: String,
     },
-    /// A start-up task failed to run to completion (it panicked or was cancelled).
-    #[error("start-up task failed: {0}")]
+    /// A task of the engine (opening the cache directory, or the driver task) failed to run
+    /// to completion: it panicked or was cancelled.
+    #[error("engine task failed: {0}")]
     Task(String),
 }
 

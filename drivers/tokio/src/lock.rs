@@ -2,9 +2,12 @@
 //! the holder's pid.
 //!
 //! The lock is an advisory `flock` on Unix (released by the kernel when the process dies,
-//! even by kill -9, so a stale file never blocks a restart) and a share-mode lock on Windows
-//! (the file is held open without write sharing). A second start on the same directory, in
-//! this process or another, fails with [`Error::Locked`] naming the pid.
+//! even by kill -9) and a share-mode lock on Windows (the file is held open without write
+//! sharing; the handle closes when the process dies). The pid in the file is information for
+//! the error message, never the lock itself: a file left by a dead process still names it,
+//! but nobody holds the lock, so the next start takes it over and records its own pid. A
+//! second start on the same directory while the holder lives, in this process or another,
+//! fails with [`Error::Locked`] naming the pid.
 
 use crate::error::{Error, Result};
 use std::fs::File;
@@ -27,11 +30,17 @@ impl CacheLock {
             source,
         };
         let Some(mut file) = imp::open_locked(&path).map_err(io)? else {
+            let pid = read_pid(&path);
+            tracing::debug!(lock = %path.display(), ?pid, "cache dir is locked");
             return Err(Error::Locked {
                 dir: cache_dir.to_path_buf(),
-                pid: read_pid(&path),
+                pid,
             });
         };
+        if let Some(previous) = read_pid(&path) {
+            // Left by a holder that ended without releasing it (killed, or power lost).
+            tracing::info!(lock = %path.display(), previous, "taking over a lock its holder left");
+        }
         file.set_len(0).map_err(io)?;
         file.write_all(format!("{}\n", std::process::id()).as_bytes())
             .map_err(io)?;
@@ -148,5 +157,21 @@ mod tests {
         drop(first);
         let again = CacheLock::acquire(dir.path()).expect("lock after release");
         assert_eq!(read_pid(again.path()), Some(std::process::id()));
+    }
+
+    #[test]
+    fn a_file_left_by_a_dead_holder_is_taken_over() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // What a holder killed with SIGKILL leaves: its pid, and no lock held (the kernel
+        // released it with the process). The end-to-end tests kill a real process.
+        let stale = u32::MAX - 7;
+        std::fs::write(dir.path().join("lock"), format!("{stale}\n")).expect("stale lock file");
+        let lock = CacheLock::acquire(dir.path()).expect("a stale lock file is taken over");
+        assert_eq!(read_pid(lock.path()), Some(std::process::id()));
+        let err = CacheLock::acquire(dir.path()).expect_err("now held");
+        assert!(
+            matches!(err, Error::Locked { pid: Some(p), .. } if p == std::process::id()),
+            "{err:?}"
+        );
     }
 }

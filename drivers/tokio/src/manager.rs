@@ -197,12 +197,13 @@ impl CacheManager {
         }
     }
 
-    /// Uploads. With `wait`, returns once nothing is pending: every upload and delete is done
-    /// (or kept as a conflict copy) and committed. It waits as long as that takes (wrap it in
-    /// a timeout to bound it); it fails if the cache hits a fatal error or is stopped.
-    ///
-    /// Uploads start when their write-back delay has passed: the core has no order to start
-    /// them earlier, so `flush(false)` returns at once and `flush(true)` includes that delay.
+    /// Uploads now: every queued or retrying upload and journaled delete becomes due at once
+    /// (the write-back delay and retry backoff are skipped, also for times the journal kept
+    /// from an earlier run) and everything is committed. Without `wait` it returns once that
+    /// is ordered; with `wait`, once nothing is pending: every upload and delete is done (or
+    /// kept as a conflict copy) and committed. An upload that fails meanwhile is retried
+    /// after its backoff, so it waits as long as that takes (wrap it in a timeout to bound
+    /// it); it fails if the cache hits a fatal error or is stopped.
     pub async fn flush(&self, wait: bool) -> Result<()> {
         self.client.flush(wait).await
     }
@@ -232,10 +233,7 @@ struct Opened {
 }
 
 fn open_dir(dir: &Path, backend: &str, store: StoreOptions) -> Result<Opened> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::LockFile {
-        path: dir.join("lock"),
-        source,
-    })?;
+    create_private_dir(dir)?;
     let lock = CacheLock::acquire(dir)?;
     let index = silt_index::open(backend, &silt_index::OpenOptions::new(dir))?;
     let recovered = index.load()?;
@@ -246,5 +244,22 @@ fn open_dir(dir: &Path, backend: &str, store: StoreOptions) -> Result<Opened> {
         recovered,
         store: Arc::new(store),
         free: crate::disk::free_bytes(dir),
+    })
+}
+
+/// Creates the cache directory (and missing parents) private to the user from the start
+/// (0700 on Unix), so that the lock and the index are never created in a directory others
+/// can read. An existing directory is left as it is here; the store makes it private.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| Error::CacheDir {
+        path: dir.to_path_buf(),
+        source,
     })
 }

@@ -25,6 +25,8 @@ pub struct Conflict {
     pub conflict_key: String,
     /// The remote ETag found, if known.
     pub remote_etag: Option<String>,
+    /// Byte ranges (offset, length) of the copy that hold zeros instead of base bytes.
+    pub missing: Vec<(u64, u64)>,
 }
 
 /// Counters of what happened since this engine started.
@@ -103,6 +105,7 @@ impl Status {
                     original_key: c.original_key.clone(),
                     conflict_key: c.conflict_key.clone(),
                     remote_etag: c.remote_etag.clone(),
+                    missing: c.missing.clone(),
                 })
                 .collect(),
             events: d.events.clone(),

@@ -1,13 +1,16 @@
-//! End-to-end tests of the engine with real components: a redb index on disk, real cache
-//! files, and the aws-sdk-s3 remote talking to an in-process s3s-fs server on 127.0.0.1.
+//! End-to-end tests of the engine with real components: an index on disk (redb, and fjall
+//! for the round trips and the kill test), real cache files, and the aws-sdk-s3 remote
+//! talking to an in-process s3s-fs server on 127.0.0.1. On Unix a child process running the
+//! engine is killed with SIGKILL after an fsync, and a restart uploads what it fsynced.
 //! Every wait is bounded ([`support::WAIT`]).
 
 mod support;
 
 use silt_s3::ObjectStore;
 use silt_tokio::{CacheManager, Error};
+use std::path::Path;
 use std::time::Duration;
-use support::{bounded, bucket, object, options, pattern, put_outside};
+use support::{bounded, bucket, object, options, options_on, pattern, put_outside};
 
 /// Applies a write to the model of a file.
 fn apply(model: &mut Vec<u8>, offset: usize, data: &[u8]) {
@@ -17,13 +20,38 @@ fn apply(model: &mut Vec<u8>, offset: usize, data: &[u8]) {
     model[offset..offset + data.len()].copy_from_slice(data);
 }
 
+/// Asserts that the index of `backend` is the one on disk in `dir`.
+fn assert_index_on(dir: &Path, backend: &str) {
+    match backend {
+        "redb" => assert!(dir.join("index.db").is_file(), "redb index.db in {dir:?}"),
+        "fjall" => assert!(
+            dir.join("index.fjall").is_dir(),
+            "fjall index.fjall/ in {dir:?}"
+        ),
+        other => panic!("no on-disk index named {other}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn written_ranges_reach_the_bucket_after_flush_wait() {
-    let remote = bucket("ranges").await;
+async fn written_ranges_reach_the_bucket_after_flush_wait_on_redb() {
+    written_ranges_reach_the_bucket_after_flush_wait("redb").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn written_ranges_reach_the_bucket_after_flush_wait_on_fjall() {
+    written_ranges_reach_the_bucket_after_flush_wait("fjall").await;
+}
+
+async fn written_ranges_reach_the_bucket_after_flush_wait(backend: &str) {
+    let remote = bucket(&format!("ranges-{backend}")).await;
     let dir = tempfile::tempdir().expect("cache dir");
-    let engine = bounded("start", CacheManager::start(options(dir.path(), &remote)))
-        .await
-        .expect("start");
+    let engine = bounded(
+        "start",
+        CacheManager::start(options_on(dir.path(), &remote, backend)),
+    )
+    .await
+    .expect("start");
+    assert_index_on(dir.path(), backend);
 
     let mut model = Vec::new();
     let f = engine.open("dir/ranges.bin", true).await.expect("open");
@@ -59,6 +87,43 @@ async fn written_ranges_reach_the_bucket_after_flush_wait() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_wait_uploads_at_once_without_waiting_for_the_write_back_delay() {
+    let remote = bucket("flush-now").await;
+    let dir = tempfile::tempdir().expect("cache dir");
+    let mut opts = options(dir.path(), &remote);
+    // Far longer than the bounded wait below: only an explicit flush can upload in time.
+    opts.core.write_back_delay = Duration::from_secs(3600);
+    let engine = CacheManager::start(opts).await.expect("start");
+    let data = pattern(90_000, 17);
+    let f = engine.open("now.bin", true).await.expect("open");
+    f.write(0, data.clone()).await.expect("write");
+    bounded("close", f.close()).await.expect("close");
+    let status = engine.status().await.expect("status");
+    assert_eq!(status.uploads_queued, 1, "{status:?}");
+
+    bounded("flush", engine.flush(true)).await.expect("flush");
+    let stored = object(&remote, "now.bin")
+        .await
+        .expect("uploaded by the flush");
+    assert!(stored == data);
+    let status = engine.status().await.expect("status");
+    assert_eq!(status.uploads_pending(), 0, "{status:?}");
+
+    // Without wait: the upload is ordered at once and lands soon after.
+    let f = engine.open("later.bin", true).await.expect("open");
+    f.write(0, data.clone()).await.expect("write");
+    bounded("close", f.close()).await.expect("close");
+    bounded("flush", engine.flush(false)).await.expect("flush");
+    bounded("upload", async {
+        while object(&remote, "later.bin").await.is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    bounded("stop", engine.stop()).await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_object_goes_up_as_multipart() {
     let remote = bucket("multipart").await;
     let dir = tempfile::tempdir().expect("cache dir");
@@ -82,13 +147,22 @@ async fn a_large_object_goes_up_as_multipart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_reads_from_cache_and_resumes_pending_uploads() {
-    let remote = bucket("restart").await;
+async fn restart_reads_from_cache_and_resumes_pending_uploads_on_redb() {
+    restart_reads_from_cache_and_resumes_pending_uploads("redb").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_reads_from_cache_and_resumes_pending_uploads_on_fjall() {
+    restart_reads_from_cache_and_resumes_pending_uploads("fjall").await;
+}
+
+async fn restart_reads_from_cache_and_resumes_pending_uploads(backend: &str) {
+    let remote = bucket(&format!("restart-{backend}")).await;
     let dir = tempfile::tempdir().expect("cache dir");
     let data = pattern(300_000, 5);
 
     // First run: the upload is due only 3 s after the write; stop before that.
-    let mut opts = options(dir.path(), &remote);
+    let mut opts = options_on(dir.path(), &remote, backend);
     opts.core.write_back_delay = Duration::from_secs(3);
     let engine = CacheManager::start(opts).await.expect("start");
     let f = engine.open("restart.txt", true).await.expect("open");
@@ -111,9 +185,10 @@ async fn restart_reads_from_cache_and_resumes_pending_uploads() {
     assert_eq!(remote.writes(), 0);
 
     // Second run on the same directory: the journal brings the upload back.
-    let engine = CacheManager::start(options(dir.path(), &remote))
+    let engine = CacheManager::start(options_on(dir.path(), &remote, backend))
         .await
         .expect("restart");
+    assert_index_on(dir.path(), backend);
     let status = engine.status().await.expect("status");
     assert_eq!(
         status.uploads_pending(),
@@ -182,11 +257,12 @@ async fn an_outside_change_under_a_local_edit_keeps_both_versions() {
         .expect("read");
     assert!(cached[..] == v1[..]);
 
-    // Someone else stores a new version; then the local edit lands on the old one.
+    // Someone else stores a new version; then the local version, based on the old one,
+    // is written (the whole file, so every byte of the local version is the user's).
     let v2 = pattern(40_000, 99);
     put_outside(&remote, key, &v2).await;
-    let edit = pattern(5_000, 42);
-    f.write(1_000, edit.clone()).await.expect("write");
+    let local = pattern(80_000, 42);
+    f.write(0, local.clone()).await.expect("write");
     bounded("close", f.close()).await.expect("close");
     bounded("flush", engine.flush(true)).await.expect("flush");
 
@@ -198,17 +274,15 @@ async fn an_outside_change_under_a_local_edit_keeps_both_versions() {
         .await
         .expect("list");
     assert_eq!(copies.objects.len(), 1, "{copies:?}");
-    let mut local = v1.clone();
-    apply(&mut local, 1_000, &edit);
-    let copy = object(&remote, &copies.objects[0].key)
-        .await
-        .expect("conflict copy");
+    let copy_key = &copies.objects[0].key;
+    let copy = object(&remote, copy_key).await.expect("conflict copy");
     assert!(copy == local, "the conflict copy holds the local version");
 
     let status = engine.status().await.expect("status");
     assert_eq!(status.conflicts.len(), 1, "{status:?}");
     assert_eq!(status.conflicts[0].original_key, key);
-    assert_eq!(status.conflicts[0].conflict_key, copies.objects[0].key);
+    assert_eq!(&status.conflicts[0].conflict_key, copy_key);
+    assert!(status.conflicts[0].missing.is_empty(), "{status:?}");
     assert!(status.events.conflicts >= 1, "{status:?}");
     bounded("stop", engine.stop()).await.expect("stop");
 }
@@ -247,4 +321,320 @@ async fn a_cold_read_fetches_an_object_that_is_only_in_the_bucket() {
     assert_eq!(status.dirty_bytes, 0, "{status:?}");
     assert!(status.cached_bytes >= data.len() as u64, "{status:?}");
     bounded("stop", engine.stop()).await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_keeps_writes_that_were_never_fsynced() {
+    let remote = bucket("stop-durable").await;
+    let dir = tempfile::tempdir().expect("cache dir");
+    let (a, b) = (pattern(120_000, 21), pattern(64_000, 22));
+
+    let mut opts = options(dir.path(), &remote);
+    opts.core.write_back_delay = Duration::from_secs(600);
+    opts.fsync_on_close = false;
+    let engine = CacheManager::start(opts).await.expect("start");
+    // Closed without fsync.
+    let fa = engine.open("a.bin", true).await.expect("open a");
+    fa.write(0, a.clone()).await.expect("write a");
+    bounded("close", fa.close()).await.expect("close a");
+    // Still open at the stop, never fsynced.
+    let fb = engine.open("b.bin", true).await.expect("open b");
+    fb.write(0, b.clone()).await.expect("write b");
+    let report = bounded("stop", engine.stop()).await.expect("stop");
+    assert!(report.clean, "{report:?}");
+    assert!(matches!(fb.read(0, 1).await, Err(Error::Stopped)));
+    drop(fb);
+
+    let mut opts = options(dir.path(), &remote);
+    opts.core.write_back_delay = Duration::from_secs(600);
+    let engine = CacheManager::start(opts).await.expect("restart");
+    let status = engine.status().await.expect("status");
+    assert_eq!(
+        status.uploads_pending(),
+        2,
+        "both uploads journaled: {status:?}"
+    );
+    for (key, data) in [("a.bin", &a), ("b.bin", &b)] {
+        let f = engine.open(key, false).await.expect("reopen");
+        let back = bounded("read", f.read(0, data.len() as u64 + 1))
+            .await
+            .expect("read");
+        assert!(back[..] == data[..], "{key} survived the stop");
+        f.close().await.expect("close");
+    }
+    assert_eq!(remote.gets(), 0, "everything came from the cache");
+    assert_eq!(remote.writes(), 0, "nothing was uploaded yet");
+    bounded("stop", engine.stop()).await.expect("stop");
+}
+
+/// The SIGKILL tests: a child process (this test binary, re-executed with the environment
+/// below selecting the child's part of the same test) runs an engine, writes, fsyncs, says
+/// so on stdout and sleeps until it is killed; the test then restarts an engine on the same
+/// cache directory and checks that the bucket receives exactly what was fsynced.
+#[cfg(unix)]
+mod sigkill {
+    use super::{apply, assert_index_on, bounded, bucket, object, options_on, pattern};
+    use super::{put_outside, support, CacheManager};
+    use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::process::ExitStatusExt;
+    use std::path::Path;
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// The cache directory; its presence selects the child's part.
+    const ENV_DIR: &str = "SILT_E2E_KILL_CACHE_DIR";
+    /// The parent's s3s-fs endpoint.
+    const ENV_ENDPOINT: &str = "SILT_E2E_KILL_ENDPOINT";
+    /// The bucket, created by the parent.
+    const ENV_BUCKET: &str = "SILT_E2E_KILL_BUCKET";
+    /// The line the child prints once every fsync has returned.
+    const SYNCED: &str = "synced";
+    /// How long the parent waits for [`SYNCED`].
+    const SYNC_WAIT: Duration = Duration::from_secs(30);
+    /// How long the parent waits for the killed child to be reaped.
+    const EXIT_WAIT: Duration = Duration::from_secs(10);
+
+    /// A new object written in ranges, with a hole and an overlap.
+    const NEW_KEY: &str = "kill/new.bin";
+    /// An object in the bucket before the child starts, edited in place and extended.
+    const BASE_KEY: &str = "kill/base.bin";
+
+    fn base() -> Vec<u8> {
+        pattern(2_300_000, 40)
+    }
+
+    /// One file the child writes: its key, whether it is created, and (offset, bytes) writes.
+    type FilePlan = (&'static str, bool, Vec<(u64, Vec<u8>)>);
+
+    /// What the child writes.
+    fn plan() -> Vec<FilePlan> {
+        vec![
+            (
+                NEW_KEY,
+                true,
+                vec![
+                    (0, pattern(200_000, 31)),
+                    (1_500_000, pattern(70_000, 32)),
+                    (150_000, pattern(100_000, 33)),
+                ],
+            ),
+            (
+                BASE_KEY,
+                false,
+                vec![
+                    (1_000_000, pattern(4_096, 34)),
+                    (2_299_000, pattern(5_000, 35)),
+                ],
+            ),
+        ]
+    }
+
+    /// The objects the bucket must hold once the fsynced writes are uploaded.
+    fn expected() -> Vec<(&'static str, Vec<u8>)> {
+        plan()
+            .into_iter()
+            .map(|(key, create, writes)| {
+                let mut model = if create { Vec::new() } else { base() };
+                for (offset, data) in &writes {
+                    apply(&mut model, *offset as usize, data);
+                }
+                (key, model)
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fsynced_writes_survive_sigkill_of_the_engine_process_on_redb() {
+        sigkill_then_restart(
+            "redb",
+            "sigkill::fsynced_writes_survive_sigkill_of_the_engine_process_on_redb",
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fsynced_writes_survive_sigkill_of_the_engine_process_on_fjall() {
+        sigkill_then_restart(
+            "fjall",
+            "sigkill::fsynced_writes_survive_sigkill_of_the_engine_process_on_fjall",
+        )
+        .await;
+    }
+
+    async fn sigkill_then_restart(backend: &str, test_name: &str) {
+        if let Some(dir) = std::env::var_os(ENV_DIR) {
+            return child(Path::new(&dir), backend).await;
+        }
+        let remote = bucket(&format!("kill-{backend}")).await;
+        let dir = tempfile::tempdir().expect("cache dir");
+        let base = base();
+        put_outside(&remote, BASE_KEY, &base).await;
+
+        let envs = vec![
+            (ENV_DIR, dir.path().as_os_str().to_owned()),
+            (
+                ENV_ENDPOINT,
+                support::server::s3s_fs().endpoint.clone().into(),
+            ),
+            (ENV_BUCKET, remote.inner().bucket().to_string().into()),
+        ];
+        let name = test_name.to_string();
+        let (pid, exit) = tokio::task::spawn_blocking(move || run_child(&name, envs))
+            .await
+            .expect("child runner");
+        assert_eq!(
+            exit.signal(),
+            Some(libc::SIGKILL),
+            "the child died of SIGKILL: {exit:?}"
+        );
+
+        // What the killed process left: its pid in the lock file, nothing uploaded.
+        let lock = dir.path().join("lock");
+        let left = std::fs::read_to_string(&lock).expect("lock file");
+        assert_eq!(left.trim(), pid.to_string(), "the dead child's pid");
+        assert!(
+            object(&remote, NEW_KEY).await.is_none(),
+            "nothing went up before the kill"
+        );
+        assert!(object(&remote, BASE_KEY).await == Some(base));
+
+        // Restart on the same directory: the lock of the dead pid is taken over, the
+        // journal brings both uploads back, and they store exactly the fsynced bytes.
+        let engine = bounded(
+            "restart",
+            CacheManager::start(options_on(dir.path(), &remote, backend)),
+        )
+        .await
+        .expect("restart after SIGKILL takes over the dead process's lock");
+        assert_index_on(dir.path(), backend);
+        let now = std::fs::read_to_string(&lock).expect("lock file");
+        assert_eq!(now.trim(), std::process::id().to_string());
+        let status = engine.status().await.expect("status");
+        assert_eq!(status.uploads_pending(), 2, "both journaled: {status:?}");
+
+        bounded("flush", engine.flush(true)).await.expect("flush");
+        for (key, want) in expected() {
+            let stored = object(&remote, key).await.expect("uploaded");
+            assert_eq!(stored.len(), want.len(), "{key}: size");
+            assert!(stored == want, "{key} holds exactly the fsynced bytes");
+        }
+        let status = engine.status().await.expect("status");
+        assert_eq!(status.uploads_pending(), 0, "{status:?}");
+        assert!(status.conflicts.is_empty(), "{status:?}");
+        let report = bounded("stop", engine.stop()).await.expect("stop");
+        assert!(report.clean, "{report:?}");
+    }
+
+    /// The child's part: write, fsync, report, sleep until killed (bounded: it fails the
+    /// child if no kill comes).
+    async fn child(dir: &Path, backend: &str) {
+        let endpoint = std::env::var(ENV_ENDPOINT).expect("endpoint in the environment");
+        let bucket = std::env::var(ENV_BUCKET).expect("bucket in the environment");
+        let remote = support::existing_bucket(&endpoint, &bucket).await;
+        let mut opts = options_on(dir, &remote, backend);
+        // Nothing goes up before the kill: the restart has to do it.
+        opts.core.write_back_delay = Duration::from_secs(600);
+        let engine = bounded("child start", CacheManager::start(opts))
+            .await
+            .expect("child start");
+        let mut handles = Vec::new();
+        for (key, create, writes) in plan() {
+            let f = bounded("child open", engine.open(key, create))
+                .await
+                .expect("child open");
+            for (offset, data) in writes {
+                bounded("child write", f.write(offset, data))
+                    .await
+                    .expect("child write");
+            }
+            handles.push(f);
+        }
+        for f in &handles {
+            bounded("child fsync", f.sync_range())
+                .await
+                .expect("child fsync");
+        }
+        // On a line of its own (the test harness may have printed the test's name).
+        println!("\n{SYNCED}");
+        std::io::Write::flush(&mut std::io::stdout()).expect("flush stdout");
+        tokio::time::sleep(support::WAIT).await;
+        panic!("the child was not killed within {:?}", support::WAIT);
+    }
+
+    /// Kills the child with SIGKILL when dropped (a failing test leaves no process behind).
+    struct Killed(Child);
+
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Starts the child, waits for [`SYNCED`], kills it with SIGKILL and reaps it. Returns
+    /// its pid and exit status.
+    fn run_child(test_name: &str, envs: Vec<(&str, std::ffi::OsString)>) -> (u32, ExitStatus) {
+        let exe = std::env::current_exe().expect("the test binary");
+        let child = Command::new(exe)
+            .args([test_name, "--exact", "--nocapture", "--test-threads", "1"])
+            .envs(envs)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the child");
+        let mut child = Killed(child);
+        let pid = child.0.id();
+        let stdout = child.0.stdout.take().expect("child stdout");
+        let mut stderr = child.0.stderr.take().expect("child stderr");
+        let (line_tx, line_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+
+        let deadline = Instant::now() + SYNC_WAIT;
+        let mut seen = Vec::new();
+        let synced = loop {
+            match line_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.trim() == SYNCED => break true,
+                Ok(line) => seen.push(line),
+                // The child closed stdout (it ended) or the deadline passed.
+                Err(_) => break false,
+            }
+        };
+
+        child.0.kill().expect("SIGKILL the child");
+        let deadline = Instant::now() + EXIT_WAIT;
+        let exit = loop {
+            if let Some(exit) = child.0.try_wait().expect("wait for the child") {
+                break exit;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the killed child did not exit within {EXIT_WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if !synced {
+            let err = err_rx.recv_timeout(EXIT_WAIT).unwrap_or_default();
+            panic!(
+                "the child did not report {SYNCED:?} within {SYNC_WAIT:?} ({exit:?})\n\
+                 stdout:\n{}\nstderr:\n{err}",
+                seen.join("\n")
+            );
+        }
+        (pid, exit)
+    }
 }

@@ -13,7 +13,8 @@ pub(crate) enum Command {
         req: Request,
         reply: oneshot::Sender<Result<Reply>>,
     },
-    /// Answer once nothing is pending (with `wait`), or at once.
+    /// Make everything pending due now; answer once nothing is pending (with `wait`), or at
+    /// once.
     Flush {
         wait: bool,
         reply: oneshot::Sender<Result<()>>,
@@ -62,8 +63,9 @@ impl DriverClient {
         self.call(|reply| Command::Request { req, reply }).await?
     }
 
-    /// With `wait`, returns once the core has nothing pending (no upload, delete, job,
-    /// commit or operation in flight); without, at once (see [`crate::CacheManager::flush`]).
+    /// Makes every waiting upload and delete due now; with `wait`, returns once the core has
+    /// nothing pending (no upload, delete, job, commit or operation in flight), without, at
+    /// once (see [`crate::CacheManager::flush`]).
     pub async fn flush(&self, wait: bool) -> Result<()> {
         self.call(|reply| Command::Flush { wait, reply }).await?
     }
@@ -79,25 +81,38 @@ impl DriverClient {
             .await
     }
 
-    /// Asks for a stop without waiting (from `Drop`); ignored if the task is gone or busy.
+    /// Asks for a stop without waiting (from `Drop`); ignored if the task is gone. When the
+    /// queue is full the stop is sent from a task, so it is not lost behind the requests.
     pub(crate) fn stop_detached(&self) {
-        let _ = self.tx.try_send(Command::Stop { reply: None });
+        self.send_detached(Command::Stop { reply: None });
     }
 
     /// Closes `handle` without waiting for the answer (from `Drop`).
     pub(crate) fn close_detached(&self, handle: HandleId) {
         let (reply, _) = oneshot::channel();
-        let cmd = Command::Request {
+        self.send_detached(Command::Request {
             req: Request::Close { handle },
             reply,
-        };
-        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(cmd) {
-            // The queue is full: send from a task if a runtime is there to run one.
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                let tx = self.tx.clone();
-                rt.spawn(async move {
-                    let _ = tx.send(cmd).await;
-                });
+        });
+    }
+
+    /// Sends `cmd` without waiting: at once if the queue has room, else from a task if a
+    /// runtime is there to run one. Dropped if the driver task is gone.
+    fn send_detached(&self, cmd: Command) {
+        match self.tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    let tx = self.tx.clone();
+                    rt.spawn(async move {
+                        let _ = tx.send(cmd).await;
+                    });
+                } else {
+                    tracing::warn!(
+                        "driver queue full and no runtime: a detached command was dropped"
+                    );
+                }
             }
         }
     }

@@ -61,6 +61,9 @@ pub(crate) fn local(store: &Arc<Store>, tx: &mpsc::UnboundedSender<Input>, id: I
     let report = Report::new(tx.clone(), fallback);
     tokio::task::spawn_blocking(move || {
         let result = store.execute(&op);
+        // Release the store before answering: once the driver has every answer, nothing of
+        // it may be left in use (a restart reopens the same directory).
+        drop(store);
         if let Err(e) = &result {
             tracing::debug!(?id, entry = %op.entry(), error = %e, "cache-file operation failed");
         }
@@ -80,6 +83,9 @@ pub(crate) fn index(
     let report = Report::new(tx.clone(), fallback);
     tokio::task::spawn_blocking(move || {
         let result = group.commit(txn).map_err(|e| e.to_string());
+        // Release the index before answering: once the driver has every answer the database
+        // must be closable (a restart in this process opens it again).
+        drop(group);
         if let Err(e) = &result {
             tracing::error!(?id, error = %e, "index commit failed");
         }

@@ -342,11 +342,15 @@ impl<S: ObjectStore + 'static> State<S> {
             Command::Flush { wait, reply } => {
                 if self.stopping.is_some() {
                     let _ = reply.send(Err(Error::Stopped));
-                } else if wait {
+                    return;
+                }
+                // Every waiting upload and delete becomes due now (skipping the write-back
+                // delay and any retry time the journal kept from an earlier run), and the
+                // core commits; it answers `Flushed` at once.
+                self.submit(Request::Flush, None, false);
+                if wait {
                     self.flush_waiters.push(reply);
                 } else {
-                    // The core has no "upload now" order: uploads start when their
-                    // write-back delay has passed.
                     let _ = reply.send(Ok(()));
                 }
             }
@@ -404,6 +408,9 @@ impl<S: ObjectStore + 'static> State<S> {
             }
         }
         let Some(tx) = w.reply else {
+            if let Err(e) = &result {
+                tracing::debug!(?id, error = %e, "the driver's own request failed");
+            }
             return;
         };
         let opened = match &result {
