@@ -448,6 +448,9 @@ impl Bucket {
                 self.uploads.remove(upload_id);
                 Ok(RemoteOk::Done)
             }
+            RemoteOp::List { .. } => Err(RemoteError::Permanent(
+                "the benchmark's bucket lists nothing".into(),
+            )),
             RemoteOp::ListParts { upload_id, .. } => {
                 let u = self
                     .uploads

@@ -47,6 +47,9 @@ pub struct CoreConfig {
     pub readahead_max: u64,
     /// Fetched bytes kept in memory to answer reads without reading the cache file back.
     pub read_buffer_limit: u64,
+    /// How long what the server said about a key the cache does not hold (its attributes,
+    /// or that it does not exist) is believed (TigrisFS's `--stat-cache-ttl`).
+    pub stat_ttl: Duration,
     /// Bytes the core may hold in memory at once (see `machine/memory.rs`): fetches in flight,
     /// read buffers, fetched chunks kept in memory on a full disk, upload bodies in flight.
     /// Work that would go past it waits; one upload body and one fetch always proceed when
@@ -106,6 +109,7 @@ impl Default for CoreConfig {
             readahead_max: 32 * MIB,
             read_buffer_limit: 64 * MIB,
             memory_limit: 768 * MIB,
+            stat_ttl: Duration::from_secs(60),
             write_back_delay: Duration::from_secs(5),
             commit_interval: Duration::from_secs(5),
             retry_initial: Duration::from_secs(1),

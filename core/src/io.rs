@@ -63,6 +63,24 @@ pub enum Request {
         /// New key.
         to: String,
     },
+    /// What `key` is: a file, a directory, or nothing (`NotFound`). Answered from local
+    /// state for a key the cache holds; otherwise from the server (a HEAD, then a listing of
+    /// `key/`), remembered for `CoreConfig::stat_ttl`.
+    Stat {
+        /// Object key (no trailing `/`).
+        key: String,
+    },
+    /// One page of the directory `dir` (`""` for the root, else ending with `/`): the names
+    /// after `after`, remote ones overlaid with local state. Pages stay consistent while
+    /// local changes happen: ask for the next with `after` = the page's `next`.
+    List {
+        /// The directory.
+        dir: String,
+        /// List names after this one (exclusive); `None` from the start.
+        after: Option<String>,
+        /// Names wanted (a page may hold a few more: local names between remote ones).
+        max: u32,
+    },
     /// Upload now: every queued or retrying upload and delete becomes due at once (the
     /// write-back delay and the retry backoff are skipped) and every entry's state is
     /// committed, as the periodic commit would. Answered at once with `Flushed`; nothing is
@@ -99,6 +117,15 @@ pub enum Reply {
     Renamed,
     /// `Flush` done: everything pending is due now.
     Flushed,
+    /// `Stat`: the key's attributes.
+    Attr(crate::attr::Attr),
+    /// `List`: one page, and where the next starts (`None`: the last page).
+    Listing {
+        /// Names of the page, in key order.
+        entries: Vec<crate::attr::DirEntry>,
+        /// `after` for the next page.
+        next: Option<String>,
+    },
 }
 
 /// Why a request failed. Each maps to an errno at the mount.
@@ -107,6 +134,9 @@ pub enum FileError {
     /// No such object (ENOENT).
     #[error("no such object")]
     NotFound,
+    /// A key longer than S3's 1024 bytes (ENAMETOOLONG).
+    #[error("name too long: keys hold at most 1024 bytes")]
+    NameTooLong,
     /// The handle is not open (EBADF).
     #[error("bad file handle")]
     BadHandle,
@@ -320,6 +350,16 @@ pub enum RemoteOp {
         /// Upload id.
         upload_id: String,
     },
+    /// ListObjectsV2 with delimiter `/`: one page of the names under `prefix` after
+    /// `start_after`.
+    List {
+        /// Prefix (a directory: `""` or ending with `/`).
+        prefix: String,
+        /// Names after this one (exclusive).
+        start_after: Option<String>,
+        /// At most this many names.
+        max_keys: u32,
+    },
     /// DeleteObject, `If-Match` when given.
     Delete {
         /// Key.
@@ -360,6 +400,8 @@ pub enum RemoteOk {
     },
     /// ListParts.
     Parts(Vec<(u32, String)>),
+    /// ListObjectsV2: one page.
+    Listed(crate::attr::RemotePage),
     /// Abort / Delete.
     Done,
 }

@@ -55,6 +55,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod attr;
 pub mod chunks;
 mod config;
 pub mod crc32c;
@@ -66,6 +67,7 @@ mod records;
 mod rng;
 mod time;
 
+pub use attr::{Attr, DirEntry, FileKind, ListedObject, RemotePage};
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBug;
 pub use config::{ConfigError, CoreConfig};

@@ -25,6 +25,7 @@ mod jobs;
 mod journal;
 mod journal_table;
 mod memory;
+mod namespace;
 pub use journal_table::JournalSummary;
 pub use memory::MemoryUse;
 mod readahead;
@@ -66,6 +67,17 @@ pub(crate) enum RemoteCtx {
     },
     /// A journaled delete.
     Delete { jid: JournalId, checked: bool },
+    /// A stat of a key the cache does not hold.
+    Stat {
+        key: String,
+        step: namespace::StatStep,
+    },
+    /// A page of a directory for a `List` request.
+    List {
+        req: crate::ids::RequestId,
+        dir: String,
+        after: Option<String>,
+    },
     /// Fire and forget (abort of an abandoned multipart upload).
     Ignore,
 }
@@ -89,6 +101,7 @@ pub struct Core {
     pub(crate) fetch: fetch::FetchState,
     pub(crate) readahead: readahead::ReadAhead,
     pub(crate) memory_waiters: memory::MemoryWaiters,
+    pub(crate) stat_cache: namespace::StatCache,
     pub(crate) commit: CommitState,
     pub(crate) space: evict::SpaceState,
     pub(crate) poisoned: Option<String>,
@@ -139,6 +152,7 @@ impl Core {
             fetch: fetch::FetchState::default(),
             readahead: readahead::ReadAhead::default(),
             memory_waiters: memory::MemoryWaiters::default(),
+            stat_cache: namespace::StatCache::default(),
             commit: CommitState::default(),
             space: evict::SpaceState::default(),
             poisoned: None,

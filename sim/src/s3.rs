@@ -278,6 +278,28 @@ impl S3 {
                 .remove(upload_id)
                 .map(|_| RemoteOk::Done)
                 .ok_or(RemoteError::NoSuchUpload),
+            RemoteOp::List {
+                prefix,
+                start_after,
+                max_keys,
+            } => {
+                let objects: Vec<silt_core::ListedObject> = self
+                    .objects
+                    .range(prefix.clone()..)
+                    .map(|(k, o)| silt_core::ListedObject {
+                        key: k.clone(),
+                        size: o.data.len() as u64,
+                        etag: Some(o.etag.clone()),
+                        mtime_ms: o.created_ms,
+                    })
+                    .collect();
+                Ok(RemoteOk::Listed(silt_core::RemotePage::of_sorted(
+                    &objects,
+                    prefix,
+                    start_after.as_deref(),
+                    *max_keys,
+                )))
+            }
             RemoteOp::ListParts { upload_id, .. } => {
                 let u = self
                     .uploads

@@ -105,6 +105,9 @@ pub(crate) struct Entry {
     /// landed upload is committed, a crash brings the entry back to depending on the version
     /// it copied from: that version must not be deleted before (`journal::try_start_delete`).
     recorded_source: Option<SourceVersion>,
+    /// When a write or truncate last landed (ms since the Unix epoch), in memory: a file
+    /// being written shows it as its mtime; after a restart the base version's mtime.
+    pub modified_ms: Option<u64>,
     /// A `Materialize` job is queued (see `journal::break_source_cycle`).
     pub materializing: bool,
     /// What it counts for in the entry table's totals and indexes (kept by the table).
@@ -160,6 +163,7 @@ impl Entry {
             dropped: false,
             durable_dirty: RangeSet::new(),
             recorded_source: None,
+            modified_ms: None,
             materializing: false,
             accounted: Accounted::default(),
         }

@@ -373,6 +373,7 @@ impl Core {
                 let gone = base.is_none();
                 e.invalidated(base);
                 if gone && self.names.get(&key) == Some(&eid) {
+                    self.stat_cache.forget(&key);
                     self.names.remove(&key);
                 }
                 self.event(Event::Invalidated { key, etag });
@@ -642,9 +643,11 @@ impl Core {
                 match failed {
                     None => {
                         let atime = self.tick_atime();
+                        let now_ms = self.now.as_millis();
                         let Some(e) = self.entries.get_mut(&eid) else {
                             return;
                         };
+                        e.modified_ms = Some(now_ms);
                         // Writes share the current generation, so adjacent dirty ranges merge;
                         // an upload's start moves the entry to a new one (`start_upload`).
                         e.write_landed(offset..end, atime, cs);
@@ -699,10 +702,12 @@ impl Core {
                     }
                     return;
                 }
+                let now_ms = self.now.as_millis();
                 let Some(e) = self.entries.get_mut(&eid) else {
                     return;
                 };
                 e.truncated(size, cs);
+                e.modified_ms = Some(now_ms);
                 self.ensure_upload_queued(eid);
                 if let Some(req) = req {
                     self.reply(req, Ok(Reply::Truncated));

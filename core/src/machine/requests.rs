@@ -78,6 +78,8 @@ impl Core {
                     first_try,
                 })
             }
+            Request::Stat { key } => self.stat(req, key),
+            Request::List { dir, after, max } => self.list(req, dir, after, max),
             Request::Flush => {
                 self.flush_now();
                 self.periodic_commit();
@@ -178,7 +180,7 @@ impl Core {
 
     /// True when a delete of `key` is journaled: the key no longer exists, whatever the
     /// remote still says.
-    fn pending_delete(&mut self, key: &str) -> bool {
+    pub(crate) fn pending_delete(&mut self, key: &str) -> bool {
         self.journal.at_path(key).iter().any(|id| {
             self.journal
                 .get(id)
@@ -187,7 +189,7 @@ impl Core {
     }
 
     /// The entry at `key`, woken if it was idle: requests reach entries through here.
-    fn named(&mut self, key: &str) -> Option<EntryId> {
+    pub(crate) fn named(&mut self, key: &str) -> Option<EntryId> {
         let id = self.names.get(key).copied()?;
         self.entries.wake(&id);
         Some(id)
@@ -228,6 +230,7 @@ impl Core {
         let atime = self.tick_atime();
         self.entries
             .insert(Entry::new(eid, key.clone(), info.map(base_of), atime));
+        self.stat_cache.forget(&key);
         self.names.insert(key, eid);
         self.ensure_upload_queued(eid);
         eid
@@ -379,6 +382,7 @@ impl Core {
             return self.reply(req, Err(FileError::NotFound));
         };
         self.vacate(eid, &key);
+        self.stat_cache.forget(&key);
         self.names.remove(&key);
         let Some(e) = self.entries.get_mut(&eid) else {
             return;
@@ -420,6 +424,7 @@ impl Core {
                         .reply(req, Err(FileError::Busy(format!("{to} is being uploaded"))));
                 }
                 self.vacate(t, &to);
+                self.stat_cache.forget(&to);
                 self.names.remove(&to);
                 if let Some(te) = self.entries.get_mut(&t) {
                     te.key = None;
@@ -436,7 +441,9 @@ impl Core {
         // entry's claim on what it left there, taken over by its next upload to the key
         // (`journal::reclaimed_by`).
         self.vacate(eid, &from);
+        self.stat_cache.forget(&from);
         self.names.remove(&from);
+        self.stat_cache.forget(&to);
         self.names.insert(to.clone(), eid);
         let Some(e) = self.entries.get_mut(&eid) else {
             return;
@@ -497,6 +504,8 @@ impl Core {
                 self.on_upload_done(jid, attempt, step, result)
             }
             RemoteCtx::Delete { jid, checked } => self.on_delete_done(jid, checked, result),
+            RemoteCtx::Stat { key, step } => self.on_stat_done(key, step, result),
+            RemoteCtx::List { req, dir, after } => self.on_list_done(req, dir, after, result),
             RemoteCtx::Ignore => {}
         }
     }

@@ -911,8 +911,6 @@ impl Core {
         if let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) {
             self.remove_record(jid);
         }
-        let cs = self.cfg.chunk_size;
-        self.entries.get_mut(&eid)?.adopt_verified_base(cs);
         let e = self.entries.get(&eid)?;
         let original = e.key.clone()?;
         let mut conflict_key = format!("{original}.silt-conflict-{eid}");
@@ -931,8 +929,10 @@ impl Core {
             missing: missing.iter().map(|r| (r.start, r.end - r.start)).collect(),
         };
         if self.names.get(&original) == Some(&eid) {
+            self.stat_cache.forget(&original);
             self.names.remove(&original);
         }
+        self.stat_cache.forget(&conflict_key);
         self.names.insert(conflict_key.clone(), eid);
         let e = self.entries.get_mut(&eid)?;
         e.became_conflict_copy(conflict_key);

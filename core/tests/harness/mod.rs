@@ -217,6 +217,16 @@ impl World {
         Some(op)
     }
 
+    /// Answers the oldest remote operation `pick` accepts from the in-memory bucket; the
+    /// others stay queued.
+    pub fn answer_remote_where(&mut self, pick: impl Fn(&RemoteOp) -> bool) -> Option<RemoteOp> {
+        let i = self.remote.iter().position(|(_, op)| pick(op))?;
+        let (id, op) = self.remote.remove(i)?;
+        let r = self.bucket_answer(&op);
+        self.input(Input::Remote(id, r));
+        Some(op)
+    }
+
     /// Answers the oldest remote operation with `r`.
     pub fn answer_remote_with(&mut self, r: Result<RemoteOk, RemoteError>) -> Option<RemoteOp> {
         let (id, op) = self.remote.pop_front()?;
@@ -342,6 +352,28 @@ impl World {
             RemoteOp::Abort { upload_id, .. } => {
                 self.parts.remove(upload_id);
                 Ok(RemoteOk::Done)
+            }
+            RemoteOp::List {
+                prefix,
+                start_after,
+                max_keys,
+            } => {
+                let objects: Vec<silt_core::ListedObject> = self
+                    .bucket
+                    .range(prefix.clone()..)
+                    .map(|(k, (e, d, _))| silt_core::ListedObject {
+                        key: k.clone(),
+                        size: d.len() as u64,
+                        etag: Some(e.clone()),
+                        mtime_ms: 0,
+                    })
+                    .collect();
+                Ok(RemoteOk::Listed(silt_core::RemotePage::of_sorted(
+                    &objects,
+                    prefix,
+                    start_after.as_deref(),
+                    *max_keys,
+                )))
             }
             RemoteOp::ListParts { upload_id, .. } => {
                 let p = self.parts.get(upload_id).ok_or(RemoteError::NoSuchUpload)?;

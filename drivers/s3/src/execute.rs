@@ -74,6 +74,14 @@ pub async fn execute<S: ObjectStore>(store: &S, op: &RemoteOp) -> Result<RemoteO
         RemoteOp::ListParts { key, upload_id } => {
             store.list_parts(key, upload_id).await.map(RemoteOk::Parts)
         }
+        RemoteOp::List {
+            prefix,
+            start_after,
+            max_keys,
+        } => store
+            .list_page(prefix, start_after.as_deref(), *max_keys)
+            .await
+            .map(RemoteOk::Listed),
         RemoteOp::Delete { key, if_match } => store
             .delete(key, if_match.as_deref())
             .await

@@ -559,6 +559,9 @@ impl ObjectStore for S3Remote {
                     key: strip(o.key().unwrap_or_default()),
                     etag: o.e_tag().map(str::to_string),
                     size: o.size().unwrap_or(0).max(0) as u64,
+                    mtime_ms: o
+                        .last_modified()
+                        .and_then(|t| u64::try_from(t.to_millis().ok()?).ok()),
                 });
             }
             for p in page.common_prefixes() {
@@ -571,6 +574,54 @@ impl ObjectStore for S3Remote {
                 _ => return Ok(listing),
             }
         }
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max_keys: u32,
+    ) -> Result<silt_core::RemotePage> {
+        const OP: &str = "ListObjectsV2";
+        let strip = |k: &str| {
+            k.strip_prefix(self.prefix.as_str())
+                .unwrap_or(k)
+                .to_string()
+        };
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.full(prefix))
+            .delimiter("/")
+            .set_start_after(start_after.map(|a| self.full(a)))
+            .max_keys(i32::try_from(max_keys).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| sdk_err(OP, prefix, e))?;
+        let objects = page
+            .contents()
+            .iter()
+            .map(|o| silt_core::ListedObject {
+                key: strip(o.key().unwrap_or_default()),
+                size: o.size().unwrap_or(0).max(0) as u64,
+                etag: o.e_tag().map(str::to_string),
+                mtime_ms: o
+                    .last_modified()
+                    .and_then(|t| u64::try_from(t.to_millis().ok()?).ok())
+                    .unwrap_or(0),
+            })
+            .collect();
+        let prefixes = page
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(strip))
+            .collect();
+        Ok(silt_core::RemotePage {
+            objects,
+            prefixes,
+            truncated: page.is_truncated().unwrap_or(false),
+        })
     }
 
     async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()> {

@@ -27,6 +27,8 @@ pub struct Listed {
     pub etag: Option<String>,
     /// Size in bytes.
     pub size: u64,
+    /// Last-modified, ms since the Unix epoch, where the server lists it.
+    pub mtime_ms: Option<u64>,
 }
 
 /// A listing: objects and common prefixes ("directories") under a prefix.
@@ -118,6 +120,38 @@ pub trait ObjectStore: Send + Sync {
         prefix: &str,
         delimiter: Option<&str>,
     ) -> impl Future<Output = Result<Listing>> + Send;
+
+    /// One page of ListObjectsV2 with delimiter `/`: the names under `prefix` after
+    /// `start_after`, at most `max_keys` (objects and common prefixes together), and whether
+    /// more follow. The default lists everything and cuts the page out of it, for stores
+    /// that cannot do better (test wrappers); [`crate::S3Remote`] asks the server for one
+    /// page.
+    fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max_keys: u32,
+    ) -> impl Future<Output = Result<silt_core::RemotePage>> + Send {
+        async move {
+            let all = self.list(prefix, None).await?;
+            let objects: Vec<silt_core::ListedObject> = all
+                .objects
+                .into_iter()
+                .map(|o| silt_core::ListedObject {
+                    key: o.key,
+                    size: o.size,
+                    etag: o.etag,
+                    mtime_ms: o.mtime_ms.unwrap_or(0),
+                })
+                .collect();
+            Ok(silt_core::RemotePage::of_sorted(
+                &objects,
+                prefix,
+                start_after,
+                max_keys,
+            ))
+        }
+    }
 
     /// DeleteObject, only if it is still `if_match` when given. Deleting a missing object
     /// succeeds.

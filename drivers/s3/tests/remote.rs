@@ -294,6 +294,37 @@ async fn list_with_delimiter_across_pages(c: Ctx) {
     assert!(all.prefixes.is_empty());
 }
 
+/// One page at a time, as the core asks: names after `start_after`, at most `max_keys`, and
+/// whether more follow; a subdirectory once, however many keys lie below it.
+async fn list_pages_after_a_name(c: Ctx) {
+    let r = &c.remote;
+    for k in ["d/a", "d/b", "d/c/1", "d/c/2", "d/e", "x"] {
+        r.put(k, data(4, 2), None, None).await.expect("put");
+    }
+    let names = |p: &silt_core::RemotePage| {
+        let mut v: Vec<String> = p.objects.iter().map(|o| o.key.clone()).collect();
+        v.extend(p.prefixes.iter().cloned());
+        v.sort();
+        v
+    };
+    let first = r.list_page("d/", None, 2).await.expect("page 1");
+    assert_eq!(names(&first), ["d/a", "d/b"]);
+    assert!(first.truncated, "more follow");
+    assert!(
+        first.objects.iter().all(|o| o.size == 4 && o.mtime_ms > 0),
+        "{first:?}"
+    );
+    let second = r.list_page("d/", Some("d/b"), 2).await.expect("page 2");
+    assert_eq!(names(&second), ["d/c/", "d/e"]);
+    // After the subdirectory's keys (the core asks past them), only the rest.
+    let rest = r
+        .list_page("d/", Some("d/c/\u{10FFFF}"), 10)
+        .await
+        .expect("page 3");
+    assert_eq!(names(&rest), ["d/e"]);
+    assert!(!rest.truncated, "the last page");
+}
+
 async fn deletes_are_conditional_and_idempotent(c: Ctx) {
     let r = &c.remote;
     r.delete("never-there", None).await.expect("delete missing");
@@ -467,6 +498,7 @@ suite!(
     complete_on_a_changed_object_is_a_precondition_failure,
     abort_then_list_parts_is_no_such_upload,
     list_with_delimiter_across_pages,
+    list_pages_after_a_name,
     deletes_are_conditional_and_idempotent,
     copy_checks_source_and_destination,
     awkward_keys_round_trip,

@@ -167,31 +167,6 @@ impl Entry {
         self.persist_wanted = true;
     }
 
-    /// About to become a conflict copy: the base bytes of its verified clean chunks (the cache
-    /// file holds exactly them, checked or written from checksummed bytes in this process)
-    /// become its own, dirty at a new generation, so the copy keeps them rather than zeros.
-    pub fn adopt_verified_base(&mut self, cs: u64) {
-        let verified: Vec<u64> = self
-            .chunks
-            .iter()
-            .filter(|(c, s)| matches!(s, ChunkState::Clean { .. }) && self.chunks.is_verified(**c))
-            .map(|(c, _)| *c)
-            .collect();
-        if verified.is_empty() {
-            return;
-        }
-        self.generation += 1;
-        for c in verified {
-            for g in self.dirty.gaps(self.live(c, cs)) {
-                self.dirty.insert(g, self.generation);
-            }
-            self.refresh_chunk(c, cs);
-        }
-        // The bytes must be fsynced before the index calls them dirty.
-        self.unsynced = true;
-        self.persist_wanted = true;
-    }
-
     /// The entry became a conflict copy at `key`: it no longer has a base (what was its base
     /// is another writer's now), its cached base bytes go, and its upload creates the key.
     /// The base bytes it lacks become its own (zeros) when `copy_zeros_landed`.

@@ -1,0 +1,349 @@
+//! Names: what a key is (`Request::Stat`) and what a directory holds (`Request::List`).
+//!
+//! Local state decides first, the server only for what the cache does not hold:
+//! - a key the cache holds (visible in `names`: created, written, uploading, renamed here,
+//!   a conflict copy) is a file with its local size and modification time;
+//! - a key with a journaled delete (unlinked, renamed away) is nothing, whatever the server
+//!   still holds;
+//! - a key with a held key below it (`key/...`) is a directory (implicit);
+//! - anything else is asked of the server: a HEAD of the key, then a listing of `key/` with
+//!   one name (a marker object `key/` or any key below makes it a directory). What the server
+//!   said, found or not, is remembered for `CoreConfig::stat_ttl`.
+//!
+//! A page of a directory is one ListObjectsV2 page (delimiter `/`) after a name, overlaid
+//! with the held keys in the same span of names: those with a journaled delete leave, held
+//! ones show their local attributes, held ones the server does not list yet join (a key
+//! deeper down shows as its subdirectory). The next page starts after the last name of this
+//! one, so a name is never listed twice and none that existed throughout is skipped, whatever
+//! changes meanwhile. The overlay walks only the held keys in the page's span of names
+//! (subdirectories are skipped over, not walked): O(local names in the page).
+
+use super::{Core, RemoteCtx};
+use crate::attr::{Attr, DirEntry, FileKind, RemotePage};
+use crate::ids::{EntryId, RequestId};
+use crate::io::{FileError, ObjectInfo, RemoteError, RemoteOk, RemoteOp, Reply};
+use crate::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+/// S3's longest key, in bytes.
+pub(crate) const KEY_MAX: usize = 1024;
+
+/// What the server said about keys the cache does not hold, until it expires; and the
+/// requests waiting for the server.
+#[derive(Debug, Default)]
+pub(crate) struct StatCache {
+    /// Key -> (expiry, attributes or `None`: not found).
+    known: BTreeMap<String, (Instant, Option<Attr>)>,
+    by_expiry: BTreeSet<(Instant, String)>,
+    /// Keys asked of the server, with the requests waiting for the answer.
+    waiting: BTreeMap<String, Vec<RequestId>>,
+}
+
+/// Entries the cache remembers at most; the oldest go first.
+const STAT_CACHE_MAX: usize = 100_000;
+
+impl StatCache {
+    fn get(&self, key: &str, now: Instant) -> Option<Option<Attr>> {
+        let (expires, attr) = self.known.get(key)?;
+        (*expires > now).then(|| attr.clone())
+    }
+
+    fn put(&mut self, key: String, attr: Option<Attr>, expires: Instant, now: Instant) {
+        self.forget(&key);
+        while let Some((t, k)) = self.by_expiry.first().cloned() {
+            if t > now && self.known.len() < STAT_CACHE_MAX {
+                break;
+            }
+            self.by_expiry.remove(&(t, k.clone()));
+            self.known.remove(&k);
+        }
+        self.by_expiry.insert((expires, key.clone()));
+        self.known.insert(key, (expires, attr));
+    }
+
+    /// Forgets what the server said about `key`: local state changed it.
+    pub fn forget(&mut self, key: &str) {
+        if let Some((t, _)) = self.known.remove(key) {
+            self.by_expiry.remove(&(t, key.to_string()));
+        }
+    }
+}
+
+/// The step a remote stat is at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StatStep {
+    /// HEAD of the key.
+    Head,
+    /// A listing of `key/`: is it a directory?
+    Directory,
+}
+
+impl Core {
+    pub(crate) fn stat(&mut self, req: RequestId, key: String) {
+        if key.len() > KEY_MAX {
+            return self.reply(req, Err(FileError::NameTooLong));
+        }
+        match self.stat_locally(&key) {
+            Some(Some(attr)) => return self.reply(req, Ok(Reply::Attr(attr))),
+            Some(None) => return self.reply(req, Err(FileError::NotFound)),
+            None => {}
+        }
+        if let Some(known) = self.stat_cache.get(&key, self.now) {
+            return self.reply(req, known.map(Reply::Attr).ok_or(FileError::NotFound));
+        }
+        let waiting = self.stat_cache.waiting.entry(key.clone()).or_default();
+        waiting.push(req);
+        if waiting.len() == 1 {
+            let ctx = RemoteCtx::Stat {
+                key: key.clone(),
+                step: StatStep::Head,
+            };
+            self.emit_remote(ctx, RemoteOp::Head { key });
+        }
+    }
+
+    /// What local state says of `key`: `Some(Some(attr))` it exists, `Some(None)` it does
+    /// not, `None` ask the server.
+    fn stat_locally(&mut self, key: &str) -> Option<Option<Attr>> {
+        if key.is_empty() {
+            return Some(Some(Attr::directory(0)));
+        }
+        if let Some(eid) = self.named(key) {
+            return Some(self.held_attr(eid));
+        }
+        let dir = format!("{key}/");
+        if self.held_below(&dir) {
+            return Some(Some(Attr::directory(0)));
+        }
+        if self.pending_delete(key) {
+            return Some(None);
+        }
+        None
+    }
+
+    /// The attributes of a held entry, from local state.
+    fn held_attr(&self, eid: EntryId) -> Option<Attr> {
+        let e = self.entries.get(&eid)?;
+        let mtime_ms = e
+            .modified_ms
+            .or(e.base.as_ref().map(|b| b.mtime_ms))
+            .unwrap_or(0);
+        let version = match (&e.base, e.needs_upload()) {
+            (Some(b), false) => b.etag.clone(),
+            _ => format!(
+                "local-{}-{}-{}-{mtime_ms}",
+                e.id, e.generation, e.local_size
+            ),
+        };
+        Some(Attr {
+            kind: FileKind::File,
+            size: e.local_size,
+            mtime_ms,
+            version,
+        })
+    }
+
+    /// True when a held key lies below `dir` (which ends with `/`).
+    fn held_below(&self, dir: &str) -> bool {
+        self.names
+            .range::<str, _>((Bound::Included(dir), Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(dir))
+    }
+
+    pub(crate) fn on_stat_done(
+        &mut self,
+        key: String,
+        step: StatStep,
+        result: Result<RemoteOk, RemoteError>,
+    ) {
+        let found = match (step, result) {
+            (StatStep::Head, Ok(RemoteOk::Head(Some(info)))) => Ok(Some(file_attr(&info))),
+            (StatStep::Head, Ok(RemoteOk::Head(None)) | Err(RemoteError::NotFound)) => {
+                let ctx = RemoteCtx::Stat {
+                    key: key.clone(),
+                    step: StatStep::Directory,
+                };
+                let op = RemoteOp::List {
+                    prefix: format!("{key}/"),
+                    start_after: None,
+                    max_keys: 1,
+                };
+                return self.emit_remote(ctx, op);
+            }
+            (StatStep::Directory, Ok(RemoteOk::Listed(page))) => {
+                let any = !page.objects.is_empty() || !page.prefixes.is_empty();
+                Ok(any.then(|| Attr::directory(0)))
+            }
+            (_, Err(e)) => Err(FileError::Io(format!("object store: {e}"))),
+            (_, Ok(other)) => Err(FileError::Io(format!("unexpected answer {other:?}"))),
+        };
+        let waiting = self.stat_cache.waiting.remove(&key).unwrap_or_default();
+        // Local state may have changed while the server was asked: it decides then.
+        let local = self.stat_locally(&key);
+        let answer = match (local, found) {
+            (Some(local), _) => Ok(local),
+            (None, Ok(attr)) => {
+                let expires = self.now.plus(self.cfg.stat_ttl);
+                let now = self.now;
+                self.stat_cache.put(key, attr.clone(), expires, now);
+                Ok(attr)
+            }
+            (None, Err(e)) => Err(e),
+        };
+        for req in waiting {
+            let r = match &answer {
+                Ok(Some(attr)) => Ok(Reply::Attr(attr.clone())),
+                Ok(None) => Err(FileError::NotFound),
+                Err(e) => Err(e.clone()),
+            };
+            self.reply(req, r);
+        }
+    }
+
+    pub(crate) fn list(&mut self, req: RequestId, dir: String, after: Option<String>, max: u32) {
+        if !(dir.is_empty() || dir.ends_with('/')) || dir.len() > KEY_MAX {
+            return self.reply(req, Err(FileError::NotFound));
+        }
+        let ctx = RemoteCtx::List {
+            req,
+            dir: dir.clone(),
+            after: after.clone(),
+        };
+        // After a subdirectory, ask for the names past everything below it: the server
+        // would list the subdirectory again for any key below it after its name.
+        let start_after = after.map(|a| match a.strip_suffix('/') {
+            Some(_) => format!("{a}\u{10FFFF}"),
+            None => a,
+        });
+        let op = RemoteOp::List {
+            prefix: dir,
+            start_after,
+            max_keys: max.max(1),
+        };
+        self.emit_remote(ctx, op);
+    }
+
+    pub(crate) fn on_list_done(
+        &mut self,
+        req: RequestId,
+        dir: String,
+        after: Option<String>,
+        result: Result<RemoteOk, RemoteError>,
+    ) {
+        let page = match result {
+            Ok(RemoteOk::Listed(page)) => page,
+            Ok(other) => {
+                let e = FileError::Io(format!("unexpected answer {other:?}"));
+                return self.reply(req, Err(e));
+            }
+            Err(e) => return self.reply(req, Err(FileError::Io(format!("object store: {e}")))),
+        };
+        let (entries, next) = self.overlay(&dir, after.as_deref(), page);
+        self.reply(req, Ok(Reply::Listing { entries, next }));
+    }
+
+    /// Merges a remote page with the held keys in its span of names (see the module doc).
+    fn overlay(
+        &mut self,
+        dir: &str,
+        after: Option<&str>,
+        page: RemotePage,
+    ) -> (Vec<DirEntry>, Option<String>) {
+        let mut remote: BTreeMap<String, Attr> = BTreeMap::new();
+        for o in page.objects {
+            // The marker of the directory itself is not a name in it.
+            if o.key == dir {
+                continue;
+            }
+            let attr = Attr {
+                kind: FileKind::File,
+                size: o.size,
+                mtime_ms: o.mtime_ms,
+                version: o.etag.unwrap_or_default(),
+            };
+            remote.insert(o.key, attr);
+        }
+        for p in page.prefixes {
+            remote.insert(p, Attr::directory(0));
+        }
+        // The span of names this page covers: after `after`, up to its last remote name
+        // when more follow, else to the end of the directory.
+        let upper = if page.truncated {
+            remote.keys().next_back().cloned()
+        } else {
+            None
+        };
+        let start = after.unwrap_or(dir).to_string();
+        let mut names: BTreeMap<String, Attr> = BTreeMap::new();
+        for (key, attr) in remote {
+            if after.is_some_and(|a| key.as_str() <= a) {
+                continue;
+            }
+            let hidden = !key.ends_with('/') && !self.names.contains_key(&key) && {
+                self.pending_delete(&key)
+            };
+            if !hidden {
+                names.insert(key, attr);
+            }
+        }
+        // Held keys in the span: files directly in `dir` with their local attributes, and
+        // the subdirectory of any deeper one (skipping the rest of that subtree).
+        let mut cursor = Bound::Excluded(start);
+        loop {
+            let next = self
+                .names
+                .range::<String, _>((cursor.clone(), Bound::Unbounded))
+                .next()
+                .map(|(k, id)| (k.clone(), *id));
+            let Some((key, eid)) = next else {
+                break;
+            };
+            if !key.starts_with(dir) || upper.as_ref().is_some_and(|u| key > *u) {
+                break;
+            }
+            let rest = &key[dir.len()..];
+            match rest.find('/') {
+                Some(i) => {
+                    let sub = format!("{dir}{}", &rest[..=i]);
+                    let within = upper.as_ref().is_none_or(|u| sub <= *u);
+                    if within && after.is_none_or(|a| sub.as_str() > a) {
+                        names.insert(sub.clone(), Attr::directory(0));
+                    }
+                    // Past every key below `sub`: '/' + 1 is '0'.
+                    let mut past = sub;
+                    past.pop();
+                    past.push('0');
+                    cursor = Bound::Included(past);
+                }
+                None => {
+                    self.entries.wake(&eid);
+                    if let Some(attr) = self.held_attr(eid) {
+                        names.insert(key.clone(), attr);
+                    }
+                    cursor = Bound::Excluded(key);
+                }
+            }
+        }
+        let next = if page.truncated {
+            names.keys().next_back().cloned().or(upper)
+        } else {
+            None
+        };
+        let entries = names
+            .into_iter()
+            .map(|(key, attr)| DirEntry { key, attr })
+            .collect();
+        (entries, next)
+    }
+}
+
+fn file_attr(info: &ObjectInfo) -> Attr {
+    Attr {
+        kind: FileKind::File,
+        size: info.size,
+        mtime_ms: info.mtime_ms,
+        version: info.etag.clone(),
+    }
+}

@@ -1,0 +1,200 @@
+//! Stat and List: what the core answers about names, from local state first, the server for
+//! the rest (see `docs/architecture.md`, "Namespace").
+
+mod harness;
+
+use bytes::Bytes;
+use harness::{small_config, World};
+use silt_core::{FileError, FileKind, RemoteOp, Reply, Request};
+
+/// Sends `req` and answers only listings and HEADs (other remote work, such as a journaled
+/// delete, stays pending), running local I/O and commits, until it is answered.
+fn ask(w: &mut World, req: Request) -> Result<Reply, FileError> {
+    let r = w.request(req);
+    for _ in 0..100 {
+        if let Some(x) = w.reply(r) {
+            return x.clone();
+        }
+        let answered = w
+            .answer_remote_where(|op| matches!(op, RemoteOp::List { .. } | RemoteOp::Head { .. }))
+            .is_some();
+        if !answered {
+            w.run_local();
+            w.run_index();
+        }
+    }
+    panic!("request did not complete");
+}
+
+fn kind(w: &mut World, key: &str) -> Option<(FileKind, u64)> {
+    match ask(w, Request::Stat { key: key.into() }) {
+        Ok(Reply::Attr(a)) => Some((a.kind, a.size)),
+        Err(FileError::NotFound) => None,
+        other => panic!("stat {key}: {other:?}"),
+    }
+}
+
+fn page(w: &mut World, dir: &str, after: Option<&str>, max: u32) -> (Vec<String>, Option<String>) {
+    let req = Request::List {
+        dir: dir.into(),
+        after: after.map(str::to_string),
+        max,
+    };
+    match ask(w, req) {
+        Ok(Reply::Listing { entries, next }) => {
+            (entries.into_iter().map(|e| e.key).collect(), next)
+        }
+        other => panic!("list {dir}: {other:?}"),
+    }
+}
+
+fn create(w: &mut World, key: &str, data: &[u8]) {
+    let h = w.open(key, true);
+    let r = w.call(Request::Write {
+        handle: h,
+        offset: 0,
+        data: Bytes::copy_from_slice(data),
+    });
+    assert!(r.is_ok(), "write {key}: {r:?}");
+}
+
+#[test]
+fn stat_answers_held_keys_from_local_state_and_the_rest_from_the_server() {
+    let mut w = World::new(small_config());
+    w.put_object("remote/obj", b"0123456789");
+    create(&mut w, "local/new", b"abc");
+    let remote_before = w.remote_log.len();
+    assert_eq!(
+        kind(&mut w, "local/new"),
+        Some((FileKind::File, 3)),
+        "created here"
+    );
+    assert_eq!(
+        kind(&mut w, "local"),
+        Some((FileKind::Directory, 0)),
+        "implicit, local"
+    );
+    assert_eq!(
+        w.remote_log.len(),
+        remote_before,
+        "local answers ask nothing"
+    );
+    assert_eq!(
+        kind(&mut w, "remote/obj"),
+        Some((FileKind::File, 10)),
+        "by HEAD"
+    );
+    assert_eq!(
+        kind(&mut w, "remote"),
+        Some((FileKind::Directory, 0)),
+        "by listing"
+    );
+    assert_eq!(kind(&mut w, "nothing"), None);
+    let asked = w.remote_log.len();
+    assert_eq!(kind(&mut w, "nothing"), None, "remembered");
+    assert_eq!(
+        kind(&mut w, "remote/obj"),
+        Some((FileKind::File, 10)),
+        "remembered"
+    );
+    assert_eq!(
+        w.remote_log.len(),
+        asked,
+        "within stat_ttl the server is not asked again"
+    );
+    assert_eq!(
+        ask(
+            &mut w,
+            Request::Stat {
+                key: "k".repeat(1025)
+            }
+        ),
+        Err(FileError::NameTooLong)
+    );
+}
+
+#[test]
+fn a_key_with_a_journaled_delete_is_gone_before_the_delete_runs() {
+    let mut w = World::new(small_config());
+    w.put_object("d/a", b"a");
+    w.put_object("d/b", b"b");
+    assert_eq!(kind(&mut w, "d/b"), Some((FileKind::File, 1)));
+    let r = w.request(Request::Unlink { key: "d/b".into() });
+    for _ in 0..20 {
+        w.answer_remote_where(|op| matches!(op, RemoteOp::Head { .. }));
+        w.run_local();
+        w.run_index();
+    }
+    assert_eq!(w.reply(r), Some(&Ok(Reply::Unlinked)));
+    assert!(
+        w.remote
+            .iter()
+            .any(|(_, op)| matches!(op, RemoteOp::Delete { .. })),
+        "the delete is still out"
+    );
+    assert_eq!(kind(&mut w, "d/b"), None, "stat: unlinked");
+    let (names, next) = page(&mut w, "d/", None, 100);
+    assert_eq!(names, ["d/a"], "list: unlinked");
+    assert_eq!(next, None);
+}
+
+#[test]
+fn a_page_overlays_local_files_and_subdirectories_on_the_remote_names() {
+    let mut w = World::new(small_config());
+    for k in ["d/a", "d/c", "d/sub/x", "d/sub/y", "e/z", "d/"] {
+        w.put_object(k, b"r");
+    }
+    create(&mut w, "d/b", b"local");
+    create(&mut w, "d/new/deep/file", b"local");
+    create(&mut w, "d/sub/w", b"local");
+    let (names, next) = page(&mut w, "d/", None, 100);
+    assert_eq!(names, ["d/a", "d/b", "d/c", "d/new/", "d/sub/"]);
+    assert_eq!(next, None);
+    let (root, _) = page(&mut w, "", None, 100);
+    assert_eq!(root, ["d/", "e/"]);
+}
+
+#[test]
+fn pages_list_every_name_once_while_files_come_and_go() {
+    let mut w = World::new(small_config());
+    for i in 0..10 {
+        w.put_object(&format!("p/k{i}"), b"r");
+    }
+    w.put_object("p/k4/below", b"r");
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let (names, next) = page(&mut w, "p/", after.as_deref(), 3);
+        seen.extend(names);
+        pages += 1;
+        if pages == 1 {
+            // Between pages: a file created ahead of the cursor and one behind it.
+            create(&mut w, "p/k55", b"local");
+            create(&mut w, "p/k0a", b"local");
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+        assert!(pages < 20, "listing does not end");
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "in order, each name once: {seen:?}");
+    for i in 0..10 {
+        assert!(
+            seen.contains(&format!("p/k{i}")),
+            "p/k{i} existed throughout: {seen:?}"
+        );
+    }
+    assert!(
+        seen.contains(&"p/k4/".to_string()),
+        "the subdirectory: {seen:?}"
+    );
+    assert!(
+        seen.contains(&"p/k55".to_string()),
+        "created ahead of the cursor: {seen:?}"
+    );
+}
