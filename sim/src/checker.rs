@@ -148,7 +148,8 @@ pub fn memory(opts: &Options, held: silt_core::MemoryUse) -> Option<Finding> {
     let c = &opts.core;
     // The body let through may be a part or a whole object sent with one PUT (a record that
     // resumes an older snapshot may be larger than the multipart threshold).
-    let one_body = c.part_size_for(opts.file_max).max(opts.file_max);
+    let largest_file = opts.file_max.max(opts.write_max);
+    let one_body = c.part_size_for(largest_file).max(largest_file);
     let allowance = c.chunk_size + one_body;
     let counted = held.total() - held.full_disk_chunks;
     (counted > c.memory_limit + allowance).then(|| {
@@ -208,11 +209,15 @@ pub fn final_bucket(model: &Model, s3: &S3) -> Vec<Finding> {
 pub fn served_equals_bucket(key: &str, served: Option<&[u8]>, remote: &[u8]) -> Option<Finding> {
     let detail = match served {
         Some(d) if d == remote => return None,
-        Some(d) => format!(
-            "{key:?}: the cache serves {} bytes that differ from the bucket's {}",
-            d.len(),
-            remote.len()
-        ),
+        Some(d) => {
+            let first = d.iter().zip(remote).position(|(a, b)| a != b);
+            let last = d.iter().zip(remote).rposition(|(a, b)| a != b);
+            format!(
+                "{key:?}: the cache serves {} bytes that differ from the bucket's {} (bytes {first:?}..={last:?})",
+                d.len(),
+                remote.len()
+            )
+        }
         None => format!("{key:?}: could not be read back through the cache"),
     };
     Some((Invariant::ReadsLatest, detail))

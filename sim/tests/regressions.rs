@@ -99,3 +99,15 @@ fn conflicts_and_renames_in_the_model() {
         assert_clean(seed);
     }
 }
+
+/// A version recognised by its token may be an earlier attempt's (even one sent before a
+/// crash, with bytes the entry no longer knows of): the chunks the answered attempt copied
+/// server-side say nothing about it, so they are fetched again, not kept (29864, under a
+/// tight memory budget). The memory check allows one body as large as the largest file
+/// (133796).
+#[test]
+fn chunks_copied_by_an_attempt_not_answered_are_not_kept() {
+    for seed in [29_864, 133_796] {
+        assert_clean(seed);
+    }
+}

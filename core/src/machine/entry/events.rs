@@ -223,7 +223,7 @@ impl Entry {
     /// the cache file are clean with the CRC they were sent with. Recognised by token only,
     /// which attempt's bytes landed is unknown (and after a crash the cache file may hold
     /// later writes over them): every dirty byte stays dirty, to go up again over the new
-    /// version. Chunks copied server-side keep their state.
+    /// version. Chunks copied server-side by the answered attempt keep their state.
     pub fn upload_landed(&mut self, landed: LandedUpload<'_>, cs: u64) {
         self.base = Some(landed.base);
         // Bytes held in memory belong to the old version: bytes cleaned now differ there.
@@ -236,7 +236,10 @@ impl Entry {
         }
         for (c, trusted, copied) in landed.chunks {
             let live = self.live(c, cs);
-            if copied {
+            // A copied part holds the base's bytes only in the attempt that was answered: a
+            // version recognised by token may be an earlier attempt's, even one from before a
+            // crash that sent bytes this entry no longer knows of.
+            if copied && landed.answered {
                 self.refresh_chunk(c, cs);
                 continue;
             }
