@@ -36,6 +36,24 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+    /// The cache's instance id file (`<cache_dir>/instance`) could not be read or written,
+    /// or holds no valid id. A damaged file is never replaced on its own: a new id would make
+    /// the cache's own earlier uploads look foreign. Restore it, or remove it knowingly.
+    #[error("instance id file {}: {reason}", path.display())]
+    InstanceFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `memory_limit` is too small to run with.
+    #[error("memory_limit {limit} is too small: at least {min} bytes are needed (a quarter for write bodies, the rest must hold one chunk)")]
+    MemoryLimit {
+        /// The limit asked for.
+        limit: u64,
+        /// The smallest that works with this chunk size.
+        min: u64,
+    },
     /// The index could not be opened or read.
     #[error("cache index: {0}")]
     Index(#[from] silt_index::IndexError),
@@ -48,6 +66,9 @@ pub enum Error {
     /// No such object (ENOENT).
     #[error("no such object")]
     NotFound,
+    /// A key longer than S3's 1024 bytes (ENAMETOOLONG).
+    #[error("name too long: keys hold at most 1024 bytes")]
+    NameTooLong,
     /// The handle is not open (EBADF).
     #[error("bad file handle")]
     BadHandle,
@@ -91,6 +112,7 @@ impl From<FileError> for Error {
     fn from(e: FileError) -> Self {
         match e {
             FileError::NotFound => Error::NotFound,
+            FileError::NameTooLong => Error::NameTooLong,
             FileError::BadHandle => Error::BadHandle,
             FileError::NoSpace => Error::NoSpace,
             FileError::Busy(s) => Error::Busy(s),
@@ -115,6 +137,10 @@ mod tests {
     #[test]
     fn file_errors_map_one_to_one() {
         assert!(matches!(Error::from(FileError::NotFound), Error::NotFound));
+        assert!(matches!(
+            Error::from(FileError::NameTooLong),
+            Error::NameTooLong
+        ));
         assert!(matches!(
             Error::from(FileError::BadHandle),
             Error::BadHandle

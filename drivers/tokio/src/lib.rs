@@ -8,8 +8,10 @@
 //!   them (cache-file operations and index commits on the blocking pool, object-store
 //!   operations as tasks under a semaphore), feed completions, requests, timer expiries and
 //!   disk-space readings back as inputs.
-//! - [`CacheManager`]: start (lock, index, recovery), stop (nothing lost), open / read /
-//!   write / fsync / truncate / close, unlink, rename, flush, status.
+//! - [`CacheManager`]: start (lock, instance id, index, recovery), stop (nothing lost),
+//!   open / read / write / fsync / truncate / close, unlink, rename, flush, status. Its
+//!   `memory_limit` bounds the bytes in flight: three quarters in the core, a quarter for
+//!   write request bodies in the driver; writers wait for room, they never fail for it.
 //! - [`hardware_crc32c`]: the checksum function the core gets.
 
 #![warn(missing_docs)]
@@ -20,8 +22,10 @@ mod disk;
 mod driver;
 mod error;
 mod handle;
+mod instance;
 mod lock;
 mod manager;
+mod memory;
 mod status;
 
 pub use checksum::hardware_crc32c;
@@ -29,5 +33,6 @@ pub use driver::{Driver, DriverClient, DriverOptions, DriverParts, StopReport};
 pub use error::{Error, Result};
 pub use handle::FileHandle;
 pub use lock::CacheLock;
-pub use manager::{CacheManager, Options};
-pub use status::{Conflict, EventCounts, RetryingUpload, Status};
+pub use manager::{CacheManager, Options, DEFAULT_MEMORY_LIMIT};
+pub use silt_core::MemoryUse;
+pub use status::{Conflict, EventCounts, MemoryStatus, RetryingUpload, Status};

@@ -1,7 +1,9 @@
 //! The engine's status: a typed snapshot of what the core and the driver hold, for
 //! `silt status` and for tests.
 
-use silt_core::{Core, JournalOp, JournalStatus};
+use crate::memory::WriteFigures;
+use silt_core::{Core, Instant, JournalOp, JournalStatus, MemoryUse};
+use std::time::Duration;
 
 /// One upload waiting to be retried after a failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +50,37 @@ pub struct EventCounts {
     pub space_exhausted: u64,
 }
 
+/// The bytes in flight against the memory limit: the core's share and the write bodies'.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStatus {
+    /// The core's limit (`CoreConfig::memory_limit`: three quarters of the engine's).
+    pub core_limit: u64,
+    /// What the core holds now, by kind (fetches, read buffers, chunks held on a full disk,
+    /// upload bodies).
+    pub core: MemoryUse,
+    /// The limit of write request bodies in flight (a quarter of the engine's).
+    pub write_limit: u64,
+    /// Bytes of write request bodies in flight now (sent to the core, not answered yet).
+    pub write_bodies: u64,
+    /// The most write-body bytes ever in flight at once since start (never above
+    /// `write_limit`).
+    pub write_bodies_peak: u64,
+    /// Writes that waited for room since start.
+    pub writes_waited: u64,
+}
+
+impl MemoryStatus {
+    /// The engine's whole limit: the core's share and the write bodies'.
+    pub fn limit(&self) -> u64 {
+        self.core_limit.saturating_add(self.write_limit)
+    }
+
+    /// Bytes in flight now, of both.
+    pub fn in_use(&self) -> u64 {
+        self.core.total().saturating_add(self.write_bodies)
+    }
+}
+
 /// A snapshot of the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
@@ -57,7 +90,7 @@ pub struct Status {
     pub dirty_bytes: u64,
     /// Fetched bytes held in memory to answer reads.
     pub read_buffer_bytes: u64,
-    /// Uploads waiting for their start time (write-back delay).
+    /// Uploads waiting for their start time (write-back delay), not counting retries.
     pub uploads_queued: usize,
     /// Uploads being sent.
     pub uploads_in_progress: usize,
@@ -65,6 +98,13 @@ pub struct Status {
     pub uploads_retrying: Vec<RetryingUpload>,
     /// Journaled remote deletes not done yet.
     pub deletes_pending: usize,
+    /// Journal records (uploads and deletes) waiting to retry after a failed attempt.
+    pub retrying: usize,
+    /// How long the oldest unfinished upload has waited since it was queued (`None`: no
+    /// upload pending). An upload recovered from the index counts from this start.
+    pub oldest_pending_upload_age: Option<Duration>,
+    /// Bytes in flight against the memory limit.
+    pub memory: MemoryStatus,
     /// Every conflict recorded in the index (also those of earlier runs).
     pub conflicts: Vec<Conflict>,
     /// What happened since start.
@@ -81,23 +121,56 @@ pub struct Status {
 
 /// Driver-side figures that go into a [`Status`].
 pub(crate) struct DriverFigures<'a> {
+    pub now: Instant,
     pub events: &'a EventCounts,
     pub local_ops_in_flight: usize,
     pub remote_ops_in_flight: usize,
     pub fatal: Option<&'a str>,
+    pub core_memory_limit: u64,
+    pub writes: WriteFigures,
 }
 
 impl Status {
-    /// Reads the core (O(journal + conflicts): a status query, not a hot path).
-    pub(crate) fn collect(core: &Core, d: DriverFigures<'_>) -> Status {
-        let mut s = Status {
+    /// Reads the core: counts from the journal's summary (O(records changed since the last
+    /// status)); the details of retrying uploads walk the journal, only while any retries
+    /// (O(journal + conflicts) then: a status query, not a hot path).
+    pub(crate) fn collect(core: &mut Core, d: DriverFigures<'_>) -> Status {
+        let summary = core.journal_summary();
+        let mut uploads_retrying = Vec::new();
+        if summary.retrying > 0 {
+            for r in core.journal_records() {
+                if matches!(r.op, JournalOp::Delete { .. }) || r.status != JournalStatus::RetryWait
+                {
+                    continue;
+                }
+                uploads_retrying.push(RetryingUpload {
+                    key: r.path,
+                    attempts: r.attempts,
+                    last_error: r.last_error,
+                    next_attempt_ms: r.next_attempt.as_millis(),
+                });
+            }
+        }
+        Status {
             cached_bytes: core.cached_bytes(),
             dirty_bytes: core.dirty_bytes(),
             read_buffer_bytes: core.read_buffer_bytes(),
-            uploads_queued: 0,
-            uploads_in_progress: 0,
-            uploads_retrying: Vec::new(),
-            deletes_pending: 0,
+            uploads_queued: summary
+                .uploads_waiting
+                .saturating_sub(uploads_retrying.len()),
+            uploads_in_progress: summary.uploads_running,
+            uploads_retrying,
+            deletes_pending: summary.deletes_waiting,
+            retrying: summary.retrying,
+            oldest_pending_upload_age: summary.oldest_upload_queued.map(|t| d.now.since(t)),
+            memory: MemoryStatus {
+                core_limit: d.core_memory_limit,
+                core: core.memory_in_use(),
+                write_limit: d.writes.limit,
+                write_bodies: d.writes.in_use,
+                write_bodies_peak: d.writes.peak,
+                writes_waited: d.writes.waited,
+            },
             conflicts: core
                 .conflicts()
                 .iter()
@@ -113,24 +186,7 @@ impl Status {
             remote_ops_in_flight: d.remote_ops_in_flight,
             pending: core.pending(),
             fatal: d.fatal.map(str::to_string),
-        };
-        for r in core.journal_records() {
-            if matches!(r.op, JournalOp::Delete { .. }) {
-                s.deletes_pending += 1;
-                continue;
-            }
-            match r.status {
-                JournalStatus::Queued => s.uploads_queued += 1,
-                JournalStatus::InProgress => s.uploads_in_progress += 1,
-                JournalStatus::RetryWait => s.uploads_retrying.push(RetryingUpload {
-                    key: r.path,
-                    attempts: r.attempts,
-                    last_error: r.last_error,
-                    next_attempt_ms: r.next_attempt.as_millis(),
-                }),
-            }
         }
-        s
     }
 
     /// Uploads not finished yet (queued, in progress or retrying).

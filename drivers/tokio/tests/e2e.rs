@@ -638,3 +638,411 @@ mod sigkill {
         (pid, exit)
     }
 }
+
+/// Two caches on two cache directories write the same keys of one bucket at once: new keys
+/// both create, and a key already in the bucket both rewrite, each file several times with
+/// an fsync each time; the write-back delay keeps the uploads back until both `flush(true)`
+/// run together. Neither cache ever saw the other's versions, so for every key exactly one
+/// cache's last fsynced version ends up at the key and the other's in a conflict copy of
+/// it: nothing fsynced is lost, nothing is taken for our own. Each cache has its own
+/// instance id, kept across a restart, and every upload token names it. The uploads of the
+/// two caches run at once; only the server's decision on each conditional write is made one
+/// at a time, as S3 makes it (s3s-fs checks a condition and then writes, so without the
+/// gate two racing writes to one key can both pass: a quirk of the test server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_caches_writing_one_bucket_lose_nothing_and_never_share_tokens() {
+    const KEYS: [&str; 4] = [
+        "both/a.bin",
+        "both/b.bin",
+        "both/c.txt",
+        "both/existing.bin",
+    ];
+    const ROUNDS: usize = 3;
+    let remote_a = bucket("two-caches").await;
+    let remote_b = support::same_bucket(&remote_a).await;
+    // Conditional writes decided one at a time, as S3 does (s3s-fs alone does not).
+    let gate = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+    remote_a.set_write_gate(gate.clone());
+    remote_b.set_write_gate(gate);
+    let base = pattern(150_000, 60);
+    put_outside(&remote_a, "both/existing.bin", &base).await;
+
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("cache dir a"),
+        tempfile::tempdir().expect("cache dir b"),
+    );
+    let start =
+        |dir: &Path, remote: &std::sync::Arc<support::counting::Counting<silt_s3::S3Remote>>| {
+            let mut opts = options(dir, remote);
+            opts.core.write_back_delay = Duration::from_secs(600);
+            CacheManager::start(opts)
+        };
+    let a = bounded("start a", start(dir_a.path(), &remote_a))
+        .await
+        .expect("start a");
+    let b = bounded("start b", start(dir_b.path(), &remote_b))
+        .await
+        .expect("start b");
+    assert_ne!(a.instance_id(), 0);
+    assert_ne!(b.instance_id(), 0);
+    assert_ne!(a.instance_id(), b.instance_id(), "two caches, two ids");
+
+    /// The bytes cache `c` writes to key `k` in round `r`: distinct for every triple, of
+    /// lengths that differ between caches and rounds.
+    fn version(c: usize, k: usize, r: usize) -> Vec<u8> {
+        let len = 40_000 + 7_919 * (c * 31 + k * 7 + r);
+        pattern(len, (c * 100 + k * 10 + r) as u8)
+    }
+
+    /// Every round: open, empty the file, write it whole, fsync, close.
+    async fn writer(engine: &CacheManager, c: usize) {
+        for r in 0..ROUNDS {
+            for (k, key) in KEYS.iter().enumerate() {
+                let f = bounded("open", engine.open(key, true)).await.expect("open");
+                bounded("truncate", f.truncate(0)).await.expect("truncate");
+                let data = version(c, k, r);
+                // In two pieces, the second first: a hole, then filled.
+                let half = data.len() / 2;
+                bounded("write", f.write(half as u64, data[half..].to_vec()))
+                    .await
+                    .expect("write");
+                bounded("write", f.write(0, data[..half].to_vec()))
+                    .await
+                    .expect("write");
+                bounded("fsync", f.sync_range()).await.expect("fsync");
+                bounded("close", f.close()).await.expect("close");
+            }
+        }
+    }
+    tokio::join!(writer(&a, 0), writer(&b, 1));
+    assert_eq!(
+        remote_a.writes() + remote_b.writes(),
+        0,
+        "nothing went up yet"
+    );
+    let flushed = tokio::time::timeout(support::WAIT, async {
+        tokio::join!(a.flush(true), b.flush(true))
+    })
+    .await;
+    let Ok((fa, fb)) = flushed else {
+        panic!(
+            "the flushes did not finish within {:?}:\n{:#?}\n{:#?}",
+            support::WAIT,
+            a.status().await,
+            b.status().await
+        );
+    };
+    fa.expect("flush a");
+    fb.expect("flush b");
+
+    // Every key: one cache's last version at the key, the other's in a conflict copy.
+    let listing = remote_a.inner().list("both/", None).await.expect("list");
+    let mut copies_seen = 0;
+    for (k, key) in KEYS.iter().enumerate() {
+        let last = [version(0, k, ROUNDS - 1), version(1, k, ROUNDS - 1)];
+        let at_key = object(&remote_a, key).await.expect("an object at the key");
+        let winner = last.iter().position(|v| *v == at_key).unwrap_or_else(|| {
+            let round = (0..2)
+                .flat_map(|c| (0..ROUNDS).map(move |r| (c, r)))
+                .find(|&(c, r)| version(c, k, r) == at_key);
+            panic!(
+                "{key} holds neither cache's last version ({} bytes; (cache, round) {round:?})",
+                at_key.len()
+            )
+        });
+        let copies: Vec<&str> = listing
+            .objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .filter(|o| o.starts_with(&format!("{key}.silt-conflict-")))
+            .collect();
+        let mut found = false;
+        for copy in &copies {
+            let bytes = object(&remote_a, copy).await.expect("conflict copy");
+            found |= bytes == last[1 - winner];
+        }
+        assert!(
+            found,
+            "{key}: the last version of cache {} is in a conflict copy ({copies:?})\n\
+             capabilities {:?}\nbucket {:?}\n{:#?}\n{:#?}",
+            1 - winner,
+            remote_a.inner().capabilities(),
+            listing.objects.iter().map(|o| &o.key).collect::<Vec<_>>(),
+            a.status().await.map(|s| (s.conflicts, s.events)),
+            b.status().await.map(|s| (s.conflicts, s.events)),
+        );
+        copies_seen += copies.len();
+        // The version at the key carries its own cache's token.
+        let info = remote_a
+            .inner()
+            .head(key)
+            .await
+            .expect("head")
+            .expect("object");
+        let winner_id = [a.instance_id(), b.instance_id()][winner];
+        let token = info.token.expect("uploaded with a token");
+        assert!(
+            token.contains(&format!("{winner_id:016x}")),
+            "{key}: token {token} names cache {winner}"
+        );
+    }
+    assert_eq!(
+        copies_seen,
+        KEYS.len(),
+        "one conflict copy per key, no more"
+    );
+
+    // Status: the conflicts each cache recorded add up to the copies; nothing pending.
+    let (sa, sb) = (
+        a.status().await.expect("status a"),
+        b.status().await.expect("status b"),
+    );
+    assert_eq!(
+        sa.conflicts.len() + sb.conflicts.len(),
+        KEYS.len(),
+        "{sa:?}\n{sb:?}"
+    );
+    for s in [&sa, &sb] {
+        assert_eq!(s.uploads_pending(), 0, "{s:?}");
+        assert_eq!(s.oldest_pending_upload_age, None, "{s:?}");
+    }
+
+    // Tokens: each cache's name its own instance id, and the two sets are disjoint.
+    let (ta, tb) = (remote_a.tokens(), remote_b.tokens());
+    assert!(!ta.is_empty() && !tb.is_empty(), "both uploaded");
+    for (tokens, id) in [(&ta, a.instance_id()), (&tb, b.instance_id())] {
+        for t in tokens {
+            assert!(
+                t.contains(&format!("{id:016x}")),
+                "token {t} names {id:016x}"
+            );
+        }
+    }
+    assert!(ta.iter().all(|t| !tb.contains(t)), "{ta:?} / {tb:?}");
+
+    // The id is the directory's for its life: a restart reads the same one back.
+    let id_a = a.instance_id();
+    bounded("stop a", a.stop()).await.expect("stop a");
+    bounded("stop b", b.stop()).await.expect("stop b");
+    let again = bounded("restart a", start(dir_a.path(), &remote_a))
+        .await
+        .expect("restart a");
+    assert_eq!(again.instance_id(), id_a, "kept in {:?}", dir_a.path());
+    bounded("stop", again.stop()).await.expect("stop");
+}
+
+/// A damaged instance id file stops the start with a clear error and is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_instance_file_is_an_error_never_replaced() {
+    let remote = bucket("instance-damaged").await;
+    let dir = tempfile::tempdir().expect("cache dir");
+    let engine = CacheManager::start(options(dir.path(), &remote))
+        .await
+        .expect("start");
+    bounded("stop", engine.stop()).await.expect("stop");
+    let path = dir.path().join("instance");
+    let damaged = b"silt-instance v1 00000000deadbeef 00000000\n";
+    std::fs::write(&path, damaged).expect("damage the file");
+    let err = CacheManager::start(options(dir.path(), &remote))
+        .await
+        .expect_err("a damaged id must stop the start");
+    assert!(matches!(err, Error::InstanceFile { .. }), "{err:?}");
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).expect("file"),
+        damaged,
+        "left as it was"
+    );
+}
+
+/// Status from the core's journal summary and memory figures: a fsynced write waiting for
+/// its write-back delay is one upload waiting with an age that grows; a failing server makes
+/// it a retrying upload with its attempts and error; after `flush(true)` nothing is pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_waiting_and_retrying_uploads_with_their_age() {
+    let remote = bucket("status").await;
+    let dir = tempfile::tempdir().expect("cache dir");
+    let mut opts = options(dir.path(), &remote);
+    opts.core.write_back_delay = Duration::from_secs(3600);
+    opts.memory_limit = 64 << 20;
+    let engine = CacheManager::start(opts).await.expect("start");
+
+    let idle = engine.status().await.expect("status");
+    assert_eq!(idle.uploads_pending(), 0, "{idle:?}");
+    assert_eq!(idle.oldest_pending_upload_age, None, "{idle:?}");
+    assert_eq!(idle.memory.core_limit, 48 << 20, "{idle:?}");
+    assert_eq!(idle.memory.write_limit, 16 << 20, "{idle:?}");
+    assert_eq!(idle.memory.limit(), 64 << 20);
+
+    let data = pattern(100_000, 3);
+    let f = engine.open("status.bin", true).await.expect("open");
+    f.write(0, data.clone()).await.expect("write");
+    bounded("fsync", f.sync_range()).await.expect("fsync");
+    bounded("close", f.close()).await.expect("close");
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let waiting = engine.status().await.expect("status");
+    assert_eq!(waiting.uploads_queued, 1, "{waiting:?}");
+    assert_eq!(waiting.uploads_in_progress, 0, "{waiting:?}");
+    assert!(waiting.uploads_retrying.is_empty(), "{waiting:?}");
+    assert_eq!(waiting.retrying, 0, "{waiting:?}");
+    assert_eq!(waiting.deletes_pending, 0, "{waiting:?}");
+    let age = waiting.oldest_pending_upload_age.expect("an upload waits");
+    assert!(age >= Duration::from_millis(50), "{age:?}");
+    assert_eq!(waiting.dirty_bytes, data.len() as u64, "{waiting:?}");
+    assert_eq!(waiting.memory.write_bodies, 0, "every write answered");
+    assert!(
+        waiting.memory.write_bodies_peak >= data.len() as u64,
+        "{waiting:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let later = engine.status().await.expect("status");
+    assert!(
+        later.oldest_pending_upload_age.expect("still waiting") > age,
+        "the age grows: {later:?}"
+    );
+
+    // The server fails every upload: the upload retries, with its attempts and error.
+    remote.fail_writes(true);
+    bounded("flush", engine.flush(false)).await.expect("flush");
+    let retrying = bounded("a failed attempt", async {
+        loop {
+            let s = engine.status().await.expect("status");
+            if s.retrying > 0 {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(retrying.retrying, 1, "{retrying:?}");
+    assert_eq!(retrying.uploads_retrying.len(), 1, "{retrying:?}");
+    assert_eq!(
+        retrying.uploads_queued, 0,
+        "retrying is not queued: {retrying:?}"
+    );
+    let r = &retrying.uploads_retrying[0];
+    assert_eq!(r.key, "status.bin");
+    assert!(r.attempts >= 1, "{r:?}");
+    assert!(
+        r.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("failing on purpose")),
+        "{r:?}"
+    );
+    assert!(retrying.oldest_pending_upload_age.is_some(), "{retrying:?}");
+    assert!(retrying.events.upload_failures >= 1, "{retrying:?}");
+
+    remote.fail_writes(false);
+    bounded("flush", engine.flush(true)).await.expect("flush");
+    let done = engine.status().await.expect("status");
+    assert_eq!(done.uploads_pending(), 0, "{done:?}");
+    assert_eq!(done.retrying, 0, "{done:?}");
+    assert_eq!(done.oldest_pending_upload_age, None, "{done:?}");
+    assert_eq!(done.dirty_bytes, 0, "{done:?}");
+    assert_eq!(done.memory.core.upload_bodies, 0, "{done:?}");
+    assert!(object(&remote, "status.bin").await == Some(data));
+    bounded("stop", engine.stop()).await.expect("stop");
+}
+
+/// Many writers at once with a memory limit of a few chunks: every write succeeds (writers
+/// wait for room, none fails), and the write bodies in flight never exceed their quarter of
+/// the limit, by the driver's own accounting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_under_a_tiny_memory_limit_all_succeed_within_it() {
+    const WRITERS: usize = 12;
+    const WRITES: usize = 6;
+    const PIECE: usize = 24 << 10;
+    let remote = bucket("memory-limit").await;
+    let dir = tempfile::tempdir().expect("cache dir");
+    let mut opts = options(dir.path(), &remote);
+    opts.core.chunk_size = 64 << 10;
+    opts.core.readahead_initial = 64 << 10;
+    opts.core.readahead_max = 128 << 10;
+    // 256 KiB: 192 KiB for the core (three chunks), 64 KiB for write bodies (two pieces).
+    opts.memory_limit = 256 << 10;
+    // Uploads wait for the flush below: while the writers run, the core holds nothing (an
+    // upload body may pass the core's share when none other is out, by design).
+    opts.core.write_back_delay = Duration::from_secs(600);
+    let engine = CacheManager::start(opts).await.expect("start");
+    let write_limit = engine.status().await.expect("status").memory.write_limit;
+    assert_eq!(write_limit, 64 << 10);
+
+    let mut writers = tokio::task::JoinSet::new();
+    let engine = std::sync::Arc::new(engine);
+    for w in 0..WRITERS {
+        let engine = engine.clone();
+        writers.spawn(async move {
+            let key = format!("mem/{w}.bin");
+            let f = engine.open(&key, true).await.expect("open");
+            let mut model = Vec::new();
+            for i in 0..WRITES {
+                let data = pattern(PIECE, (w * 16 + i) as u8);
+                f.write((i * PIECE) as u64, data.clone())
+                    .await
+                    .expect("a write never fails for lack of memory");
+                apply(&mut model, i * PIECE, &data);
+            }
+            // One write larger than the whole write budget: it takes all of it and passes.
+            let big = pattern(3 * PIECE, w as u8);
+            f.write((WRITES * PIECE) as u64, big.clone())
+                .await
+                .expect("a write larger than the budget waits, never fails");
+            apply(&mut model, WRITES * PIECE, &big);
+            f.close().await.expect("close");
+            (key, model)
+        });
+    }
+    // Watch the accounting while the writers run.
+    let mut peak_seen = 0;
+    let mut results = Vec::new();
+    bounded("writers", async {
+        loop {
+            let s = engine.status().await.expect("status");
+            assert!(
+                s.memory.write_bodies <= write_limit,
+                "write bodies within their share: {:?}",
+                s.memory
+            );
+            peak_seen = peak_seen.max(s.memory.write_bodies);
+            match writers.try_join_next() {
+                Some(r) => results.push(r.expect("writer")),
+                None if writers.is_empty() => break,
+                None => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(results.len(), WRITERS);
+    let s = engine.status().await.expect("status");
+    assert!(
+        s.memory.write_bodies_peak <= write_limit,
+        "peak within the share: {:?}",
+        s.memory
+    );
+    assert!(s.memory.write_bodies_peak >= peak_seen);
+    assert!(
+        s.memory.write_bodies_peak > PIECE as u64,
+        "writes ran side by side: {:?}",
+        s.memory
+    );
+    assert!(
+        s.memory.writes_waited > 0,
+        "writers had to wait: {:?}",
+        s.memory
+    );
+    assert_eq!(s.memory.write_bodies, 0, "all answered");
+    assert!(
+        s.memory.core.total() == 0 && s.memory.in_use() == 0,
+        "{:?}",
+        s.memory
+    );
+
+    // Everything arrives, exactly.
+    bounded("flush", engine.flush(true)).await.expect("flush");
+    for (key, model) in &results {
+        let stored = object(&remote, key).await.expect("uploaded");
+        assert!(stored == *model, "{key} holds what was written");
+    }
+    let engine = std::sync::Arc::into_inner(engine).expect("the writers are done");
+    bounded("stop", engine.stop()).await.expect("stop");
+}

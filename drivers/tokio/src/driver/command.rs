@@ -2,8 +2,10 @@
 //! carries a oneshot for its answer; the core itself never leaves the driver task.
 
 use crate::error::{Error, Result};
+use crate::memory::{WriteBudget, WritePermit};
 use crate::status::Status;
 use silt_core::{HandleId, Reply, Request};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// A message to the driver task.
@@ -12,6 +14,8 @@ pub(crate) enum Command {
     Request {
         req: Request,
         reply: oneshot::Sender<Result<Reply>>,
+        /// The write budget a `Write` holds until its reply.
+        permit: Option<WritePermit>,
     },
     /// Make everything pending due now; answer once nothing is pending (with `wait`), or at
     /// once.
@@ -45,11 +49,12 @@ pub struct StopReport {
 #[derive(Clone, Debug)]
 pub struct DriverClient {
     tx: mpsc::Sender<Command>,
+    writes: Arc<WriteBudget>,
 }
 
 impl DriverClient {
-    pub(crate) fn new(tx: mpsc::Sender<Command>) -> DriverClient {
-        DriverClient { tx }
+    pub(crate) fn new(tx: mpsc::Sender<Command>, writes: Arc<WriteBudget>) -> DriverClient {
+        DriverClient { tx, writes }
     }
 
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
@@ -58,9 +63,16 @@ impl DriverClient {
         rx.await.map_err(|_| Error::Stopped)
     }
 
-    /// Sends a file request to the core and waits for its answer.
+    /// Sends a file request to the core and waits for its answer. A `Write` first waits for
+    /// room for its body in the write budget (`DriverOptions::write_memory_limit`) and holds
+    /// it until the core answers; it never fails for lack of room.
     pub async fn request(&self, req: Request) -> Result<Reply> {
-        self.call(|reply| Command::Request { req, reply }).await?
+        let permit = match &req {
+            Request::Write { data, .. } => Some(self.writes.acquire(data.len() as u64).await?),
+            _ => None,
+        };
+        self.call(|reply| Command::Request { req, reply, permit })
+            .await?
     }
 
     /// Makes every waiting upload and delete due now; with `wait`, returns once the core has
@@ -93,6 +105,7 @@ impl DriverClient {
         self.send_detached(Command::Request {
             req: Request::Close { handle },
             reply,
+            permit: None,
         });
     }
 

@@ -135,6 +135,7 @@ pub(crate) fn op_name(op: &RemoteOp) -> &'static str {
         RemoteOp::Complete { .. } => "complete",
         RemoteOp::Abort { .. } => "abort",
         RemoteOp::ListParts { .. } => "list-parts",
+        RemoteOp::List { .. } => "list",
         RemoteOp::Delete { .. } => "delete",
     }
 }

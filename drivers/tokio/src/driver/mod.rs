@@ -15,11 +15,12 @@ pub use command::{DriverClient, StopReport};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::lock::CacheLock;
+use crate::memory::{WriteBudget, WritePermit};
 use crate::status::{DriverFigures, EventCounts, Status};
 use command::Command;
 use silt_core::{
-    ConfigError, Core, CoreConfig, FileError, HandleId, Input, Output, Recovered, Reply, Request,
-    RequestId,
+    ConfigError, Core, CoreConfig, Event, FileError, HandleId, Input, Output, Recovered, Reply,
+    Request, RequestId,
 };
 use silt_index::GroupCommit;
 use silt_s3::ObjectStore;
@@ -44,6 +45,10 @@ pub struct DriverOptions {
     pub stop_timeout: Duration,
     /// Commands queued before callers wait (back-pressure).
     pub request_queue: usize,
+    /// Bytes of write request bodies in flight (sent to the core, not answered yet): a write
+    /// waits for room before it is sent. A write larger than this takes all of it. The
+    /// `CacheManager` sets it to a quarter of its `memory_limit`.
+    pub write_memory_limit: u64,
 }
 
 impl Default for DriverOptions {
@@ -53,6 +58,7 @@ impl Default for DriverOptions {
             disk_free_interval: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(30),
             request_queue: 1024,
+            write_memory_limit: 256 << 20,
         }
     }
 }
@@ -76,6 +82,7 @@ pub struct DriverParts<S> {
 /// A core with what it runs against, ready to be spawned.
 pub struct Driver<S> {
     core: Core,
+    core_memory_limit: u64,
     clock: Clock,
     parts: DriverParts<S>,
     opts: DriverOptions,
@@ -91,9 +98,11 @@ impl<S: ObjectStore + 'static> Driver<S> {
         opts: DriverOptions,
     ) -> std::result::Result<Driver<S>, ConfigError> {
         let clock = Clock::start();
+        let core_memory_limit = cfg.memory_limit;
         let core = Core::recover(cfg, recovered, clock.now())?;
         Ok(Driver {
             core,
+            core_memory_limit,
             clock,
             parts,
             opts,
@@ -103,16 +112,19 @@ impl<S: ObjectStore + 'static> Driver<S> {
     /// Starts the driver task on the current runtime.
     pub fn spawn(self) -> (DriverClient, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(self.opts.request_queue.max(1));
-        let task = tokio::spawn(self.run(rx));
-        (DriverClient::new(tx), task)
+        let writes = WriteBudget::new(self.opts.write_memory_limit);
+        let task = tokio::spawn(self.run(rx, writes.clone()));
+        (DriverClient::new(tx, writes), task)
     }
 
-    async fn run(self, cmd_rx: mpsc::Receiver<Command>) {
+    async fn run(self, cmd_rx: mpsc::Receiver<Command>, writes: Arc<WriteBudget>) {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (disk_tx, disk_rx) = mpsc::unbounded_channel();
         let slots = Arc::new(Semaphore::new(self.opts.max_remote_ops.max(1)));
         let mut state = State {
             core: self.core,
+            core_memory_limit: self.core_memory_limit,
+            writes,
             clock: self.clock,
             parts: self.parts,
             opts: self.opts,
@@ -124,6 +136,7 @@ impl<S: ObjectStore + 'static> Driver<S> {
             next_request: 1,
             open_handles: BTreeSet::new(),
             flush_waiters: Vec::new(),
+            reflush: false,
             local_in_flight: 0,
             index_in_flight: 0,
             remote_held: 0,
@@ -153,6 +166,8 @@ struct Waiting {
     closes: Option<HandleId>,
     /// One of the fsyncs a stop sends.
     stop_fsync: bool,
+    /// The write budget a `Write` holds: given back when the reply arrives.
+    _permit: Option<WritePermit>,
 }
 
 /// A stop under way.
@@ -165,6 +180,10 @@ struct Stopping {
 /// The running driver task's state.
 struct State<S> {
     core: Core,
+    /// `CoreConfig::memory_limit`, for status.
+    core_memory_limit: u64,
+    /// The budget of write bodies in flight (shared with the clients).
+    writes: Arc<WriteBudget>,
     clock: Clock,
     parts: DriverParts<S>,
     opts: DriverOptions,
@@ -176,6 +195,9 @@ struct State<S> {
     next_request: u64,
     open_handles: BTreeSet<HandleId>,
     flush_waiters: Vec<oneshot::Sender<Result<()>>>,
+    /// A conflict copy was queued while flushes wait: flush again, so that its upload does
+    /// not wait for the write-back delay.
+    reflush: bool,
     local_in_flight: usize,
     index_in_flight: usize,
     /// Remote operations not sent because a stop is under way.
@@ -211,6 +233,15 @@ impl<S: ObjectStore + 'static> State<S> {
         tokio::pin!(stop_timer);
         loop {
             self.drain();
+            if std::mem::take(&mut self.reflush)
+                && !self.flush_waiters.is_empty()
+                && self.stopping.is_none()
+            {
+                // The conflict copy's upload was queued with the write-back delay after the
+                // flush made everything due: make it due too, then drain again.
+                self.submit(Request::Flush, None, false);
+                continue;
+            }
             self.reap();
             self.answer_flush_waiters();
             if self.stop_complete() {
@@ -311,6 +342,9 @@ impl<S: ObjectStore + 'static> State<S> {
                 }
                 Output::Reply(id, result) => self.reply(id, result),
                 Output::Event(e) => {
+                    if matches!(e, Event::Conflict(_)) && !self.flush_waiters.is_empty() {
+                        self.reflush = true;
+                    }
                     if let Some(reason) = events::record(&mut self.events, e) {
                         self.fatal.get_or_insert(reason);
                     }
@@ -332,12 +366,12 @@ impl<S: ObjectStore + 'static> State<S> {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Request { req, reply } => {
+            Command::Request { req, reply, permit } => {
                 if self.stopping.is_some() {
                     let _ = reply.send(Err(Error::Stopped));
                     return;
                 }
-                self.submit(req, Some(reply), false);
+                self.submit_holding(req, Some(reply), false, permit);
             }
             Command::Flush { wait, reply } => {
                 if self.stopping.is_some() {
@@ -355,7 +389,8 @@ impl<S: ObjectStore + 'static> State<S> {
                 }
             }
             Command::Status { reply } => {
-                let _ = reply.send(self.status());
+                let status = self.status();
+                let _ = reply.send(status);
             }
             Command::Stop { reply } => self.begin_stop(reply),
         }
@@ -367,6 +402,18 @@ impl<S: ObjectStore + 'static> State<S> {
         req: Request,
         reply: Option<oneshot::Sender<Result<Reply>>>,
         stop_fsync: bool,
+    ) {
+        self.submit_holding(req, reply, stop_fsync, None);
+    }
+
+    /// Passes a request to the core; `permit` (a write's room in the write budget) is held
+    /// until the core answers.
+    fn submit_holding(
+        &mut self,
+        req: Request,
+        reply: Option<oneshot::Sender<Result<Reply>>>,
+        stop_fsync: bool,
+        permit: Option<WritePermit>,
     ) {
         let id = RequestId(self.next_request);
         self.next_request += 1;
@@ -380,6 +427,7 @@ impl<S: ObjectStore + 'static> State<S> {
                 reply,
                 closes,
                 stop_fsync,
+                _permit: permit,
             },
         );
         self.input(Input::Request(id, req));
@@ -484,14 +532,18 @@ impl<S: ObjectStore + 'static> State<S> {
         }
     }
 
-    fn status(&self) -> Status {
+    fn status(&mut self) -> Status {
+        let now = self.clock.now();
         Status::collect(
-            &self.core,
+            &mut self.core,
             DriverFigures {
+                now,
                 events: &self.events,
                 local_ops_in_flight: self.local_in_flight,
                 remote_ops_in_flight: self.remote_tasks.len(),
                 fatal: self.fatal.as_deref(),
+                core_memory_limit: self.core_memory_limit,
+                writes: self.writes.figures(),
             },
         )
     }

@@ -2,15 +2,20 @@
 
 use bytes::Bytes;
 use silt_core::{ObjectInfo, Precondition};
-use silt_s3::{Listing, ObjectStore, Result};
+use silt_s3::{ErrorKind, Listing, ObjectStore, RemoteError, Result};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
-/// Wraps a store; counts ranged GETs and writes (PUT and multipart completions).
+/// Wraps a store; counts ranged GETs and writes (PUT and multipart completions), records
+/// the upload tokens sent, and can fail writes on demand.
 pub struct Counting<S> {
     inner: S,
     gets: AtomicU64,
     writes: AtomicU64,
+    tokens: Mutex<Vec<String>>,
+    fail_writes: AtomicBool,
+    write_gate: OnceLock<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl<S> Counting<S> {
@@ -20,7 +25,52 @@ impl<S> Counting<S> {
             inner,
             gets: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            tokens: Mutex::new(Vec::new()),
+            fail_writes: AtomicBool::new(false),
+            write_gate: OnceLock::new(),
         }
+    }
+
+    /// Sends conditional writes (PUTs and multipart completions) one at a time among every
+    /// store sharing `gate`. s3s-fs checks `If-Match` / `If-None-Match` and then writes, not
+    /// atomically: two writes racing for one key can both pass the check. S3 decides them
+    /// atomically; the gate gives the test server that atomicity for several caches.
+    pub fn set_write_gate(&self, gate: Arc<tokio::sync::Mutex<()>>) {
+        let _ = self.write_gate.set(gate);
+    }
+
+    async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.write_gate.get() {
+            Some(g) => Some(g.lock().await),
+            None => None,
+        }
+    }
+
+    /// Upload tokens sent so far (PUTs and multipart creations), in order.
+    pub fn tokens(&self) -> Vec<String> {
+        self.tokens.lock().expect("tokens lock").clone()
+    }
+
+    /// While set, PUTs and multipart creations fail with a transient error (HTTP 503)
+    /// without reaching the server.
+    pub fn fail_writes(&self, fail: bool) {
+        self.fail_writes.store(fail, Ordering::SeqCst);
+    }
+
+    fn write_attempt(&self, op: &'static str, key: &str, token: Option<&str>) -> Result<()> {
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(RemoteError {
+                kind: ErrorKind::Transient,
+                op,
+                key: key.to_string(),
+                status: Some(503),
+                message: "ServiceUnavailable: failing on purpose".into(),
+            });
+        }
+        if let Some(t) = token {
+            self.tokens.lock().expect("tokens lock").push(t.to_string());
+        }
+        Ok(())
     }
 
     /// The wrapped store (calls through it are not counted).
@@ -61,11 +111,14 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
         precondition: Option<&Precondition>,
         token: Option<&str>,
     ) -> Result<String> {
+        self.write_attempt("PutObject", key, token)?;
         self.writes.fetch_add(1, Ordering::SeqCst);
+        let _gate = self.gate().await;
         self.inner.put(key, data, precondition, token).await
     }
 
     async fn create_multipart(&self, key: &str, token: Option<&str>) -> Result<String> {
+        self.write_attempt("CreateMultipartUpload", key, token)?;
         self.inner.create_multipart(key, token).await
     }
 
@@ -101,6 +154,7 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
         precondition: Option<&Precondition>,
     ) -> Result<String> {
         self.writes.fetch_add(1, Ordering::SeqCst);
+        let _gate = self.gate().await;
         self.inner
             .complete(key, upload_id, parts, precondition)
             .await

@@ -50,6 +50,12 @@ pub async fn existing_bucket(endpoint: &str, bucket: &str) -> Arc<Counting<S3Rem
     probed(remote, "engine-child").await
 }
 
+/// A second remote on the bucket of `remote` (another cache's view of the same bucket),
+/// with counters of its own.
+pub async fn same_bucket(remote: &Counting<S3Remote>) -> Arc<Counting<S3Remote>> {
+    existing_bucket(&server::s3s_fs().endpoint, remote.inner().bucket()).await
+}
+
 async fn probed(remote: S3Remote, nonce: &str) -> Arc<Counting<S3Remote>> {
     let caps = bounded("probe", probe(&remote, nonce))
         .await

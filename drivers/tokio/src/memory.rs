@@ -1,0 +1,164 @@
+//! The bytes in flight, bounded by the user's `memory_limit`.
+//!
+//! The limit is split: the core gets three quarters as `CoreConfig::memory_limit` (fetches,
+//! read buffers, upload bodies: it bounds them itself), and the driver bounds the bodies of
+//! write requests with the rest ([`WriteBudget`]). A write takes as many bytes of the budget
+//! as it carries before it is sent to the core and gives them back when the core answers
+//! it. A write larger than the whole budget takes all of it (it waits until the budget is
+//! free, then runs alone). Writers wait for room; they never fail for lack of memory. The
+//! budget is a fair (FIFO) semaphore, so a large write is not starved by small ones.
+
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The share of the user's `memory_limit` the core gets (the rest bounds write bodies).
+pub(crate) fn core_share(memory_limit: u64) -> u64 {
+    memory_limit - write_share(memory_limit)
+}
+
+/// The share of the user's `memory_limit` that bounds write request bodies: a quarter.
+pub(crate) fn write_share(memory_limit: u64) -> u64 {
+    memory_limit / 4
+}
+
+/// The budget of write request bodies in flight.
+#[derive(Debug)]
+pub(crate) struct WriteBudget {
+    sem: Arc<Semaphore>,
+    /// Bytes of the budget (the semaphore's permits, one per byte).
+    limit: u64,
+    /// Bytes taken now.
+    in_use: AtomicU64,
+    /// The most ever taken at once.
+    peak: AtomicU64,
+    /// Writes that had to wait for room.
+    waited: AtomicU64,
+}
+
+/// Bytes of the budget held by one write; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct WritePermit {
+    _permit: OwnedSemaphorePermit,
+    bytes: u64,
+    budget: Arc<WriteBudget>,
+}
+
+impl Drop for WritePermit {
+    fn drop(&mut self) {
+        self.budget.in_use.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
+}
+
+/// The budget's figures, for status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WriteFigures {
+    pub limit: u64,
+    pub in_use: u64,
+    pub peak: u64,
+    pub waited: u64,
+}
+
+impl WriteBudget {
+    /// A budget of `limit` bytes (at least 1; at most `u32::MAX`, the most one acquisition
+    /// of the semaphore can take).
+    pub(crate) fn new(limit: u64) -> Arc<WriteBudget> {
+        let limit = limit.clamp(1, u64::from(u32::MAX));
+        Arc::new(WriteBudget {
+            sem: Arc::new(Semaphore::new(limit as usize)),
+            limit,
+            in_use: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
+        })
+    }
+
+    /// Takes room for a write of `len` bytes (all of the budget if `len` exceeds it),
+    /// waiting until there is room.
+    pub(crate) async fn acquire(self: &Arc<Self>, len: u64) -> Result<WritePermit> {
+        let bytes = len.min(self.limit);
+        // `bytes <= limit <= u32::MAX`.
+        let n = u32::try_from(bytes).unwrap_or(u32::MAX);
+        let permit = match self.sem.clone().try_acquire_many_owned(n) {
+            Ok(p) => p,
+            Err(_) => {
+                self.waited.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(bytes, "write waits for room in the memory budget");
+                // The semaphore is never closed while a client holds the budget.
+                self.sem
+                    .clone()
+                    .acquire_many_owned(n)
+                    .await
+                    .map_err(|_| Error::Stopped)?
+            }
+        };
+        let now = self.in_use.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        Ok(WritePermit {
+            _permit: permit,
+            bytes,
+            budget: self.clone(),
+        })
+    }
+
+    /// The figures now.
+    pub(crate) fn figures(&self) -> WriteFigures {
+        WriteFigures {
+            limit: self.limit,
+            in_use: self.in_use.load(Ordering::SeqCst),
+            peak: self.peak.load(Ordering::SeqCst),
+            waited: self.waited.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_split_gives_the_core_three_quarters_and_loses_nothing() {
+        for limit in [4, 7, 1000, 1 << 30, u64::MAX] {
+            assert_eq!(core_share(limit) + write_share(limit), limit);
+            assert!(core_share(limit) >= limit / 4 * 3);
+        }
+        assert_eq!(write_share(1 << 30), 1 << 28);
+    }
+
+    #[tokio::test]
+    async fn writes_wait_for_room_and_a_large_one_takes_the_whole_budget() {
+        let budget = WriteBudget::new(100);
+        let a = budget.acquire(60).await.expect("fits");
+        let b = budget.acquire(40).await.expect("fits");
+        assert_eq!(budget.figures().in_use, 100);
+        // A write larger than the budget waits until it is all free.
+        let big = {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.acquire(1_000).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!big.is_finished(), "no room yet");
+        drop(a);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!big.is_finished(), "still not the whole budget");
+        drop(b);
+        let big = tokio::time::timeout(Duration::from_secs(5), big)
+            .await
+            .expect("room returned")
+            .expect("task")
+            .expect("never fails");
+        let f = budget.figures();
+        assert_eq!((f.in_use, f.peak, f.limit), (100, 100, 100));
+        assert!(f.waited >= 1);
+        drop(big);
+        assert_eq!(budget.figures().in_use, 0);
+    }
+
+    #[test]
+    fn a_zero_budget_still_lets_writes_through_one_at_a_time() {
+        let budget = WriteBudget::new(0);
+        assert_eq!(budget.figures().limit, 1);
+    }
+}
