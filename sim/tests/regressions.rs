@@ -111,3 +111,12 @@ fn chunks_copied_by_an_attempt_not_answered_are_not_kept() {
         assert_clean(seed);
     }
 }
+
+/// A multipart upload that waited for memory, woken after its attempt failed and the next
+/// one had asked the server for its parts, asked a second time; the second answer threw
+/// away a part recorded since and the upload completed without it. A waiter now wakes only
+/// its own attempt, and a listing answered twice is taken once (71244).
+#[test]
+fn a_parts_listing_asked_twice_is_taken_once() {
+    assert_clean(71_244);
+}

@@ -17,7 +17,7 @@
 
 use super::Core;
 use crate::ids::JournalId;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 /// What the core holds in memory, by kind (see the module doc).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,16 +39,17 @@ impl MemoryUse {
     }
 }
 
-/// Uploads that stopped issuing parts for lack of room: issued again when room returns.
+/// Uploads that stopped issuing parts for lack of room, with the attempt that stopped:
+/// issued again when room returns, if that attempt still runs.
 #[derive(Debug, Default)]
 pub(crate) struct MemoryWaiters {
-    uploads: BTreeSet<JournalId>,
+    uploads: BTreeMap<JournalId, u32>,
 }
 
 impl MemoryWaiters {
-    /// The upload `jid` has parts waiting for room.
-    pub fn wait(&mut self, jid: JournalId) {
-        self.uploads.insert(jid);
+    /// Attempt `attempt` of the upload `jid` has parts waiting for room.
+    pub fn wait(&mut self, jid: JournalId, attempt: u32) {
+        self.uploads.insert(jid, attempt);
     }
 }
 
@@ -84,11 +85,18 @@ impl Core {
         if self.memory_waiters.uploads.is_empty() || !self.memory_room(self.cfg.chunk_size) {
             return;
         }
-        for jid in std::mem::take(&mut self.memory_waiters.uploads) {
+        for (jid, attempt) in std::mem::take(&mut self.memory_waiters.uploads) {
             // Only an upload still running and still waiting: a single PUT whose body went
             // out meanwhile (a new attempt) is not read twice; parts are issued once anyway.
+            // A multipart upload whose listing is still out waits for it: the listing's
+            // answer issues the parts (asking twice would rebuild them twice).
             let waiting = self.journal.get(&jid).is_some_and(|j| {
+                let listing_out = j.rec.multipart.as_ref().is_some_and(|m| {
+                    !m.upload_id.is_empty() && (j.resumed || j.stale_parts) && !j.listed
+                });
                 j.phase == super::journal::Phase::Running
+                    && j.attempt == attempt
+                    && !listing_out
                     && (j.rec.multipart.is_some() || !j.single_body_out)
             });
             if waiting {

@@ -215,7 +215,7 @@ impl Core {
                 // Its body goes when it fits, or when no body is out (`memory.rs`).
                 let len = j.rec.len;
                 if self.journal.body_bytes() > 0 && !self.memory_room(len) {
-                    self.memory_waiters.wait(jid);
+                    self.memory_waiters.wait(jid, attempt);
                     return;
                 }
                 if let Some(j) = self.journal.get_mut(&jid) {
@@ -314,7 +314,7 @@ impl Core {
             in_flight += 1;
             orders.push((p, range, copyable));
         }
-        let all_done = mp.parts_done.len() as u32 >= n;
+        let all_done = all_parts_done(mp, n);
         let Some(j) = self.journal.get_mut(&jid) else {
             return;
         };
@@ -333,7 +333,7 @@ impl Core {
         }
         j.part_cursor = (attempt, next);
         if waits_for_room {
-            self.memory_waiters.wait(jid);
+            self.memory_waiters.wait(jid, attempt);
         }
         let Some(j) = self.journal.get_mut(&jid) else {
             return;
@@ -381,8 +381,7 @@ impl Core {
             return;
         };
         let attempt = j.attempt;
-        let mut parts = mp.parts_done.clone();
-        parts.sort();
+        let parts = completed_parts(&mp, Self::part_count(j.rec.len, mp.part_size));
         let key = j.rec.path.clone();
         if !conditional && j.body.is_none() {
             // Marker: the pre-check passed once the HEAD answers.
@@ -568,8 +567,12 @@ impl Core {
                             self.emit_remote(ctx, op);
                         }
                         Some(mp) => {
-                            let mut parts = mp.parts_done.clone();
-                            parts.sort();
+                            let n = Self::part_count(j.rec.len, mp.part_size);
+                            if !all_parts_done(&mp, n) || !j.parts_in_flight.is_empty() {
+                                // Parts changed while the check was out: finish them first.
+                                return self.issue_parts(jid);
+                            }
+                            let parts = completed_parts(&mp, n);
                             let op = RemoteOp::Complete {
                                 key,
                                 upload_id: mp.upload_id,
@@ -640,6 +643,11 @@ impl Core {
                 j.listed = true;
                 j.changed = true;
                 self.issue_parts(jid);
+            }
+            (Step::ListParts, Ok(_)) if j.listed => {
+                // A second listing of this attempt (asked for twice before the first answer):
+                // the first answer already rebuilt the parts, and parts issued since are
+                // recorded; starting over from this one would lose them.
             }
             (Step::ListParts, Ok(RemoteOk::Parts(parts))) => {
                 // Parts on the server are only candidates: each is checked against the
@@ -957,6 +965,19 @@ fn precondition_holds(p: &Precondition, info: Option<&ObjectInfo>) -> bool {
 }
 
 /// True when part `p` is recorded as done. The part lists are kept sorted by part number.
+/// Parts 1..=n are all recorded (`parts_done` is sorted by part number).
+fn all_parts_done(mp: &MultipartProgress, n: u32) -> bool {
+    let first = mp.parts_done.iter().take(n as usize);
+    mp.parts_done.len() >= n as usize && first.zip(1..=n).all(|(d, p)| d.0 == p)
+}
+
+/// The parts a Complete names: 1..=n, in order.
+fn completed_parts(mp: &MultipartProgress, n: u32) -> Vec<(u32, String)> {
+    let mut parts: Vec<_> = mp.parts_done.iter().filter(|d| d.0 <= n).cloned().collect();
+    parts.sort();
+    parts
+}
+
 fn part_done(mp: &MultipartProgress, p: u32) -> bool {
     mp.parts_done.binary_search_by_key(&p, |x| x.0).is_ok()
 }
