@@ -163,6 +163,24 @@ impl<V: Copy + Eq> RangeMap<V> {
         out
     }
 
+    /// The first uncovered piece of `range` (costs the ranges before it, not all of them).
+    pub fn first_gap(&self, range: Range<u64>) -> Option<Range<u64>> {
+        if range.start >= range.end {
+            return None;
+        }
+        let mut at = range.start;
+        if let Some((_, &(e, _))) = self.map.range(..range.start).next_back() {
+            at = at.max(e);
+        }
+        for (&s, &(e, _)) in self.map.range(range.start..range.end) {
+            if s > at {
+                return Some(at..s.min(range.end));
+            }
+            at = at.max(e);
+        }
+        (at < range.end).then(|| at..range.end)
+    }
+
     /// Removes every byte at or beyond `len`.
     pub fn truncate(&mut self, len: u64) {
         self.remove(len..u64::MAX);
@@ -244,6 +262,12 @@ mod tests {
             let gaps: u64 = m.gaps(s..e).iter().map(|x| x.end - x.start).sum();
             let expect = (s..e).filter(|&x| r[x as usize].is_some()).count() as u64;
             TestResult::from_bool(covered == expect && covered + gaps == e - s)
+        }
+
+        fn first_gap_is_the_first_of_gaps(ops: Vec<(u8, u8, u8, bool)>, a: u8, b: u8) -> bool {
+            let (m, _) = apply(&ops);
+            let (s, e) = (a.min(b) as u64, a.max(b) as u64);
+            m.first_gap(s..e) == m.gaps(s..e).first().cloned()
         }
 
         fn remove_where_removes_only_matching(ops: Vec<(u8, u8, u8, bool)>, g: u8) -> bool {

@@ -383,3 +383,28 @@ fn upload_tokens_carry_the_instance_id() {
     assert_ne!(a, b, "two caches, one bucket: distinct tokens");
     assert!(a.contains("0000000000001111"), "token {a} names its cache");
 }
+
+#[test]
+fn swapping_two_objects_by_renames_reaches_the_bucket() {
+    // Each target key holds the other's source: the uploads wait on each other in a circle
+    // until one of them makes its bytes its own (materializes) and stops copying.
+    let mut w = World::new(small_config());
+    let a: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+    let b: Vec<u8> = (0..180u32).map(|i| (i as u8).wrapping_mul(7)).collect();
+    w.put_object("a", &a);
+    w.put_object("b", &b);
+    for (from, to) in [("a", "tmp"), ("b", "a"), ("tmp", "b")] {
+        assert_eq!(
+            w.call(Request::Rename {
+                from: from.into(),
+                to: to.into()
+            }),
+            Ok(Reply::Renamed),
+            "rename {from} -> {to}"
+        );
+    }
+    assert!(w.drive(10_000), "the swap settles");
+    assert_eq!(&w.bucket["a"].1[..], &b[..]);
+    assert_eq!(&w.bucket["b"].1[..], &a[..]);
+    assert!(!w.bucket.contains_key("tmp"));
+}

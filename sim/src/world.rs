@@ -117,6 +117,9 @@ pub struct World {
     keys: Vec<String>,
     handles: BTreeMap<String, HandleId>,
     pending: Option<(RequestId, Op)>,
+    /// Renames still to send of a swap of two files through a third name (each target key
+    /// then holds the other's source: the uploads wait on each other in a circle).
+    swap: std::collections::VecDeque<Op>,
     /// Conflict copies reported so far.
     conflicts_seen: Vec<String>,
     /// The flush sent when the faults stop, until answered.
@@ -184,6 +187,7 @@ impl World {
             keys,
             handles: BTreeMap::new(),
             pending: None,
+            swap: std::collections::VecDeque::new(),
             awaited: None,
             conflicts_seen: Vec::new(),
             renaming: None,
@@ -612,6 +616,16 @@ impl World {
             self.schedule(self.now, Ev::Client);
             return;
         }
+        while let Some(op) = self.swap.pop_front() {
+            let Op::Rename { from, to } = &op else {
+                continue;
+            };
+            let free = !self.handles.contains_key(from) && !self.handles.contains_key(to);
+            if free && self.model.file(from).exists == Some(true) {
+                return self.send(op);
+            }
+            self.swap.clear();
+        }
         let key = live[self.rng.below(live.len() as u64) as usize].clone();
         let op = self.choose(&key, &live);
         self.send(op);
@@ -629,7 +643,22 @@ impl World {
                 0 if self.model.file(&key).exists == Some(true) => Op::Unlink { key },
                 1 if self.model.file(&key).exists == Some(true) => {
                     let to = live[self.rng.below(live.len() as u64) as usize].clone();
-                    if to != key && !self.handles.contains_key(&to) {
+                    let via = live[self.rng.below(live.len() as u64) as usize].clone();
+                    let swap = self.rng.below(3) == 0
+                        && ![&key, &to].contains(&&via)
+                        && !self.handles.contains_key(&via);
+                    if to != key && !self.handles.contains_key(&to) && swap {
+                        // key -> via, to -> key, via -> to: key and to swap contents.
+                        self.swap.push_back(Op::Rename {
+                            from: to.clone(),
+                            to: key.clone(),
+                        });
+                        self.swap.push_back(Op::Rename {
+                            from: via.clone(),
+                            to,
+                        });
+                        Op::Rename { from: key, to: via }
+                    } else if to != key && !self.handles.contains_key(&to) {
                         Op::Rename { from: key, to }
                     } else {
                         Op::Open { key, create }

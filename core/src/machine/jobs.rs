@@ -62,8 +62,11 @@ pub(crate) enum Job {
     Punch {
         chunk: u64,
     },
-    /// Make every byte of the entry its own (fetched, verified, dirty) and drop its source.
-    Materialize,
+    /// Make every byte of the entry its own (fetched, verified, dirty) and drop its source,
+    /// one chunk at a time from `from` (a large file is never read into memory at once).
+    Materialize {
+        from: u64,
+    },
     Remove,
 }
 
@@ -427,16 +430,25 @@ impl Core {
                 );
                 running(Running::new(Job::Punch { chunk }, 1))
             }
-            Job::Materialize => {
-                let range = 0..e.base_size().min(e.local_size);
-                if e.base.is_none() || range.is_empty() {
-                    self.drop_source(eid, 0..0);
-                    return Started::Done;
-                }
-                // Bytes held only in memory are not in the file: fetch them again.
+            Job::Materialize { from } => {
                 let cs = self.cfg.chunk_size;
-                e.direct.retain(|&c, _| c >= range.end.div_ceil(cs));
-                self.read_for(eid, range, Job::Materialize)
+                let end = e.base_size().min(e.local_size);
+                // The next base bytes not yet its own; at the end, a last look from the start
+                // (a truncate or a new base version meanwhile may have left some).
+                let next = e.dirty().first_gap(from..end);
+                let next = next.or_else(|| {
+                    let again = e.dirty().first_gap(0..end);
+                    again.filter(|_| from > 0)
+                });
+                let Some(gap) = next.filter(|_| e.base.is_some()) else {
+                    self.drop_source(eid);
+                    return Started::Done;
+                };
+                let from = gap.start;
+                let range = from..(from - from % cs + cs).min(end);
+                // Bytes held only in memory are not in the file: fetch them again.
+                e.direct.remove(&(from / cs));
+                self.read_for(eid, range, Job::Materialize { from })
             }
             Job::Remove => {
                 // Reads still waiting for fetches were sent before the last close: the file
@@ -789,14 +801,17 @@ impl Core {
                 self.ensure_upload_queued(eid);
                 self.wake_parked(eid);
             }
-            Job::Materialize => {
+            Job::Materialize { from } => {
                 let data = r.data.take().unwrap_or_default();
                 let range = r.ranges.first().cloned().unwrap_or(0..0);
                 if failed.is_some() || !self.verify_clean(eid, &range, r.read_at, &data) {
-                    self.enqueue_front(eid, Job::Materialize);
+                    self.enqueue_front(eid, Job::Materialize { from });
                     return;
                 }
-                self.drop_source(eid, range);
+                if let Some(e) = self.entries.get_mut(&eid) {
+                    e.adopted_base_bytes(range.clone(), cs);
+                }
+                self.enqueue_front(eid, Job::Materialize { from: range.end });
             }
             Job::Invalidate { .. } => self.wake_parked(eid),
             Job::Punch { .. } => self.space_retry_now(),
@@ -808,14 +823,13 @@ impl Core {
         }
     }
 
-    /// The entry's base bytes in `range` are present and verified: they become dirty (its
-    /// own), and it no longer depends on any remote version.
-    fn drop_source(&mut self, eid: EntryId, range: Range<u64>) {
-        let cs = self.cfg.chunk_size;
+    /// Every base byte of the entry is its own now (dirty): it no longer depends on any
+    /// remote version.
+    fn drop_source(&mut self, eid: EntryId) {
         let Some(e) = self.entries.get_mut(&eid) else {
             return;
         };
-        e.materialized(range, cs);
+        e.materialized();
         self.enqueue_sync(eid, None);
         self.ensure_upload_queued(eid);
         self.wake_parked(eid);
@@ -944,7 +958,7 @@ impl Core {
                     *offset < cr.end && offset.saturating_add(*len) > cr.start
                 }
                 Job::UploadRead { range, .. } => range.start < cr.end && range.end > cr.start,
-                Job::Materialize => true,
+                Job::Materialize { .. } => true,
                 _ => false,
             })
         })

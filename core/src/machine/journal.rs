@@ -371,7 +371,26 @@ impl Core {
         let mut stack = self.source_users(eid);
         while let Some(f) = stack.pop() {
             if f == eid {
-                let Some(first) = self.source_users(eid).into_iter().next() else {
+                // Only an entry whose bytes still come from a live source can break the
+                // cycle; one that depends on its source only in the index until its next
+                // commit stops depending on it when that commit lands.
+                let users = self.source_users(eid);
+                let breaking = |t: &super::entry_table::EntryTable, id: &EntryId| {
+                    t.get(id).is_some_and(|e| e.materializing)
+                };
+                if seen
+                    .iter()
+                    .chain(&users)
+                    .any(|id| breaking(&self.entries, id))
+                {
+                    // One entry of the cycle already makes its bytes its own.
+                    return;
+                }
+                let Some(first) = users.into_iter().find(|u| {
+                    self.entries
+                        .get(u)
+                        .is_some_and(|e| e.base.is_some() && e.source_key().is_some())
+                }) else {
                     return;
                 };
                 let Some(e) = self.entries.get_mut(&first) else {
@@ -379,7 +398,7 @@ impl Core {
                 };
                 if !e.materializing {
                     e.materializing = true;
-                    self.enqueue(first, super::jobs::Job::Materialize);
+                    self.enqueue(first, super::jobs::Job::Materialize { from: 0 });
                 }
                 return;
             }

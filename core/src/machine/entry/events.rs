@@ -194,14 +194,24 @@ impl Entry {
         self.persist_wanted = true;
     }
 
-    /// The base bytes of `range` are present and verified: they become dirty (its own), and
-    /// the entry no longer depends on any remote version. Its next upload goes to its key
-    /// conditionally on what is there now.
-    pub fn materialized(&mut self, range: Range<u64>, cs: u64) {
+    /// The base bytes of `range` are present and verified: they become dirty (its own), so
+    /// no upload copies them from a remote version any more.
+    pub fn adopted_base_bytes(&mut self, range: Range<u64>, cs: u64) {
         self.generation += 1;
         for g in self.dirty.gaps(range.clone()) {
             self.dirty.insert(g, self.generation);
         }
+        for c in chunks::chunks_overlapping(&range, cs) {
+            self.refresh_chunk(c, cs);
+        }
+        // The fetched bytes must be fsynced before the index calls them dirty.
+        self.unsynced = true;
+        self.persist_wanted = true;
+    }
+
+    /// Every base byte is its own (`adopted_base_bytes`): the entry no longer depends on any
+    /// remote version. Its next upload goes to its key conditionally on what is there now.
+    pub fn materialized(&mut self) {
         if self.key == self.remote_key {
             if let Some(b) = &self.base {
                 self.target_precondition = Precondition::IfMatch(b.etag.clone());
@@ -209,10 +219,6 @@ impl Entry {
         }
         self.base = None;
         self.remote_key = None;
-        for c in chunks::chunks_overlapping(&range, cs) {
-            self.refresh_chunk(c, cs);
-        }
-        // The fetched bytes must be fsynced before the index calls them dirty.
         self.unsynced = true;
         self.persist_wanted = true;
         self.materializing = false;
