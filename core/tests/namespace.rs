@@ -198,3 +198,25 @@ fn pages_list_every_name_once_while_files_come_and_go() {
         "created ahead of the cursor: {seen:?}"
     );
 }
+
+#[test]
+fn a_prefix_is_a_directory_even_when_the_server_fails_the_head_of_its_name() {
+    // Some servers (s3s-fs) fail the HEAD of a name that is only a folder: the listing
+    // decides. With nothing below the name, the HEAD's error is the answer.
+    let mut w = World::new(small_config());
+    w.put_object("docs/a.txt", b"a");
+    for (key, want_dir) in [("docs", true), ("nothing", false)] {
+        let r = w.request(Request::Stat { key: key.into() });
+        let head = w.answer_remote_with(Err(silt_core::RemoteError::Transient(
+            "500 internal error".into(),
+        )));
+        assert!(matches!(head, Some(RemoteOp::Head { .. })), "{head:?}");
+        let list = w.answer_remote();
+        assert!(matches!(list, Some(RemoteOp::List { .. })), "{list:?}");
+        match (w.reply(r), want_dir) {
+            (Some(Ok(Reply::Attr(a))), true) => assert_eq!(a.kind, FileKind::Directory),
+            (Some(Err(FileError::Io(e))), false) => assert!(e.contains("500"), "{e}"),
+            (other, _) => panic!("stat {key}: {other:?}"),
+        }
+    }
+}

@@ -71,12 +71,15 @@ impl StatCache {
 }
 
 /// The step a remote stat is at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StatStep {
     /// HEAD of the key.
     Head,
-    /// A listing of `key/`: is it a directory?
-    Directory,
+    /// A listing of `key/`: is it a directory? With the HEAD's error when the HEAD failed:
+    /// some servers fail the HEAD of a name that is only a prefix (s3s-fs answers 500 for a
+    /// name that is a folder on its disk), so a prefix with objects below it is a directory
+    /// whatever the HEAD said, and the error is the answer only when nothing is below.
+    Directory { head_error: Option<String> },
 }
 
 impl Core {
@@ -160,10 +163,14 @@ impl Core {
     ) {
         let found = match (step, result) {
             (StatStep::Head, Ok(RemoteOk::Head(Some(info)))) => Ok(Some(file_attr(&info))),
-            (StatStep::Head, Ok(RemoteOk::Head(None)) | Err(RemoteError::NotFound)) => {
+            (StatStep::Head, r @ (Ok(RemoteOk::Head(None)) | Err(_))) => {
+                let head_error = match r {
+                    Err(RemoteError::NotFound) | Ok(_) => None,
+                    Err(e) => Some(format!("object store: {e}")),
+                };
                 let ctx = RemoteCtx::Stat {
                     key: key.clone(),
-                    step: StatStep::Directory,
+                    step: StatStep::Directory { head_error },
                 };
                 let op = RemoteOp::List {
                     prefix: format!("{key}/"),
@@ -172,9 +179,12 @@ impl Core {
                 };
                 return self.emit_remote(ctx, op);
             }
-            (StatStep::Directory, Ok(RemoteOk::Listed(page))) => {
+            (StatStep::Directory { head_error }, Ok(RemoteOk::Listed(page))) => {
                 let any = !page.objects.is_empty() || !page.prefixes.is_empty();
-                Ok(any.then(|| Attr::directory(0)))
+                match head_error {
+                    Some(e) if !any => Err(FileError::Io(e)),
+                    _ => Ok(any.then(|| Attr::directory(0))),
+                }
             }
             (_, Err(e)) => Err(FileError::Io(format!("object store: {e}"))),
             (_, Ok(other)) => Err(FileError::Io(format!("unexpected answer {other:?}"))),

@@ -9,7 +9,7 @@ use crate::handle::FileHandle;
 use crate::lock::CacheLock;
 use crate::memory::{core_share, write_share};
 use crate::status::Status;
-use silt_core::{CoreConfig, Reply, Request};
+use silt_core::{Attr, CoreConfig, DirEntry, Reply, Request};
 use silt_index::GroupCommit;
 use silt_s3::ObjectStore;
 use silt_store::{Store, StoreOptions};
@@ -221,6 +221,45 @@ impl CacheManager {
             Reply::Renamed => Ok(()),
             other => Err(Error::UnexpectedReply {
                 request: "rename",
+                reply: format!("{other:?}"),
+            }),
+        }
+    }
+
+    /// What `key` is (file or directory, size, mtime, version); `Error::NotFound` when
+    /// nothing is there. Local state first; unknown keys ask the server (remembered for the
+    /// core's `stat_ttl`).
+    pub async fn stat(&self, key: &str) -> Result<Attr> {
+        let req = Request::Stat {
+            key: key.to_string(),
+        };
+        match self.client.request(req).await? {
+            Reply::Attr(attr) => Ok(attr),
+            other => Err(Error::UnexpectedReply {
+                request: "stat",
+                reply: format!("{other:?}"),
+            }),
+        }
+    }
+
+    /// One page of the directory `dir` (`""` for the root, else ending with `/`): up to
+    /// about `max` names after `after`, remote ones overlaid with local changes, and the
+    /// `after` for the next page (`None` at the end).
+    pub async fn list(
+        &self,
+        dir: &str,
+        after: Option<&str>,
+        max: u32,
+    ) -> Result<(Vec<DirEntry>, Option<String>)> {
+        let req = Request::List {
+            dir: dir.to_string(),
+            after: after.map(str::to_string),
+            max,
+        };
+        match self.client.request(req).await? {
+            Reply::Listing { entries, next } => Ok((entries, next)),
+            other => Err(Error::UnexpectedReply {
+                request: "list",
                 reply: format!("{other:?}"),
             }),
         }

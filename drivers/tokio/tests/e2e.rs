@@ -1046,3 +1046,66 @@ async fn many_writers_under_a_tiny_memory_limit_all_succeed_within_it() {
     let engine = std::sync::Arc::into_inner(engine).expect("the writers are done");
     bounded("stop", engine.stop()).await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stat_and_list_show_the_bucket_overlaid_with_local_changes() {
+    let remote = bucket("namespace").await;
+    let dir = tempfile::tempdir().expect("cache dir");
+    put_outside(&remote, "docs/a.txt", b"remote a").await;
+    put_outside(&remote, "docs/b.txt", b"remote b").await;
+    put_outside(&remote, "docs/sub/c.txt", b"remote c").await;
+    let engine = CacheManager::start(options(dir.path(), &remote))
+        .await
+        .expect("start");
+
+    let a = engine
+        .stat("docs/a.txt")
+        .await
+        .expect("stat of a remote file");
+    assert_eq!((a.kind, a.size), (silt_core::FileKind::File, 8));
+    let d = engine
+        .stat("docs")
+        .await
+        .expect("stat of an implicit directory");
+    assert_eq!(d.kind, silt_core::FileKind::Directory);
+    let none = engine.stat("docs/none").await;
+    assert!(matches!(none, Err(Error::NotFound)), "{none:?}");
+
+    // Local changes not yet uploaded: a new file, a deleted one.
+    let f = engine.open("docs/new.txt", true).await.expect("create");
+    bounded("write", f.write(0, &b"local"[..]))
+        .await
+        .expect("write");
+    bounded("close", f.close()).await.expect("close");
+    engine.unlink("docs/b.txt").await.expect("unlink");
+
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let (page, next) = engine
+            .list("docs/", after.as_deref(), 2)
+            .await
+            .expect("list");
+        names.extend(page.into_iter().map(|e| (e.key, e.attr.kind, e.attr.size)));
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    use silt_core::FileKind::{Directory, File};
+    assert_eq!(
+        names,
+        vec![
+            ("docs/a.txt".to_string(), File, 8),
+            ("docs/new.txt".to_string(), File, 5),
+            ("docs/sub/".to_string(), Directory, 0),
+        ],
+        "the remote names, the new file, not the deleted one, in pages of two"
+    );
+    let new = engine
+        .stat("docs/new.txt")
+        .await
+        .expect("stat of a local file");
+    assert_eq!(new.size, 5);
+    bounded("stop", engine.stop()).await.expect("stop");
+}

@@ -168,6 +168,15 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
         self.inner.list_parts(key, upload_id).await
     }
 
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max_keys: u32,
+    ) -> Result<silt_core::RemotePage> {
+        self.inner.list_page(prefix, start_after, max_keys).await
+    }
+
     async fn list(&self, prefix: &str, delimiter: Option<&str>) -> Result<Listing> {
         self.inner.list(prefix, delimiter).await
     }
