@@ -50,6 +50,10 @@ pub struct MFile {
     /// An outside writer touched the key at some point: a crash may bring back the cache's
     /// older view of it (an invalidation that was not yet committed).
     pub ever_disturbed: bool,
+    /// `now` was forgotten because a write or truncate failed (it may have landed in part),
+    /// not because of a crash: the next observation learns the content but keeps every size
+    /// a crash may still bring back.
+    pub relearning: bool,
 }
 
 impl MFile {
@@ -66,6 +70,7 @@ impl MFile {
             disturbed: false,
             lost: false,
             ever_disturbed: false,
+            relearning: false,
         }
     }
 
@@ -82,6 +87,7 @@ impl MFile {
             disturbed: false,
             lost: false,
             ever_disturbed: false,
+            relearning: false,
         }
     }
 
@@ -243,6 +249,7 @@ impl MFile {
     /// A crash: the current content becomes unknown.
     pub fn crash(&mut self) {
         self.now = None;
+        self.relearning = false;
         self.loose.clear();
         self.disturbed |= self.ever_disturbed;
         self.exists = match (self.may_exist, self.may_be_absent) {
@@ -319,7 +326,10 @@ impl MFile {
         let bad = self.check_candidates(0, data);
         self.now = Some(data.to_vec());
         self.loose = vec![true; data.len()];
-        self.sizes = [size].into();
+        if !std::mem::take(&mut self.relearning) {
+            // After a crash, what recovery produced is durable.
+            self.sizes = [size].into();
+        }
         bad
     }
 

@@ -570,6 +570,9 @@ impl World {
                 })
                 .collect();
             self.trace(format!("journal {j:?}"));
+            let m = self.model.file(op_key(&op));
+            let sizes = format!("{:?} now {:?}", m.sizes, m.now.as_ref().map(Vec::len));
+            self.trace(format!("model sizes {sizes}"));
             if let Some((id, _)) = self.core.lookup(op_key(&op)) {
                 self.trace(format!("entry {:?}", self.core.entry_record(id)));
             }
@@ -873,7 +876,9 @@ impl World {
             }
             (Op::Write { key, .. } | Op::Truncate { key, .. }, Err(_)) => {
                 // A failed write or truncate may have landed in part: learn the file again.
-                self.model.file(&key).now = None;
+                let f = self.model.file(&key);
+                f.relearning = f.now.is_some();
+                f.now = None;
                 follow = Some(Op::Read {
                     key,
                     off: 0,

@@ -120,3 +120,22 @@ fn chunks_copied_by_an_attempt_not_answered_are_not_kept() {
 fn a_parts_listing_asked_twice_is_taken_once() {
     assert_clean(71_244);
 }
+
+/// Swaps of two files through a third name (each target key then holds the other's source):
+/// one entry of the cycle materializes, one chunk at a time, pinned against eviction while it
+/// does (103256); a chunk held in memory on a full disk makes it wait for space as writers do,
+/// instead of being fetched and dropped again and again ahead of the reads behind it (7040,
+/// 4160, 6364, 105218).
+#[test]
+fn swaps_by_renames_settle() {
+    for seed in [103_256, 7_040, 4_160, 6_364, 105_218] {
+        assert_clean(seed);
+    }
+}
+
+/// A failed write makes the model learn the file again; what it reads then is not durable:
+/// a crash may still bring back the size of the last fsync (a model fix, 4724).
+#[test]
+fn a_file_learnt_again_after_a_failed_write_keeps_its_durable_sizes() {
+    assert_clean(4_724);
+}

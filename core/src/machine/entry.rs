@@ -445,16 +445,20 @@ impl Entry {
         self.dirty.gaps(0..self.local_size)
     }
 
-    /// True while a read is waiting for chunks of this entry: they must not be evicted under
-    /// it, or a read larger than the budget would never finish.
+    /// True while a read (or a materialization) is waiting for chunks of this entry: they
+    /// must not be evicted under it, or a read larger than the budget would never finish.
     pub fn reading(&self) -> bool {
         let is_read = |j: &Job| {
             matches!(
                 j,
-                Job::Read { .. } | Job::UploadRead { .. } | Job::Backfill { .. }
+                Job::Read { .. }
+                    | Job::UploadRead { .. }
+                    | Job::Backfill { .. }
+                    | Job::Materialize { .. }
             )
         };
-        !self.parked.is_empty()
+        self.materializing
+            || !self.parked.is_empty()
             || !self.fetching.is_empty()
             || self.queue.iter().any(is_read)
             || self.running.iter().any(|r| is_read(&r.job))

@@ -49,13 +49,17 @@ impl Core {
         self.space.low_space || self.entries.dirty_bytes() >= self.cfg.dirty_limit
     }
 
-    /// Parks a write until space may be available, or fails it when it waited too long.
+    /// Parks a write (or a materialization) until space may be available; a write fails
+    /// when it waited too long.
     pub(crate) fn park_for_space(&mut self, eid: EntryId, job: Job) {
-        let Job::Write { req, first_try, .. } = &job else {
-            return;
+        let expired = match &job {
+            Job::Write { req, first_try, .. } => {
+                Some(*req).filter(|_| self.now >= first_try.plus(self.cfg.write_wait_timeout))
+            }
+            Job::Materialize { .. } => None,
+            _ => return,
         };
-        if self.now >= first_try.plus(self.cfg.write_wait_timeout) {
-            let req = *req;
+        if let Some(req) = expired {
             let dirty_bytes = self.entries.dirty_bytes();
             self.event(Event::SpaceExhausted { dirty_bytes });
             self.reply(req, Err(FileError::NoSpace));

@@ -446,8 +446,13 @@ impl Core {
                 };
                 let from = gap.start;
                 let range = from..(from - from % cs + cs).min(end);
-                // Bytes held only in memory are not in the file: fetch them again.
-                e.direct.remove(&(from / cs));
+                if e.direct.remove(&(from / cs)).is_some() {
+                    // The chunk was held in memory because the disk was full: it cannot become
+                    // the entry's own until it is in the file. Wait for space as writers do,
+                    // then fetch it again.
+                    self.park_for_space(eid, Job::Materialize { from });
+                    return Started::Done;
+                }
                 self.read_for(eid, range, Job::Materialize { from })
             }
             Job::Remove => {
