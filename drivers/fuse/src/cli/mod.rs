@@ -1,0 +1,47 @@
+//! The `silt` binary's commands: argument parsing, settings, starting the engine, serving
+//! the mount until a signal.
+
+pub mod args;
+mod demo_cmd;
+mod engine;
+mod mount_cmd;
+mod serve;
+mod settings;
+
+use args::{Cli, Command, CommonArgs};
+use silt_fuse::{FsOptions, Ownership};
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Demo(args)) => demo_cmd::run(args),
+        None => mount_cmd::run(cli.mount),
+    }
+}
+
+/// The engine's runtime (the FUSE requests run on it too).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_name("silt")
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// How files look: owner and modes from the flags, the kernel's attribute TTL,
+/// `fsync_on_close` from the settings.
+fn fs_options(common: &CommonArgs, settings: &silt_config::Settings) -> FsOptions {
+    let me = Ownership::of_current_user();
+    FsOptions {
+        ownership: Ownership {
+            uid: common.uid.unwrap_or(me.uid),
+            gid: common.gid.unwrap_or(me.gid),
+            file_mode: common.file_mode,
+            dir_mode: common.dir_mode,
+        },
+        attr_ttl: common.stat_cache_ttl,
+        fsync_on_close: settings.fsync_on_close,
+    }
+}

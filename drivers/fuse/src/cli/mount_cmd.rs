@@ -1,0 +1,55 @@
+//! `silt [flags] BUCKET[:PREFIX] MOUNTPOINT`.
+
+use super::args::{split_target, MountArgs};
+use super::{engine, fs_options, runtime, serve::serve, settings};
+use anyhow::{anyhow, Context};
+use silt_config::Target;
+use silt_fuse::MountConfig;
+use silt_s3::RemoteConfig;
+
+/// Mounts the bucket and serves until a signal.
+pub fn run(args: MountArgs) -> anyhow::Result<()> {
+    let target = args
+        .target
+        .ok_or_else(|| anyhow!("missing BUCKET[:PREFIX]"))?;
+    let mountpoint = args
+        .mountpoint
+        .ok_or_else(|| anyhow!("missing MOUNTPOINT"))?;
+    let (bucket, prefix) = split_target(&target).map_err(|e| anyhow!(e))?;
+    silt_fuse::preflight(&mountpoint)?;
+    if !args.common.foreground {
+        tracing::info!("running in the foreground (daemon mode is not implemented yet)");
+    }
+    let settings = settings::load(&args.common)?;
+    let cache_dir = settings::cache_dir(
+        &settings,
+        &Target {
+            endpoint: args.endpoint.clone().unwrap_or_default(),
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+        },
+    )?;
+    let remote = RemoteConfig {
+        prefix: if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        },
+        endpoint: args.endpoint,
+        region: args.region,
+        profile: args.profile,
+        ..RemoteConfig::new(bucket)
+    };
+    let rt = runtime()?;
+    let manager = rt.block_on(engine::start(&remote, &settings, &cache_dir))?;
+    let mut config = MountConfig::new(&mountpoint, fs_options(&args.common, &settings), &target);
+    config.options = args.common.options.clone();
+    serve(&rt, manager, &config, |m| {
+        eprintln!(
+            "silt: {target} mounted on {} (cache {}); Ctrl-C or SIGTERM unmounts",
+            m.mountpoint().display(),
+            cache_dir.display()
+        );
+    })
+    .with_context(|| format!("silt {target} {}", mountpoint.display()))
+}

@@ -1,0 +1,653 @@
+//! The FUSE filesystem: kernel requests translated into [`CacheManager`] calls.
+//!
+//! Every request that reaches the engine runs as a task on the engine's tokio runtime and
+//! answers the kernel from there, so the FUSE worker threads only decode and dispatch:
+//! requests run concurrently and one slow fetch never holds up the others.
+
+use crate::attrs::{fresh_file, Ownership};
+use crate::dirs::DirStream;
+use crate::errno::errno;
+use crate::handles::{Handles, OpenFile};
+use crate::inodes::{child_path, Inodes, Node, ROOT};
+use bytes::Bytes;
+use fuser::{
+    Errno, FileHandle, FileType, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
+    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+};
+use silt_core::{Attr, FileKind};
+use silt_tokio::CacheManager;
+use std::ffi::OsStr;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Largest write the kernel sends in one request.
+const MAX_WRITE: u32 = 1 << 20;
+
+/// How the mount presents the bucket.
+#[derive(Clone, Copy, Debug)]
+pub struct FsOptions {
+    /// Owner and modes of every file and directory.
+    pub ownership: Ownership,
+    /// How long the kernel may keep attributes and names before asking again
+    /// (`--stat-cache-ttl`).
+    pub attr_ttl: Duration,
+    /// `close()` returns once what was written through the file is durable in the cache
+    /// (fsync on the last close of a written descriptor: `fsync_on_close`).
+    pub fsync_on_close: bool,
+}
+
+/// What the filesystem's requests share: the engine, the inode table, the open handles.
+#[derive(Debug)]
+pub struct Shared {
+    rt: tokio::runtime::Handle,
+    manager: Arc<CacheManager>,
+    inodes: Inodes,
+    handles: Handles,
+    opts: FsOptions,
+}
+
+impl Shared {
+    /// The engine.
+    pub fn manager(&self) -> &Arc<CacheManager> {
+        &self.manager
+    }
+
+    /// The engine, taking the shared state apart (once no request holds it).
+    pub fn into_manager(self) -> Arc<CacheManager> {
+        self.manager
+    }
+
+    /// Closes every file the kernel left open (an unmount with open descriptors), after the
+    /// fsync `close` would have done.
+    pub async fn close_all(&self) {
+        for file in self.handles.drain_files() {
+            release_file(self, file).await;
+        }
+    }
+
+    fn attr(&self, ino: u64, attr: &Attr) -> fuser::FileAttr {
+        self.opts.ownership.file_attr(ino, attr)
+    }
+
+    fn ttl(&self) -> &Duration {
+        &self.opts.attr_ttl
+    }
+}
+
+/// The filesystem handed to `fuser`.
+#[derive(Debug)]
+pub struct SiltFs {
+    shared: Arc<Shared>,
+}
+
+impl SiltFs {
+    /// A filesystem over `manager`, whose requests run on `rt` (the engine's runtime).
+    pub fn new(rt: tokio::runtime::Handle, manager: Arc<CacheManager>, opts: FsOptions) -> SiltFs {
+        SiltFs {
+            shared: Arc::new(Shared {
+                rt,
+                manager,
+                inodes: Inodes::new(),
+                handles: Handles::default(),
+                opts,
+            }),
+        }
+    }
+
+    /// The state shared with the requests (kept by the mount to close files at unmount).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    fn spawn<F>(&self, f: impl FnOnce(Arc<Shared>) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.shared.rt.spawn(f(self.shared.clone()));
+    }
+
+    fn node(&self, ino: INodeNo) -> Result<Node, Errno> {
+        self.shared.inodes.get(ino.0).ok_or(Errno::ENOENT)
+    }
+
+    /// The path of `name` in the directory `parent`.
+    fn child(&self, parent: INodeNo, name: &OsStr) -> Result<String, Errno> {
+        let parent = self.node(parent)?;
+        if !parent.is_dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let name = name.to_str().ok_or(Errno::EINVAL)?;
+        if name.is_empty() || name.contains('/') {
+            return Err(Errno::EINVAL);
+        }
+        Ok(child_path(&parent.path, name))
+    }
+
+    fn file(&self, fh: FileHandle) -> Result<Arc<OpenFile>, Errno> {
+        self.shared.handles.file(fh.0).ok_or(Errno::EBADF)
+    }
+}
+
+/// Reports a request's failure at debug level (ENOENT is routine) and returns the errno.
+fn failed(op: &str, path: &str, err: &silt_tokio::Error) -> Errno {
+    let code = errno(err);
+    if code == Errno::ENOENT {
+        tracing::debug!(op, path, "not found");
+    } else {
+        tracing::warn!(op, path, error = %err, "request failed");
+    }
+    code
+}
+
+/// fsyncs a released file if `close` must make it durable, then closes it.
+async fn release_file(s: &Shared, file: Arc<OpenFile>) {
+    if s.opts.fsync_on_close && file.take_written() {
+        if let Err(e) = file.handle.fsync().await {
+            tracing::warn!(key = file.handle.key(), error = %e, "fsync at release failed");
+        }
+    }
+    match Arc::try_unwrap(file) {
+        Ok(file) => {
+            let key = file.handle.key().to_string();
+            if let Err(e) = file.handle.close().await {
+                tracing::warn!(key, error = %e, "close failed");
+            }
+        }
+        // A request still holds it: the engine closes it when the last reference goes.
+        Err(shared) => drop(shared),
+    }
+}
+
+/// Sets the size of the file at `path` that no handle of the caller names.
+async fn truncate_path(s: &Shared, path: &str, size: u64) -> silt_tokio::Result<()> {
+    let handle = s.manager.open(path, false).await?;
+    let truncated = handle.truncate(size).await;
+    let synced = if truncated.is_ok() && s.opts.fsync_on_close {
+        handle.fsync().await
+    } else {
+        Ok(())
+    };
+    let closed = handle.close().await;
+    truncated.and(synced).and(closed)
+}
+
+fn kind_of(attr: &Attr) -> bool {
+    attr.kind == FileKind::Directory
+}
+
+impl fuser::Filesystem for SiltFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        if let Err(nearest) = config.set_max_write(MAX_WRITE) {
+            let _ = config.set_max_write(nearest);
+        }
+        let wanted = InitFlags::FUSE_ASYNC_READ
+            | InitFlags::FUSE_BIG_WRITES
+            | InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_PARALLEL_DIROPS;
+        let supported = wanted & config.capabilities();
+        if config.add_capabilities(supported).is_err() {
+            tracing::warn!("the kernel refused FUSE capabilities it offered");
+        }
+        tracing::debug!(?supported, "FUSE session initialised");
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let path = match self.child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|s| async move {
+            match s.manager.stat(&path).await {
+                Ok(attr) => {
+                    let ino = s.inodes.assign(&path, kind_of(&attr), true);
+                    reply.entry(s.ttl(), &s.attr(ino, &attr), Generation(0));
+                }
+                Err(e) => reply.error(failed("lookup", &path, &e)),
+            }
+        });
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.shared.inodes.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        if ino.0 == ROOT {
+            return reply.attr(self.shared.ttl(), &self.shared.opts.ownership.root_attr());
+        }
+        let node = match self.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|s| async move {
+            match s.manager.stat(&node.path).await {
+                Ok(attr) => reply.attr(s.ttl(), &s.attr(ino.0, &attr)),
+                Err(e) => reply.error(failed("getattr", &node.path, &e)),
+            }
+        });
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        if ino.0 == ROOT {
+            return reply.attr(self.shared.ttl(), &self.shared.opts.ownership.root_attr());
+        }
+        let node = match self.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        if size.is_some() && node.is_dir {
+            return reply.error(Errno::EISDIR);
+        }
+        let file = fh.and_then(|fh| self.shared.handles.file(fh.0));
+        // Modes, owners and times are the mount's, not the objects': changes to them are
+        // accepted and not kept (as S3 mounts do), so that cp -p, touch and tar work.
+        self.spawn(|s| async move {
+            if let Some(size) = size {
+                let truncated = match &file {
+                    Some(f) => {
+                        f.mark_written();
+                        f.handle.truncate(size).await
+                    }
+                    None => truncate_path(&s, &node.path, size).await,
+                };
+                if let Err(e) = truncated {
+                    return reply.error(failed("truncate", &node.path, &e));
+                }
+            }
+            match s.manager.stat(&node.path).await {
+                Ok(attr) => reply.attr(s.ttl(), &s.attr(ino.0, &attr)),
+                Err(e) => reply.error(failed("setattr", &node.path, &e)),
+            }
+        });
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        tracing::debug!(?name, "mkdir is not implemented yet");
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn rmdir(&self, _req: &Request, _parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        tracing::debug!(?name, "rmdir is not implemented yet");
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let path = match self.child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|s| async move {
+            match s.manager.unlink(&path).await {
+                Ok(()) => {
+                    s.inodes.unlink(&path);
+                    reply.ok();
+                }
+                Err(e) => reply.error(failed("unlink", &path, &e)),
+            }
+        });
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let (from, to) = match (self.child(parent, name), self.child(newparent, newname)) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(e), _) | (_, Err(e)) => return reply.error(e),
+        };
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(RenameFlags::RENAME_WHITEOUT)
+        {
+            return reply.error(Errno::EINVAL);
+        }
+        let no_replace = flags.contains(RenameFlags::RENAME_NOREPLACE);
+        let known_dir = self.shared.inodes.find(&from).map(|(_, n)| n.is_dir);
+        self.spawn(|s| async move {
+            let from_is_dir = match known_dir {
+                Some(d) => d,
+                None => match s.manager.stat(&from).await {
+                    Ok(a) => kind_of(&a),
+                    Err(e) => return reply.error(failed("rename", &from, &e)),
+                },
+            };
+            if from_is_dir {
+                // Renaming a directory (every key below it) is a later step.
+                return reply.error(Errno::ENOTSUP);
+            }
+            match s.manager.stat(&to).await {
+                Ok(a) if kind_of(&a) => return reply.error(Errno::EISDIR),
+                Ok(_) if no_replace => return reply.error(Errno::EEXIST),
+                Ok(_) => {}
+                Err(silt_tokio::Error::NotFound) => {}
+                Err(e) => return reply.error(failed("rename", &to, &e)),
+            }
+            match s.manager.rename(&from, &to).await {
+                Ok(()) => {
+                    s.inodes.rename(&from, &to);
+                    reply.ok();
+                }
+                Err(e) => reply.error(failed("rename", &from, &e)),
+            }
+        });
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let node = match self.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        if node.is_dir {
+            return reply.error(Errno::EISDIR);
+        }
+        let truncate = flags.0 & libc::O_TRUNC != 0;
+        self.spawn(|s| async move {
+            let handle = match s.manager.open(&node.path, false).await {
+                Ok(h) => h,
+                Err(e) => return reply.error(failed("open", &node.path, &e)),
+            };
+            let file = OpenFile::new(handle);
+            if truncate {
+                file.mark_written();
+                if let Err(e) = file.handle.truncate(0).await {
+                    let code = failed("open(O_TRUNC)", &node.path, &e);
+                    release_file(&s, Arc::new(file)).await;
+                    return reply.error(code);
+                }
+            }
+            let fh = s.handles.add_file(file);
+            reply.opened(FileHandle(fh), FopenFlags::empty());
+        });
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let path = match self.child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        let truncate = flags & libc::O_TRUNC != 0;
+        self.spawn(|s| async move {
+            let handle = match s.manager.open(&path, true).await {
+                Ok(h) => h,
+                Err(e) => return reply.error(failed("create", &path, &e)),
+            };
+            let mut size = handle.size_at_open();
+            let file = OpenFile::new(handle);
+            // A new file is made durable by the close that follows, like any write.
+            file.mark_written();
+            if truncate && size > 0 {
+                if let Err(e) = file.handle.truncate(0).await {
+                    let code = failed("create(O_TRUNC)", &path, &e);
+                    release_file(&s, Arc::new(file)).await;
+                    return reply.error(code);
+                }
+                size = 0;
+            }
+            let ino = s.inodes.assign(&path, false, true);
+            let fh = s.handles.add_file(file);
+            reply.created(
+                s.ttl(),
+                &s.attr(ino, &fresh_file(size)),
+                Generation(0),
+                FileHandle(fh),
+                FopenFlags::empty(),
+            );
+        });
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let file = match self.file(fh) {
+            Ok(f) => f,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|_| async move {
+            match file.handle.read(offset, u64::from(size)).await {
+                Ok(data) => reply.data(&data),
+                Err(e) => reply.error(failed("read", file.handle.key(), &e)),
+            }
+        });
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let file = match self.file(fh) {
+            Ok(f) => f,
+            Err(e) => return reply.error(e),
+        };
+        let data = Bytes::copy_from_slice(data);
+        self.spawn(|_| async move {
+            file.mark_written();
+            match file.handle.write(offset, data).await {
+                Ok(len) => reply.written(u32::try_from(len).unwrap_or(u32::MAX)),
+                Err(e) => reply.error(failed("write", file.handle.key(), &e)),
+            }
+        });
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        let file = match self.file(fh) {
+            Ok(f) => f,
+            Err(e) => return reply.error(e),
+        };
+        if !self.shared.opts.fsync_on_close || !file.take_written() {
+            return reply.ok();
+        }
+        self.spawn(|_| async move {
+            match file.handle.fsync().await {
+                Ok(()) => reply.ok(),
+                Err(e) => {
+                    file.mark_written();
+                    reply.error(failed("close (fsync)", file.handle.key(), &e));
+                }
+            }
+        });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let Some(file) = self.shared.handles.remove_file(fh.0) else {
+            return reply.error(Errno::EBADF);
+        };
+        self.spawn(|s| async move {
+            release_file(&s, file).await;
+            reply.ok();
+        });
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let file = match self.file(fh) {
+            Ok(f) => f,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|_| async move {
+            let written = file.take_written();
+            match file.handle.fsync().await {
+                Ok(()) => reply.ok(),
+                Err(e) => {
+                    if written {
+                        file.mark_written();
+                    }
+                    reply.error(failed("fsync", file.handle.key(), &e));
+                }
+            }
+        });
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let node = match self.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        if !node.is_dir {
+            return reply.error(Errno::ENOTDIR);
+        }
+        let fh = self.shared.handles.add_dir(DirStream::new(node.path));
+        reply.opened(FileHandle(fh), FopenFlags::empty());
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let Some(dir) = self.shared.handles.dir(fh.0) else {
+            return reply.error(Errno::EBADF);
+        };
+        self.spawn(|s| async move {
+            let mut stream = dir.lock().await;
+            let path = stream.path().to_string();
+            let parent = match path.rsplit_once('/') {
+                Some((p, _)) => s.inodes.assign(p, true, false),
+                None => ROOT,
+            };
+            // Offsets: 1 after ".", 2 after "..", n + 3 after the n-th name.
+            let mut off = offset;
+            let mut added = false;
+            loop {
+                let full = match off {
+                    0 => reply.add(ino, 1, FileType::Directory, "."),
+                    1 => reply.add(INodeNo(parent), 2, FileType::Directory, ".."),
+                    _ => {
+                        let index = usize::try_from(off - 2).unwrap_or(usize::MAX);
+                        match stream.get(&s.manager, index).await {
+                            Ok(Some(l)) => {
+                                let child =
+                                    s.inodes
+                                        .assign(&child_path(&path, &l.name), l.is_dir(), false);
+                                let kind = if l.is_dir() {
+                                    FileType::Directory
+                                } else {
+                                    FileType::RegularFile
+                                };
+                                reply.add(INodeNo(child), off + 1, kind, &l.name)
+                            }
+                            Ok(None) => break,
+                            Err(e) if !added => {
+                                return reply.error(failed("readdir", &path, &e));
+                            }
+                            // Send what is there; the kernel asks again from here.
+                            Err(_) => break,
+                        }
+                    }
+                };
+                if full {
+                    break;
+                }
+                added = true;
+                off += 1;
+            }
+            reply.ok();
+        });
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.shared.handles.remove_dir(fh.0);
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        // A bucket has no fixed size: report plenty of room (as S3 mounts do), so that
+        // tools checking free space before copying go ahead.
+        const BLOCKS: u64 = 1 << 40;
+        const FILES: u64 = 1 << 30;
+        reply.statfs(BLOCKS, BLOCKS, BLOCKS, FILES, FILES, 4096, 255, 4096);
+    }
+
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        reply.ok();
+    }
+}

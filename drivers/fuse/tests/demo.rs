@@ -1,0 +1,146 @@
+//! The `silt` binary as a user runs it: `silt demo DIR` in a child process, files copied
+//! onto the mount, SIGTERM (a clean unmount), then `silt demo DIR` again: the files are
+//! there and reach the demo bucket. Needs root and /dev/fuse (fails without, never skips).
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::{is_mounted, names, require_fuse, wait_until, WAIT};
+
+/// A `silt demo` child, killed if the test ends without stopping it.
+struct Demo {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Demo {
+    /// Starts `silt demo dir` with `home` as HOME and waits for the mount line.
+    fn start(dir: &Path, home: &Path) -> Demo {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_silt"))
+            .arg("demo")
+            .arg(dir)
+            .env("HOME", home)
+            .env("SILT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn silt demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let demo = Demo { child, lines: rx };
+        let first = demo
+            .lines
+            .recv_timeout(WAIT)
+            .expect("silt demo printed nothing within the wait");
+        assert!(
+            first.starts_with("silt demo: bucket \"demo\" mounted on "),
+            "unexpected first line: {first}"
+        );
+        demo
+    }
+
+    /// SIGTERM, then the exit status within the wait.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) with a pid of our own child and a valid signal number touches no
+        // memory of ours.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill -TERM {pid}");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "silt demo did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn silt_demo_mounts_stops_on_sigterm_and_remounts_with_the_files() {
+    require_fuse();
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir: PathBuf = root.path().join("demo");
+    let home = root.path().join("home");
+    fs::create_dir_all(&home).expect("home");
+    let mnt = dir.join("mnt");
+
+    let demo = Demo::start(&dir, &home);
+    assert!(is_mounted(&mnt), "{} is not mounted", mnt.display());
+    // The configuration template is written on first use, in the user's home.
+    assert!(home.join(".tigrisfs/config.yaml").exists());
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    {
+        let mut f = fs::File::create(mnt.join("copied.bin")).expect("create on the mount");
+        f.write_all(&data).expect("write");
+        f.sync_all().expect("fsync");
+    }
+    fs::write(mnt.join("note.txt"), b"survives a remount").expect("write note");
+    assert_eq!(names(&mnt), vec!["copied.bin", "note.txt"]);
+    let status = demo.terminate();
+    assert!(status.success(), "silt demo exited with {status}");
+    assert!(!is_mounted(&mnt), "still mounted after SIGTERM");
+
+    let demo = Demo::start(&dir, &home);
+    assert_eq!(names(&mnt), vec!["copied.bin", "note.txt"]);
+    assert_eq!(fs::read(mnt.join("copied.bin")).expect("read"), data);
+    assert_eq!(
+        fs::read(mnt.join("note.txt")).expect("read note"),
+        b"survives a remount"
+    );
+    // The uploads (journaled, or resumed at this start) reach the bucket's folder.
+    let bucket = dir.join("buckets/demo");
+    wait_until("copied.bin in the demo bucket", || {
+        fs::read(bucket.join("copied.bin")).is_ok_and(|b| b == data)
+    });
+    wait_until("note.txt in the demo bucket", || {
+        fs::read(bucket.join("note.txt")).is_ok_and(|b| b == b"survives a remount")
+    });
+    let status = demo.terminate();
+    assert!(status.success(), "silt demo exited with {status}");
+    assert!(!is_mounted(&mnt));
+}
+
+#[test]
+fn a_missing_mount_point_is_a_clear_error() {
+    require_fuse();
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_silt"))
+        .args(["--endpoint", "http://127.0.0.1:9", "bucket"])
+        .arg(root.path().join("missing"))
+        .env("HOME", root.path())
+        .output()
+        .expect("run silt");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not exist") && err.contains("mkdir -p"),
+        "stderr: {err}"
+    );
+}

@@ -1,0 +1,199 @@
+//! Real mounts: the embedded s3s-fs server, the engine and a FUSE mount in this process on
+//! a temporary directory, used through std::fs; the bucket checked as s3s-fs stores it
+//! (plain files), and a remount on the same cache. Needs root and /dev/fuse (a machine
+//! without them fails here, it does not skip).
+
+mod support;
+
+use silt_fuse::demo::DemoServer;
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::FileExt;
+use support::*;
+
+#[test]
+fn files_written_renamed_and_removed_through_the_mount_reach_the_bucket_and_survive_a_remount() {
+    require_fuse();
+    let rt = runtime();
+    let root = tempfile::tempdir().expect("tempdir");
+    let buckets = root.path().join("buckets");
+    let cache = root.path().join("cache");
+    let mnt = root.path().join("mnt");
+    fs::create_dir_all(&mnt).expect("mount point");
+
+    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
+    server.ensure_bucket(BUCKET).expect("bucket");
+    let remote = bounded(&rt, "probe", remote(&server));
+    // Objects already in the bucket: one at the top, two under a prefix.
+    bounded(&rt, "put", put(&remote, "top.txt", b"top object"));
+    bounded(
+        &rt,
+        "put",
+        put(&remote, "docs/seed.txt", b"seeded remotely"),
+    );
+    bounded(&rt, "put", put(&remote, "docs/old.txt", b"old"));
+
+    let manager = bounded(&rt, "engine", engine(&cache, &remote));
+    let mounted = mount(&rt, manager, &mnt);
+    assert!(is_mounted(&mnt), "{} is not a mount point", mnt.display());
+
+    // Remote objects and prefixes are listed and read.
+    assert_eq!(names(&mnt), vec!["docs", "top.txt"]);
+    assert!(fs::metadata(mnt.join("docs")).expect("stat docs").is_dir());
+    assert_eq!(
+        fs::read(mnt.join("docs/seed.txt")).expect("read"),
+        b"seeded remotely"
+    );
+    assert_eq!(fs::metadata(mnt.join("top.txt")).expect("stat").len(), 10);
+    let missing = fs::metadata(mnt.join("nope")).expect_err("missing file");
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+
+    // A new file: written at two offsets (a hole between), fsynced, read back.
+    let new = mnt.join("docs/new.txt");
+    {
+        let mut f = fs::File::create(&new).expect("create");
+        f.write_all(b"hello").expect("write");
+        f.write_at(b"world", 10).expect("write at 10");
+        f.sync_all().expect("fsync");
+    }
+    let mut expected = b"hello".to_vec();
+    expected.extend_from_slice(&[0; 5]);
+    expected.extend_from_slice(b"world");
+    assert_eq!(fs::read(&new).expect("read back"), expected);
+    assert_eq!(fs::metadata(&new).expect("stat new").len(), 15);
+
+    // Overwrite inside a remote object, and extend it.
+    {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(mnt.join("top.txt"))
+            .expect("open top");
+        f.write_at(b"TOP", 0).expect("overwrite");
+        f.write_at(b"!", 10).expect("extend");
+    }
+    assert_eq!(
+        fs::read(mnt.join("top.txt")).expect("read top"),
+        b"TOP object!"
+    );
+
+    // The listing shows the local file beside the remote ones, before any upload.
+    assert_eq!(
+        names(&mnt.join("docs")),
+        vec!["new.txt", "old.txt", "seed.txt"]
+    );
+
+    // Rename a new file to the top, remove a remote one, truncate one.
+    fs::rename(&new, mnt.join("moved.txt")).expect("rename");
+    assert_eq!(
+        fs::metadata(&new).expect_err("renamed away").kind(),
+        ErrorKind::NotFound
+    );
+    fs::remove_file(mnt.join("docs/old.txt")).expect("unlink");
+    OpenOptions::new()
+        .write(true)
+        .open(mnt.join("docs/seed.txt"))
+        .expect("open seed")
+        .set_len(6)
+        .expect("truncate");
+    // O_TRUNC through create on an existing file.
+    fs::write(mnt.join("docs/seed.txt"), b"rewritten").expect("rewrite");
+    assert_eq!(names(&mnt), vec!["docs", "moved.txt", "top.txt"]);
+    assert_eq!(names(&mnt.join("docs")), vec!["seed.txt"]);
+    let mut got = String::new();
+    fs::File::open(mnt.join("moved.txt"))
+        .expect("open moved")
+        .read_to_string(&mut got)
+        .expect("read moved");
+    assert_eq!(got.as_bytes(), expected.as_slice());
+    // Directories are a later step: mkdir says so.
+    assert!(fs::create_dir(mnt.join("newdir")).is_err());
+
+    // Everything reaches the bucket.
+    let manager = mounted.manager().expect("engine");
+    bounded(&rt, "flush", manager.flush(true)).expect("flush");
+    assert_eq!(
+        fs::read(object_file(&buckets, "moved.txt")).expect("moved.txt in the bucket"),
+        expected
+    );
+    assert_eq!(
+        fs::read(object_file(&buckets, "top.txt")).expect("top.txt in the bucket"),
+        b"TOP object!"
+    );
+    assert_eq!(
+        fs::read(object_file(&buckets, "docs/seed.txt")).expect("seed in the bucket"),
+        b"rewritten"
+    );
+    for gone in ["docs/new.txt", "docs/old.txt"] {
+        assert!(
+            !object_file(&buckets, gone).exists(),
+            "{gone} is still in the bucket"
+        );
+    }
+
+    let report = bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
+    assert!(report.clean, "{report:?}");
+    assert!(!is_mounted(&mnt), "still mounted after unmount");
+
+    // A remount on the same cache shows the same files.
+    let manager = bounded(&rt, "engine again", engine(&cache, &remote));
+    let mounted = mount(&rt, manager, &mnt);
+    assert_eq!(names(&mnt), vec!["docs", "moved.txt", "top.txt"]);
+    assert_eq!(
+        fs::read(mnt.join("moved.txt")).expect("read after remount"),
+        expected
+    );
+    assert_eq!(
+        fs::read(mnt.join("docs/seed.txt")).expect("seed"),
+        b"rewritten"
+    );
+    let report = bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");
+    assert!(report.clean, "{report:?}");
+}
+
+#[test]
+fn writes_fsynced_before_unmount_stay_journaled_and_upload_at_the_next_mount() {
+    require_fuse();
+    let rt = runtime();
+    let root = tempfile::tempdir().expect("tempdir");
+    let buckets = root.path().join("buckets");
+    let cache = root.path().join("cache");
+    let mnt = root.path().join("mnt");
+    fs::create_dir_all(&mnt).expect("mount point");
+    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
+    server.ensure_bucket(BUCKET).expect("bucket");
+    let remote = bounded(&rt, "probe", remote(&server));
+
+    // An engine whose uploads wait ten minutes: nothing goes up while mounted.
+    let lazy = {
+        let mut o = silt_tokio::Options::new(&cache, remote.clone());
+        o.core.write_back_delay = std::time::Duration::from_secs(600);
+        o.core.min_free_space = 1 << 20;
+        o.fsync_on_close = false;
+        remote.capabilities().apply_to(&mut o.core);
+        bounded(&rt, "engine", silt_tokio::CacheManager::start(o)).expect("start")
+    };
+    let mounted = mount(&rt, lazy, &mnt);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    {
+        let mut f = fs::File::create(mnt.join("pending.bin")).expect("create");
+        f.write_all(&data).expect("write");
+        f.sync_all().expect("fsync");
+    }
+    let report = bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
+    assert!(report.clean, "{report:?}");
+    assert!(
+        !object_file(&buckets, "pending.bin").exists(),
+        "uploaded before the write-back delay"
+    );
+
+    // The next mount finds the upload in the journal; a flush sends it.
+    let manager = bounded(&rt, "engine again", engine(&cache, &remote));
+    let mounted = mount(&rt, manager, &mnt);
+    assert_eq!(fs::read(mnt.join("pending.bin")).expect("read"), data);
+    bounded(&rt, "flush", mounted.manager().expect("engine").flush(true)).expect("flush");
+    assert_eq!(
+        fs::read(object_file(&buckets, "pending.bin")).expect("in the bucket"),
+        data
+    );
+    bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");
+}

@@ -1,0 +1,127 @@
+//! Support for the real-mount tests: the FUSE check, an embedded server with a bucket,
+//! engines with short timers, bounded waits.
+
+#![allow(dead_code)]
+
+use silt_fuse::demo::DemoServer;
+use silt_fuse::{FsOptions, MountConfig, Mounted, Ownership};
+use silt_s3::{probe, ObjectStore, S3Remote};
+use silt_tokio::{CacheManager, Options};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Every wait in these tests is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The demo bucket.
+pub const BUCKET: &str = "demo";
+
+/// Fails (never skips) when this machine cannot mount FUSE filesystems.
+pub fn require_fuse() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: the mount tests mount a real FUSE filesystem; run them as root \
+         on a machine with FUSE (modprobe fuse; in a container: --device /dev/fuse --cap-add SYS_ADMIN)"
+    );
+}
+
+/// A multi-threaded runtime for the engine, the server and the FUSE requests.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs `f` on `rt` with a deadline; panics naming `what` when it passes.
+pub fn bounded<T>(rt: &tokio::runtime::Runtime, what: &str, f: impl Future<Output = T>) -> T {
+    rt.block_on(async {
+        match tokio::time::timeout(WAIT, f).await {
+            Ok(v) => v,
+            Err(_) => panic!("{what} did not finish within {WAIT:?}"),
+        }
+    })
+}
+
+/// Waits until `cond` holds, polling; panics naming `what` after [`WAIT`].
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < WAIT, "{what}: not within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A probed remote on the demo bucket of `server`.
+pub async fn remote(server: &DemoServer) -> Arc<S3Remote> {
+    let remote = S3Remote::connect(&server.remote_config(BUCKET)).await;
+    let caps = probe(&remote, "mount-test")
+        .await
+        .expect("probe the demo server");
+    remote.set_capabilities(caps);
+    Arc::new(remote)
+}
+
+/// Puts `data` at `key` as an outside writer would.
+pub async fn put(remote: &S3Remote, key: &str, data: &[u8]) {
+    remote
+        .put(key, bytes::Bytes::copy_from_slice(data), None, None)
+        .await
+        .expect("put an object");
+}
+
+/// An engine on `cache_dir` with short timers: uploads 100 ms after the last write.
+pub async fn engine(cache_dir: &Path, remote: &Arc<S3Remote>) -> CacheManager {
+    let mut o = Options::new(cache_dir, remote.clone());
+    o.core.write_back_delay = Duration::from_millis(100);
+    o.core.commit_interval = Duration::from_millis(200);
+    o.core.retry_initial = Duration::from_millis(100);
+    o.core.retry_max = Duration::from_secs(1);
+    o.core.min_free_space = 1 << 20;
+    o.fsync_on_close = false;
+    remote.capabilities().apply_to(&mut o.core);
+    CacheManager::start(o).await.expect("start the engine")
+}
+
+/// Mounts `manager` on `mountpoint` with the defaults of the binary.
+pub fn mount(rt: &tokio::runtime::Runtime, manager: CacheManager, mountpoint: &Path) -> Mounted {
+    let fs = FsOptions {
+        ownership: Ownership::of_current_user(),
+        attr_ttl: Duration::from_secs(1),
+        fsync_on_close: true,
+    };
+    let config = MountConfig::new(mountpoint, fs, "silt-test");
+    silt_fuse::mount(manager, rt.handle().clone(), &config).expect("mount")
+}
+
+/// Whether `path` is a mount point now (from /proc/self/mounts).
+pub fn is_mounted(path: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let want = path.to_string_lossy();
+    mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(want.as_ref()))
+}
+
+/// The names in `dir`, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The object `key` as s3s-fs stores it: a plain file under the bucket's folder.
+pub fn object_file(buckets: &Path, key: &str) -> PathBuf {
+    buckets.join(BUCKET).join(key)
+}
