@@ -18,7 +18,9 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
     let (bucket, prefix) = split_target(&target).map_err(|e| anyhow!(e))?;
     silt_fuse::preflight(&mountpoint)?;
     if !args.common.foreground {
-        tracing::info!("running in the foreground (daemon mode is not implemented yet)");
+        eprintln!(
+            "silt: running in the foreground (daemon mode is not implemented yet; -f says so)"
+        );
     }
     let settings = settings::load(&args.common)?;
     let cache_dir = settings::cache_dir(
