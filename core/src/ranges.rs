@@ -178,7 +178,7 @@ impl<V: Copy + Eq> RangeMap<V> {
             }
             at = at.max(e);
         }
-        (at < range.end).then(|| at..range.end)
+        (at < range.end).then_some(at..range.end)
     }
 
     /// Removes every byte at or beyond `len`.
