@@ -31,6 +31,9 @@ pub(crate) struct SpaceState {
     pub waiters: Vec<SpaceWaiter>,
     /// The last disk reading was below `min_free_space`.
     pub low_space: bool,
+    /// The last disk reading (free bytes) and the cache's bytes then: between readings the
+    /// free space is estimated from what the cache grew by since.
+    reading: Option<(u64, u64)>,
     retry_at: Option<Instant>,
 }
 
@@ -45,8 +48,31 @@ impl SpaceState {
 }
 
 impl Core {
-    pub(crate) fn space_blocks_writes(&mut self) -> bool {
-        self.space.low_space || self.entries.dirty_bytes() >= self.cfg.dirty_limit
+    /// True when a write of `incoming` bytes must wait: the disk is (or would then be) below
+    /// its `min_free_space` reserve, kept for index commits, or dirty data is at its limit.
+    pub(crate) fn space_blocks_writes(&mut self, incoming: u64) -> bool {
+        self.space.low_space
+            || self.estimated_free().is_some_and(|f| {
+                f.saturating_sub(incoming) < self.cfg.min_free_space
+            })
+            || self.entries.dirty_bytes() >= self.cfg.dirty_limit
+    }
+
+    /// Evicts clean chunks when a write of `incoming` bytes would take the disk below its
+    /// reserve by the estimate (the reading will confirm the room later).
+    pub(crate) fn make_room_for(&mut self, incoming: u64) {
+        let want = self.cfg.min_free_space.saturating_add(incoming);
+        if let Some(short) = self.estimated_free().and_then(|f| want.checked_sub(f)) {
+            self.evict_for_space(short.max(1));
+        }
+    }
+
+    /// Free bytes on the cache disk now, estimated from the last reading and how much the
+    /// cache grew (or shrank) since; `None` before the first reading.
+    fn estimated_free(&mut self) -> Option<u64> {
+        let (free, cached_then) = self.space.reading?;
+        let cached = self.entries.cached_bytes();
+        Some((free + cached_then).saturating_sub(cached))
     }
 
     /// Parks a write (or a materialization) until space may be available; a write fails
@@ -96,6 +122,7 @@ impl Core {
 
     pub(crate) fn on_disk_free(&mut self, bytes: u64) {
         self.space.low_space = bytes < self.cfg.min_free_space;
+        self.space.reading = Some((bytes, self.entries.cached_bytes()));
         if self.space.low_space {
             self.evict_for_space(self.cfg.min_free_space - bytes);
         } else {

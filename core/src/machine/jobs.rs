@@ -221,7 +221,8 @@ impl Core {
                 first_try,
             } => {
                 let local_size = e.local_size;
-                if self.space_blocks_writes() {
+                if self.space_blocks_writes(data.len() as u64) {
+                    self.make_room_for(data.len() as u64);
                     self.park_for_space(
                         eid,
                         Job::Write {
