@@ -61,23 +61,22 @@ impl Ownership {
             flags: 0,
         }
     }
+}
 
-    /// The attributes of the mount's root directory.
-    pub fn root_attr(&self) -> FileAttr {
-        self.file_attr(INodeNo::ROOT.0, &Attr::directory(0))
-    }
+/// Now, in ms since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Engine attributes of a file just created or opened with `size` bytes, modified now.
 pub fn fresh_file(size: u64) -> Attr {
-    let mtime_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
     Attr {
         kind: FileKind::File,
         size,
-        mtime_ms,
+        mtime_ms: now_ms(),
         version: String::new(),
     }
 }
@@ -116,7 +115,7 @@ mod tests {
         assert_eq!(file.blocks, 3);
         assert_eq!(file.mtime, UNIX_EPOCH + Duration::from_millis(1_500));
 
-        let dir = owner().root_attr();
+        let dir = owner().file_attr(INodeNo::ROOT.0, &Attr::directory(0));
         assert_eq!(dir.ino, INodeNo::ROOT);
         assert_eq!(dir.kind, FileType::Directory);
         assert_eq!((dir.perm, dir.nlink), (0o700, 2));

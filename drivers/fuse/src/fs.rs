@@ -4,7 +4,7 @@
 //! answers the kernel from there, so the FUSE worker threads only decode and dispatch:
 //! requests run concurrently and one slow fetch never holds up the others.
 
-use crate::attrs::{fresh_file, Ownership};
+use crate::attrs::{fresh_file, now_ms, Ownership};
 use crate::dirs::DirStream;
 use crate::errno::errno;
 use crate::handles::{Handles, OpenFile};
@@ -46,6 +46,8 @@ pub struct Shared {
     inodes: Inodes,
     handles: Handles,
     opts: FsOptions,
+    /// The root directory's attributes (modified: when mounted).
+    root: Attr,
 }
 
 impl Shared {
@@ -71,6 +73,10 @@ impl Shared {
         self.opts.ownership.file_attr(ino, attr)
     }
 
+    fn root_attr(&self) -> fuser::FileAttr {
+        self.attr(ROOT, &self.root)
+    }
+
     fn ttl(&self) -> &Duration {
         &self.opts.attr_ttl
     }
@@ -92,6 +98,7 @@ impl SiltFs {
                 inodes: Inodes::new(),
                 handles: Handles::default(),
                 opts,
+                root: Attr::directory(now_ms()),
             }),
         }
     }
@@ -216,7 +223,7 @@ impl fuser::Filesystem for SiltFs {
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         if ino.0 == ROOT {
-            return reply.attr(self.shared.ttl(), &self.shared.opts.ownership.root_attr());
+            return reply.attr(self.shared.ttl(), &self.shared.root_attr());
         }
         let node = match self.node(ino) {
             Ok(n) => n,
@@ -249,7 +256,7 @@ impl fuser::Filesystem for SiltFs {
         reply: ReplyAttr,
     ) {
         if ino.0 == ROOT {
-            return reply.attr(self.shared.ttl(), &self.shared.opts.ownership.root_attr());
+            return reply.attr(self.shared.ttl(), &self.shared.root_attr());
         }
         let node = match self.node(ino) {
             Ok(n) => n,

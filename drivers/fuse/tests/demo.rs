@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{is_mounted, names, require_fuse, wait_until, WAIT};
+use support::{detach, is_mounted, names, require_fuse, wait_until, DetachOnDrop, WAIT};
 
 /// A `silt demo` child, killed if the test ends without stopping it.
 struct Demo {
     child: Child,
     lines: mpsc::Receiver<String>,
+    mnt: PathBuf,
 }
 
 impl Demo {
@@ -40,7 +41,11 @@ impl Demo {
                 }
             }
         });
-        let demo = Demo { child, lines: rx };
+        let demo = Demo {
+            child,
+            lines: rx,
+            mnt: dir.join("mnt"),
+        };
         let first = demo
             .lines
             .recv_timeout(WAIT)
@@ -53,12 +58,17 @@ impl Demo {
     }
 
     /// SIGTERM, then the exit status within the wait.
-    fn terminate(mut self) -> std::process::ExitStatus {
+    fn terminate(self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Sends `sig`, then returns the exit status within the wait.
+    fn signal(mut self, sig: i32) -> std::process::ExitStatus {
         let pid = i32::try_from(self.child.id()).expect("pid");
         // SAFETY: kill(2) with a pid of our own child and a valid signal number touches no
         // memory of ours.
-        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill -TERM {pid}");
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill -{sig} {pid}");
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -78,6 +88,10 @@ impl Drop for Demo {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+            // A killed mount stays behind as a dead FUSE mount: take it away.
+            if is_mounted(&self.mnt) {
+                detach(&self.mnt);
+            }
         }
     }
 }
@@ -125,6 +139,52 @@ fn silt_demo_mounts_stops_on_sigterm_and_remounts_with_the_files() {
     let status = demo.terminate();
     assert!(status.success(), "silt demo exited with {status}");
     assert!(!is_mounted(&mnt));
+}
+
+#[test]
+fn after_kill_9_the_stale_mount_is_named_and_every_fsynced_byte_survives() {
+    require_fuse();
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir: PathBuf = root.path().join("demo");
+    let home = root.path().join("home");
+    fs::create_dir_all(&home).expect("home");
+    let mnt = dir.join("mnt");
+
+    let _cleanup = DetachOnDrop(mnt.clone());
+    let demo = Demo::start(&dir, &home);
+    let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 253) as u8).collect();
+    {
+        let mut f = fs::File::create(mnt.join("fsynced.bin")).expect("create");
+        f.write_all(&data).expect("write");
+        f.sync_all().expect("fsync");
+    }
+    let status = demo.signal(libc::SIGKILL);
+    assert!(!status.success(), "killed: {status}");
+
+    // The dead process left its mount behind: silt says what it is and what to do.
+    assert!(is_mounted(&mnt), "the kernel keeps a dead FUSE mount");
+    let out = Command::new(env!("CARGO_BIN_EXE_silt"))
+        .arg("demo")
+        .arg(&dir)
+        .env("HOME", &home)
+        .output()
+        .expect("run silt demo on the stale mount");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stale FUSE mount") && err.contains("umount"),
+        "stderr: {err}"
+    );
+    detach(&mnt);
+    assert!(!is_mounted(&mnt));
+
+    // The next start takes the lock over and the fsynced file is whole, then uploaded.
+    let demo = Demo::start(&dir, &home);
+    assert_eq!(fs::read(mnt.join("fsynced.bin")).expect("read"), data);
+    wait_until("fsynced.bin in the demo bucket", || {
+        fs::read(dir.join("buckets/demo/fsynced.bin")).is_ok_and(|b| b == data)
+    });
+    assert!(demo.terminate().success());
 }
 
 #[test]

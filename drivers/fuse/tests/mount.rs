@@ -197,3 +197,82 @@ fn writes_fsynced_before_unmount_stay_journaled_and_upload_at_the_next_mount() {
     );
     bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");
 }
+
+#[test]
+fn a_prefix_mount_shows_only_its_keys_and_writes_below_it() {
+    require_fuse();
+    let rt = runtime();
+    let root = tempfile::tempdir().expect("tempdir");
+    let buckets = root.path().join("buckets");
+    let cache = root.path().join("cache");
+    let mnt = root.path().join("mnt");
+    fs::create_dir_all(&mnt).expect("mount point");
+    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
+    server.ensure_bucket(BUCKET).expect("bucket");
+    let whole = bounded(&rt, "probe", remote(&server));
+    bounded(
+        &rt,
+        "put",
+        put(&whole, "outside.txt", b"not under the prefix"),
+    );
+    bounded(&rt, "put", put(&whole, "team/a/readme.txt", b"under it"));
+
+    let prefixed = bounded(&rt, "prefixed remote", async {
+        let cfg = silt_s3::RemoteConfig {
+            prefix: "team/".into(),
+            ..server.remote_config(BUCKET)
+        };
+        let r = silt_s3::S3Remote::connect(&cfg).await;
+        r.set_capabilities(whole.capabilities());
+        std::sync::Arc::new(r)
+    });
+    let manager = bounded(&rt, "engine", engine(&cache, &prefixed));
+    let mounted = mount(&rt, manager, &mnt);
+    assert_eq!(names(&mnt), vec!["a"]);
+    assert_eq!(
+        fs::read(mnt.join("a/readme.txt")).expect("read"),
+        b"under it"
+    );
+
+    // Several writers at once, each a file of several chunks written in odd-sized pieces.
+    let writers: Vec<_> = (0..4u8)
+        .map(|w| {
+            let path = mnt.join(format!("a/w{w}.bin"));
+            std::thread::spawn(move || {
+                let data: Vec<u8> = (0..2_500_000u32)
+                    .map(|i| (i as u8).wrapping_mul(w + 3))
+                    .collect();
+                let mut f = fs::File::create(&path).expect("create");
+                for piece in data.chunks(70_001) {
+                    f.write_all(piece).expect("write");
+                }
+                f.sync_all().expect("fsync");
+                (path, data)
+            })
+        })
+        .collect();
+    let written: Vec<_> = writers
+        .into_iter()
+        .map(|t| t.join().expect("writer"))
+        .collect();
+    for (path, data) in &written {
+        assert!(
+            fs::read(path).expect("read back") == *data,
+            "{}",
+            path.display()
+        );
+    }
+    bounded(&rt, "flush", mounted.manager().expect("engine").flush(true)).expect("flush");
+    for (w, (_, data)) in written.iter().enumerate() {
+        let key = format!("team/a/w{w}.bin");
+        assert!(
+            fs::read(object_file(&buckets, &key)).expect("in the bucket") == *data,
+            "{key}"
+        );
+    }
+    assert!(
+        !object_file(&buckets, "a/w0.bin").exists(),
+        "written outside the prefix"
+    );
+    bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
+}

@@ -5,7 +5,7 @@ use super::args::DemoArgs;
 use super::{engine, fs_options, runtime, serve::serve, settings};
 use anyhow::{bail, Context};
 use silt_fuse::demo::{DemoServer, ACCESS_KEY, SECRET_KEY};
-use silt_fuse::MountConfig;
+use silt_fuse::{MountConfig, MountError};
 use std::path::PathBuf;
 
 /// The demo's bucket.
@@ -27,11 +27,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         Some(m) => m,
         None => dir.join("mnt"),
     };
-    if !mountpoint.exists() {
-        std::fs::create_dir_all(&mountpoint)
-            .with_context(|| format!("creating the mount point {}", mountpoint.display()))?;
+    match silt_fuse::preflight(&mountpoint) {
+        Err(MountError::MissingMountPoint(_)) => {
+            std::fs::create_dir_all(&mountpoint)
+                .with_context(|| format!("creating the mount point {}", mountpoint.display()))?;
+            silt_fuse::preflight(&mountpoint)?;
+        }
+        other => other?,
     }
-    silt_fuse::preflight(&mountpoint)?;
     let mut common = args.common;
     if common.cache_dir.is_none() {
         common.cache_dir = Some(dir.join("cache").to_string_lossy().into_owned());

@@ -125,3 +125,32 @@ pub fn names(dir: &Path) -> Vec<String> {
 pub fn object_file(buckets: &Path, key: &str) -> PathBuf {
     buckets.join(BUCKET).join(key)
 }
+
+/// Detaches the mount at `path` (a mount left by a killed process), if there is one.
+pub fn detach(path: &Path) {
+    if !is_mounted(path) {
+        return;
+    }
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    // SAFETY: umount2 reads the NUL-terminated path, which lives across the call.
+    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    if rc != 0 {
+        eprintln!(
+            "umount {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Detaches the mount at its path when dropped (a test that fails midway leaves no dead
+/// mount behind).
+pub struct DetachOnDrop(pub PathBuf);
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        detach(&self.0);
+    }
+}
