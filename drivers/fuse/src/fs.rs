@@ -180,6 +180,28 @@ async fn truncate_path(s: &Shared, path: &str, size: u64) -> silt_tokio::Result<
     truncated.and(synced).and(closed)
 }
 
+/// How long a rename waits for the upload of the file it replaces.
+const RENAME_BUSY_WAIT: Duration = Duration::from_secs(60);
+
+/// Renames `from` to `to`; while the engine answers Busy (the file at `to` is being
+/// uploaded, which the engine does not interrupt), waits and tries again, for
+/// [`RENAME_BUSY_WAIT`] at most, so that `mv` over a file just written succeeds instead of
+/// failing with EBUSY.
+async fn rename_when_free(manager: &CacheManager, from: &str, to: &str) -> silt_tokio::Result<()> {
+    let start = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match manager.rename(from, to).await {
+            Err(silt_tokio::Error::Busy(why)) if start.elapsed() < RENAME_BUSY_WAIT => {
+                tracing::debug!(from, to, why, "rename waits for an upload");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn kind_of(attr: &Attr) -> bool {
     attr.kind == FileKind::Directory
 }
@@ -362,7 +384,7 @@ impl fuser::Filesystem for SiltFs {
                 Err(silt_tokio::Error::NotFound) => {}
                 Err(e) => return reply.error(failed("rename", &to, &e)),
             }
-            match s.manager.rename(&from, &to).await {
+            match rename_when_free(&s.manager, &from, &to).await {
                 Ok(()) => {
                     s.inodes.rename(&from, &to);
                     reply.ok();
