@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the crates that need no FUSE (core, config, index, store, and the tokio engine with
-# the S3 remote, whose end-to-end tests run an in-process s3s-fs on loopback) for
+# Builds the crates that need no FUSE (core, config, index, store, and the engine: its shared
+# crate and the tokio and blocking drivers with the S3 remote, whose end-to-end tests run an
+# in-process s3s-fs on loopback) for
 # x86_64-pc-windows-gnu and runs their tests under wine, after setting up what is missing:
 # the Rust target, Debian's mingw-w64 (linker) and wine (runner, see .cargo/config.toml),
 # a wine prefix under target/, and the one-function bcryptprimitives.dll that Rust's std
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=x86_64-pc-windows-gnu
-CRATES=(-p silt-core -p silt-config -p silt-index -p silt-store -p silt-tokio)
+CRATES=(-p silt-core -p silt-config -p silt-index -p silt-store -p silt-engine -p silt-tokio -p silt-blocking)
 
 need_apt=()
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need_apt+=(mingw-w64)

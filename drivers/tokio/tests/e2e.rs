@@ -221,14 +221,7 @@ async fn a_second_start_on_a_locked_dir_fails_naming_the_pid() {
     let err = CacheManager::start(options(dir.path(), &remote))
         .await
         .expect_err("a second engine on the same dir must be refused");
-    assert!(matches!(err, Error::Locked { .. }), "{err:?}");
-    let msg = err.to_string();
-    assert!(
-        msg.contains(&format!("locked by pid {}", std::process::id())),
-        "{msg}"
-    );
-    let lock = std::fs::read_to_string(dir.path().join("lock")).expect("lock file");
-    assert_eq!(lock.trim(), std::process::id().to_string());
+    support::assert_locked_by_us(&err, dir.path());
 
     // The first engine still works, and the lock goes with it.
     let f = engine.open("still-here", true).await.expect("open");
@@ -949,99 +942,49 @@ async fn status_shows_waiting_and_retrying_uploads_with_their_age() {
 /// the limit, by the driver's own accounting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_writers_under_a_tiny_memory_limit_all_succeed_within_it() {
-    const WRITERS: usize = 12;
-    const WRITES: usize = 6;
-    const PIECE: usize = 24 << 10;
+    use support::memory;
     let remote = bucket("memory-limit").await;
     let dir = tempfile::tempdir().expect("cache dir");
     let mut opts = options(dir.path(), &remote);
-    opts.core.chunk_size = 64 << 10;
-    opts.core.readahead_initial = 64 << 10;
-    opts.core.readahead_max = 128 << 10;
-    // 256 KiB: 192 KiB for the core (three chunks), 64 KiB for write bodies (two pieces).
-    opts.memory_limit = 256 << 10;
-    // Uploads wait for the flush below: while the writers run, the core holds nothing (an
-    // upload body may pass the core's share when none other is out, by design).
-    opts.core.write_back_delay = Duration::from_secs(600);
+    memory::tiny_limit(&mut opts);
     let engine = CacheManager::start(opts).await.expect("start");
-    let write_limit = engine.status().await.expect("status").memory.write_limit;
-    assert_eq!(write_limit, 64 << 10);
 
     let mut writers = tokio::task::JoinSet::new();
     let engine = std::sync::Arc::new(engine);
-    for w in 0..WRITERS {
+    for w in 0..memory::WRITERS {
         let engine = engine.clone();
         writers.spawn(async move {
-            let key = format!("mem/{w}.bin");
-            let f = engine.open(&key, true).await.expect("open");
-            let mut model = Vec::new();
-            for i in 0..WRITES {
-                let data = pattern(PIECE, (w * 16 + i) as u8);
-                f.write((i * PIECE) as u64, data.clone())
+            let f = engine.open(&memory::key(w), true).await.expect("open");
+            for (offset, data) in memory::writes(w) {
+                // The last write is larger than the whole write budget: it takes all of it.
+                f.write(offset, data)
                     .await
                     .expect("a write never fails for lack of memory");
-                apply(&mut model, i * PIECE, &data);
             }
-            // One write larger than the whole write budget: it takes all of it and passes.
-            let big = pattern(3 * PIECE, w as u8);
-            f.write((WRITES * PIECE) as u64, big.clone())
-                .await
-                .expect("a write larger than the budget waits, never fails");
-            apply(&mut model, WRITES * PIECE, &big);
             f.close().await.expect("close");
-            (key, model)
         });
     }
     // Watch the accounting while the writers run.
     let mut peak_seen = 0;
-    let mut results = Vec::new();
     bounded("writers", async {
         loop {
             let s = engine.status().await.expect("status");
-            assert!(
-                s.memory.write_bodies <= write_limit,
-                "write bodies within their share: {:?}",
-                s.memory
-            );
-            peak_seen = peak_seen.max(s.memory.write_bodies);
+            peak_seen = peak_seen.max(memory::sample(&s.memory));
             match writers.try_join_next() {
-                Some(r) => results.push(r.expect("writer")),
+                Some(r) => r.expect("writer"),
                 None if writers.is_empty() => break,
                 None => tokio::time::sleep(Duration::from_millis(2)).await,
             }
         }
     })
     .await;
-    assert_eq!(results.len(), WRITERS);
-    let s = engine.status().await.expect("status");
-    assert!(
-        s.memory.write_bodies_peak <= write_limit,
-        "peak within the share: {:?}",
-        s.memory
-    );
-    assert!(s.memory.write_bodies_peak >= peak_seen);
-    assert!(
-        s.memory.write_bodies_peak > PIECE as u64,
-        "writes ran side by side: {:?}",
-        s.memory
-    );
-    assert!(
-        s.memory.writes_waited > 0,
-        "writers had to wait: {:?}",
-        s.memory
-    );
-    assert_eq!(s.memory.write_bodies, 0, "all answered");
-    assert!(
-        s.memory.core.total() == 0 && s.memory.in_use() == 0,
-        "{:?}",
-        s.memory
-    );
+    memory::after(&engine.status().await.expect("status").memory, peak_seen);
 
     // Everything arrives, exactly.
     bounded("flush", engine.flush(true)).await.expect("flush");
-    for (key, model) in &results {
-        let stored = object(&remote, key).await.expect("uploaded");
-        assert!(stored == *model, "{key} holds what was written");
+    for w in 0..memory::WRITERS {
+        let stored = object(&remote, &memory::key(w)).await.expect("uploaded");
+        assert!(stored == memory::object(w), "writer {w}: what was written");
     }
     let engine = std::sync::Arc::into_inner(engine).expect("the writers are done");
     bounded("stop", engine.stop()).await.expect("stop");

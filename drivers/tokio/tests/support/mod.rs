@@ -1,15 +1,17 @@
 //! Test support: the in-process s3s-fs server on loopback (as the remote's own tests run
 //! it), a fresh bucket per test, an object store that counts GETs, and engine options with
-//! short timers.
+//! short timers. Shared by the end-to-end tests of silt-tokio and silt-blocking (which
+//! include this module by path); async helpers run on the test's runtime.
 
 #![allow(dead_code)]
 
 pub mod counting;
+pub mod memory;
 pub mod server;
 
 use counting::Counting;
+use silt_engine::Options;
 use silt_s3::{probe, ObjectStore, RemoteConfig, S3Remote};
-use silt_tokio::Options;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -69,16 +71,20 @@ pub const BACKENDS: [&str; 2] = ["redb", "fjall"];
 
 /// Engine options with short timers for `dir` and `remote`: uploads 100 ms after the last
 /// write, a commit every 200 ms, fast retries, a small free-space reserve; the redb index.
-pub fn options(dir: &Path, remote: &Arc<Counting<S3Remote>>) -> Options<Counting<S3Remote>> {
+/// `D` is the driver's options (either driver's, at their defaults).
+pub fn options<D: Default>(
+    dir: &Path,
+    remote: &Arc<Counting<S3Remote>>,
+) -> Options<Counting<S3Remote>, D> {
     options_on(dir, remote, "redb")
 }
 
 /// [`options`] with the index on `backend` (`"redb"` or `"fjall"`).
-pub fn options_on(
+pub fn options_on<D: Default>(
     dir: &Path,
     remote: &Arc<Counting<S3Remote>>,
     backend: &str,
-) -> Options<Counting<S3Remote>> {
+) -> Options<Counting<S3Remote>, D> {
     let mut o = Options::new(dir, remote.clone());
     o.index_backend = backend.to_string();
     o.core.write_back_delay = Duration::from_millis(100);
@@ -111,6 +117,19 @@ pub async fn put_outside(remote: &Counting<S3Remote>, key: &str, data: &[u8]) ->
         .put(key, bytes::Bytes::copy_from_slice(data), None, None)
         .await
         .expect("outside put")
+}
+
+/// Asserts that `err` refuses a start on `dir` because this process holds its lock: the
+/// message names our pid, and so does the lock file.
+pub fn assert_locked_by_us(err: &silt_engine::Error, dir: &Path) {
+    assert!(matches!(err, silt_engine::Error::Locked { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("locked by pid {}", std::process::id())),
+        "{msg}"
+    );
+    let lock = std::fs::read_to_string(dir.join("lock")).expect("lock file");
+    assert_eq!(lock.trim(), std::process::id().to_string());
 }
 
 /// Deterministic test bytes.

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The file's name in the cache directory.
-pub(crate) const INSTANCE_FILE: &str = "instance";
+pub const INSTANCE_FILE: &str = "instance";
 /// The temporary file it is written as before the rename.
 const TEMP_FILE: &str = "instance.tmp";
 /// The first word of the line.
@@ -34,7 +34,7 @@ const MAX_LEN: u64 = 256;
 
 /// The instance id of `cache_dir`: read from its file, or chosen and stored if the file is
 /// missing. Blocking I/O: call it off the async runtime.
-pub(crate) fn load_or_create(cache_dir: &Path) -> Result<u64> {
+pub fn load_or_create(cache_dir: &Path) -> Result<u64> {
     let path = cache_dir.join(INSTANCE_FILE);
     match read(&path)? {
         Some(id) => {

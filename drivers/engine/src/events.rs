@@ -4,7 +4,7 @@ use crate::status::EventCounts;
 use silt_core::Event;
 
 /// Logs `event` and counts it; returns the reason if the event is fatal.
-pub(crate) fn record(counts: &mut EventCounts, event: Event) -> Option<String> {
+pub fn record(counts: &mut EventCounts, event: Event) -> Option<String> {
     match event {
         Event::Uploaded { key, etag } => {
             counts.uploads_done += 1;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 /// Bytes available to this user on the filesystem holding `dir` (`statvfs` on Unix); `None`
 /// where the platform gives no reading (the core then relies on ENOSPC from writes alone).
-pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
+pub fn free_bytes(dir: &Path) -> Option<u64> {
     imp::free_bytes(dir)
 }
 

@@ -1,31 +1,55 @@
 //! The bytes in flight, bounded by the user's `memory_limit`.
 //!
-//! The limit is split: the core gets three quarters as `CoreConfig::memory_limit` (fetches,
-//! read buffers, upload bodies: it bounds them itself), and the driver bounds the bodies of
-//! write requests with the rest ([`WriteBudget`]). A write takes as many bytes of the budget
+//! The limit is split ([`split_memory_limit`]): the core gets three quarters as
+//! `CoreConfig::memory_limit` (fetches, read buffers, upload bodies: it bounds them itself),
+//! and the driver bounds the bodies of write requests with the rest ([`WriteBudget`]). A write takes as many bytes of the budget
 //! as it carries before it is sent to the core and gives them back when the core answers
 //! it. A write larger than the whole budget takes all of it (it waits until the budget is
 //! free, then runs alone). Writers wait for room; they never fail for lack of memory. The
 //! budget is a fair (FIFO) semaphore, so a large write is not starved by small ones.
 
 use crate::error::{Error, Result};
+use silt_core::CoreConfig;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Splits the engine's `memory_limit`: three quarters to the core (`read_buffer_limit`
+/// lowered to fit), and returns the quarter for the driver's write-body budget. Refuses a
+/// limit that leaves the core less than one chunk or the writes nothing.
+pub fn split_memory_limit(limit: u64, core: &mut CoreConfig) -> Result<u64> {
+    let min = min_memory_limit(core.chunk_size);
+    if limit < min {
+        return Err(Error::MemoryLimit { limit, min });
+    }
+    core.memory_limit = core_share(limit);
+    core.read_buffer_limit = core.read_buffer_limit.min(core.memory_limit);
+    Ok(write_share(limit))
+}
+
+/// The smallest `memory_limit` whose core share holds one chunk and whose write share is
+/// not empty.
+pub fn min_memory_limit(chunk_size: u64) -> u64 {
+    // ceil(3L/4) >= c  <=>  L >= floor(4(c-1)/3) + 1.
+    let c = u128::from(chunk_size.max(1));
+    let l = (4 * (c - 1)) / 3 + 1;
+    u64::try_from(l).unwrap_or(u64::MAX).max(4)
+}
+
 /// The share of the user's `memory_limit` the core gets (the rest bounds write bodies).
-pub(crate) fn core_share(memory_limit: u64) -> u64 {
+fn core_share(memory_limit: u64) -> u64 {
     memory_limit - write_share(memory_limit)
 }
 
 /// The share of the user's `memory_limit` that bounds write request bodies: a quarter.
-pub(crate) fn write_share(memory_limit: u64) -> u64 {
+fn write_share(memory_limit: u64) -> u64 {
     memory_limit / 4
 }
 
-/// The budget of write request bodies in flight.
+/// The budget of write request bodies in flight. Runtime-agnostic: a blocking caller waits
+/// for [`WriteBudget::acquire`] by parking its thread.
 #[derive(Debug)]
-pub(crate) struct WriteBudget {
+pub struct WriteBudget {
     sem: Arc<Semaphore>,
     /// Bytes of the budget (the semaphore's permits, one per byte).
     limit: u64,
@@ -39,7 +63,7 @@ pub(crate) struct WriteBudget {
 
 /// Bytes of the budget held by one write; given back when dropped.
 #[derive(Debug)]
-pub(crate) struct WritePermit {
+pub struct WritePermit {
     _permit: OwnedSemaphorePermit,
     bytes: u64,
     budget: Arc<WriteBudget>,
@@ -53,17 +77,21 @@ impl Drop for WritePermit {
 
 /// The budget's figures, for status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct WriteFigures {
+pub struct WriteFigures {
+    /// Bytes of the budget.
     pub limit: u64,
+    /// Bytes taken now.
     pub in_use: u64,
+    /// The most ever taken at once.
     pub peak: u64,
+    /// Writes that had to wait for room.
     pub waited: u64,
 }
 
 impl WriteBudget {
     /// A budget of `limit` bytes (at least 1; at most `u32::MAX`, the most one acquisition
     /// of the semaphore can take).
-    pub(crate) fn new(limit: u64) -> Arc<WriteBudget> {
+    pub fn new(limit: u64) -> Arc<WriteBudget> {
         let limit = limit.clamp(1, u64::from(u32::MAX));
         Arc::new(WriteBudget {
             sem: Arc::new(Semaphore::new(limit as usize)),
@@ -76,7 +104,7 @@ impl WriteBudget {
 
     /// Takes room for a write of `len` bytes (all of the budget if `len` exceeds it),
     /// waiting until there is room.
-    pub(crate) async fn acquire(self: &Arc<Self>, len: u64) -> Result<WritePermit> {
+    pub async fn acquire(self: &Arc<Self>, len: u64) -> Result<WritePermit> {
         let bytes = len.min(self.limit);
         // `bytes <= limit <= u32::MAX`.
         let n = u32::try_from(bytes).unwrap_or(u32::MAX);
@@ -103,7 +131,7 @@ impl WriteBudget {
     }
 
     /// The figures now.
-    pub(crate) fn figures(&self) -> WriteFigures {
+    pub fn figures(&self) -> WriteFigures {
         WriteFigures {
             limit: self.limit,
             in_use: self.in_use.load(Ordering::SeqCst),
@@ -125,6 +153,43 @@ mod tests {
             assert!(core_share(limit) >= limit / 4 * 3);
         }
         assert_eq!(write_share(1 << 30), 1 << 28);
+    }
+
+    #[test]
+    fn the_memory_limit_is_split_three_quarters_to_the_core() {
+        let mut core = CoreConfig::default();
+        let writes = split_memory_limit(1 << 30, &mut core).expect("1 GiB");
+        assert_eq!(core.memory_limit, 768 << 20);
+        assert_eq!(writes, 256 << 20);
+        assert_eq!(core.read_buffer_limit, 64 << 20, "already within");
+        core.validate().expect("the core accepts it");
+
+        // A small limit lowers the read buffers to the core's share.
+        let writes = split_memory_limit(4 << 20, &mut core).expect("4 MiB");
+        assert_eq!(core.memory_limit, 3 << 20);
+        assert_eq!(writes, 1 << 20);
+        assert_eq!(core.read_buffer_limit, 3 << 20);
+        core.validate().expect("the core accepts it");
+    }
+
+    #[test]
+    fn a_limit_below_one_chunk_for_the_core_is_refused_with_the_minimum() {
+        for chunk in [1, 2, 3, 1000, 1 << 20, 5 << 20] {
+            let min = min_memory_limit(chunk);
+            let mut core = CoreConfig {
+                chunk_size: chunk,
+                read_buffer_limit: 1,
+                ..CoreConfig::default()
+            };
+            let writes = split_memory_limit(min, &mut core).expect("the minimum works");
+            assert!(core.memory_limit >= chunk && writes >= 1);
+            core.validate().expect("the core accepts the minimum");
+            let err = split_memory_limit(min - 1, &mut core).expect_err("below the minimum");
+            assert!(
+                matches!(err, Error::MemoryLimit { limit, min: m } if limit == min - 1 && m == min),
+                "{err:?}"
+            );
+        }
     }
 
     #[tokio::test]

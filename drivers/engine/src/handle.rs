@@ -1,16 +1,16 @@
-//! An open file of the cache: what [`crate::CacheManager::open`] returns.
+//! An open file of the cache, over any driver's [`Link`].
 
-use crate::driver::DriverClient;
-use crate::error::{Error, Result};
+use crate::command::{unexpected, Client, Link};
+use crate::error::Result;
 use bytes::Bytes;
 use silt_core::{HandleId, Reply, Request};
 
-/// An open file. Requests go to the driver task; each method returns when the core has
+/// An open file. Requests go to the driver's loop; each method returns when the core has
 /// answered. Dropping a handle without [`FileHandle::close`] closes it in the background
 /// (without the fsync `close` may do).
 #[derive(Debug)]
-pub struct FileHandle {
-    client: DriverClient,
+pub struct FileHandle<L: Link> {
+    client: Client<L>,
     handle: HandleId,
     key: String,
     size_at_open: u64,
@@ -18,21 +18,29 @@ pub struct FileHandle {
     closed: bool,
 }
 
-impl FileHandle {
-    pub(crate) fn new(
-        client: DriverClient,
-        handle: HandleId,
-        key: String,
-        size_at_open: u64,
+impl<L: Link> FileHandle<L> {
+    /// Opens `key` through `client`; with `create`, an object that does not exist is
+    /// created empty. With `fsync_on_close`, [`FileHandle::close`] fsyncs first.
+    pub async fn open(
+        client: &Client<L>,
+        key: &str,
+        create: bool,
         fsync_on_close: bool,
-    ) -> FileHandle {
-        FileHandle {
-            client,
-            handle,
-            key,
-            size_at_open,
-            fsync_on_close,
-            closed: false,
+    ) -> Result<FileHandle<L>> {
+        let req = Request::Open {
+            key: key.to_string(),
+            create,
+        };
+        match client.request(req).await? {
+            Reply::Opened { handle, size } => Ok(FileHandle {
+                client: client.clone(),
+                handle,
+                key: key.to_string(),
+                size_at_open: size,
+                fsync_on_close,
+                closed: false,
+            }),
+            other => Err(unexpected("open", other)),
         }
     }
 
@@ -136,17 +144,10 @@ impl FileHandle {
     }
 }
 
-impl Drop for FileHandle {
+impl<L: Link> Drop for FileHandle<L> {
     fn drop(&mut self) {
         if !self.closed {
             self.client.close_detached(self.handle);
         }
-    }
-}
-
-fn unexpected(request: &'static str, reply: Reply) -> Error {
-    Error::UnexpectedReply {
-        request,
-        reply: format!("{reply:?}"),
     }
 }

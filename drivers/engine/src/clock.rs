@@ -1,24 +1,24 @@
 //! The driver's clock: wall-clock milliseconds since the Unix epoch at start, advanced by a
-//! monotonic clock.
+//! monotonic clock (std's; a tokio driver converts with `tokio::time::Instant::from_std`).
 //!
 //! The core keeps times in its journal (the next attempt of an upload), so they must keep
 //! their meaning across restarts: the epoch is the Unix epoch, as `silt_core::Instant`
 //! documents. Within one run time only moves forward (a wall-clock step does not reach the
 //! core), and a deadline the core asks for maps back onto the monotonic clock for the timer.
 
+use std::time::Instant as Mono;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::time::Instant as Mono;
 
-/// Converts between the core's instants and tokio's monotonic clock.
+/// Converts between the core's instants and the monotonic clock.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Clock {
+pub struct Clock {
     origin: Mono,
     epoch_ms: u64,
 }
 
 impl Clock {
     /// A clock that reads the wall clock once, now.
-    pub(crate) fn start() -> Clock {
+    pub fn start() -> Clock {
         let epoch_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -29,13 +29,13 @@ impl Clock {
     }
 
     /// The core's `now`.
-    pub(crate) fn now(&self) -> silt_core::Instant {
+    pub fn now(&self) -> silt_core::Instant {
         let elapsed = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
         silt_core::Instant::from_millis(self.epoch_ms.saturating_add(elapsed))
     }
 
     /// The monotonic instant at which the core's `at` is reached (at once if it is past).
-    pub(crate) fn deadline(&self, at: silt_core::Instant) -> Mono {
+    pub fn deadline(&self, at: silt_core::Instant) -> Mono {
         let offset = at.as_millis().saturating_sub(self.epoch_ms);
         // Far deadlines (a retry in a week) are clamped: the timer is re-armed after every
         // input anyway.

@@ -95,10 +95,18 @@ pub enum Error {
         /// The reply received.
         reply: String,
     },
-    /// A task of the engine (opening the cache directory, or the driver task) failed to run
-    /// to completion: it panicked or was cancelled.
+    /// A task or thread of the engine (opening the cache directory, the driver's loop)
+    /// failed to run to completion: it panicked or was cancelled.
     #[error("engine task failed: {0}")]
     Task(String),
+    /// A thread or runtime of the engine could not be started.
+    #[error("cannot start the engine's {what}: {source}")]
+    Spawn {
+        /// What was being started.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
 }
 
 fn holder(pid: Option<u32>) -> String {
