@@ -52,9 +52,9 @@ impl Core {
     /// its `min_free_space` reserve, kept for index commits, or dirty data is at its limit.
     pub(crate) fn space_blocks_writes(&mut self, incoming: u64) -> bool {
         self.space.low_space
-            || self.estimated_free().is_some_and(|f| {
-                f.saturating_sub(incoming) < self.cfg.min_free_space
-            })
+            || self
+                .estimated_free()
+                .is_some_and(|f| f.saturating_sub(incoming) < self.cfg.min_free_space)
             || self.entries.dirty_bytes() >= self.cfg.dirty_limit
     }
 

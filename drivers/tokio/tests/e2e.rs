@@ -366,14 +366,12 @@ async fn stop_keeps_writes_that_were_never_fsynced() {
 /// cache directory and checks that the bucket receives exactly what was fsynced.
 #[cfg(unix)]
 mod sigkill {
+    use super::support::child::{run_child, say};
     use super::{apply, assert_index_on, bounded, bucket, object, options_on, pattern};
     use super::{put_outside, support, CacheManager};
-    use std::io::{BufRead, BufReader, Read};
     use std::os::unix::process::ExitStatusExt;
     use std::path::Path;
-    use std::process::{Child, Command, ExitStatus, Stdio};
-    use std::sync::mpsc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// The cache directory; its presence selects the child's part.
     const ENV_DIR: &str = "SILT_E2E_KILL_CACHE_DIR";
@@ -383,10 +381,6 @@ mod sigkill {
     const ENV_BUCKET: &str = "SILT_E2E_KILL_BUCKET";
     /// The line the child prints once every fsync has returned.
     const SYNCED: &str = "synced";
-    /// How long the parent waits for [`SYNCED`].
-    const SYNC_WAIT: Duration = Duration::from_secs(30);
-    /// How long the parent waits for the killed child to be reaped.
-    const EXIT_WAIT: Duration = Duration::from_secs(10);
 
     /// A new object written in ranges, with a hole and an overlap.
     const NEW_KEY: &str = "kill/new.bin";
@@ -473,9 +467,10 @@ mod sigkill {
             (ENV_BUCKET, remote.inner().bucket().to_string().into()),
         ];
         let name = test_name.to_string();
-        let (pid, exit) = tokio::task::spawn_blocking(move || run_child(&name, envs))
-            .await
-            .expect("child runner");
+        let (pid, exit) =
+            tokio::task::spawn_blocking(move || run_child(&name, envs, SYNCED, || {}))
+                .await
+                .expect("child runner");
         assert_eq!(
             exit.signal(),
             Some(libc::SIGKILL),
@@ -548,87 +543,9 @@ mod sigkill {
                 .await
                 .expect("child fsync");
         }
-        // On a line of its own (the test harness may have printed the test's name).
-        println!("\n{SYNCED}");
-        std::io::Write::flush(&mut std::io::stdout()).expect("flush stdout");
+        say(SYNCED);
         tokio::time::sleep(support::WAIT).await;
         panic!("the child was not killed within {:?}", support::WAIT);
-    }
-
-    /// Kills the child with SIGKILL when dropped (a failing test leaves no process behind).
-    struct Killed(Child);
-
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    /// Starts the child, waits for [`SYNCED`], kills it with SIGKILL and reaps it. Returns
-    /// its pid and exit status.
-    fn run_child(test_name: &str, envs: Vec<(&str, std::ffi::OsString)>) -> (u32, ExitStatus) {
-        let exe = std::env::current_exe().expect("the test binary");
-        let child = Command::new(exe)
-            .args([test_name, "--exact", "--nocapture", "--test-threads", "1"])
-            .envs(envs)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the child");
-        let mut child = Killed(child);
-        let pid = child.0.id();
-        let stdout = child.0.stdout.take().expect("child stdout");
-        let mut stderr = child.0.stderr.take().expect("child stderr");
-        let (line_tx, line_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (err_tx, err_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            let _ = err_tx.send(text);
-        });
-
-        let deadline = Instant::now() + SYNC_WAIT;
-        let mut seen = Vec::new();
-        let synced = loop {
-            match line_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if line.trim() == SYNCED => break true,
-                Ok(line) => seen.push(line),
-                // The child closed stdout (it ended) or the deadline passed.
-                Err(_) => break false,
-            }
-        };
-
-        child.0.kill().expect("SIGKILL the child");
-        let deadline = Instant::now() + EXIT_WAIT;
-        let exit = loop {
-            if let Some(exit) = child.0.try_wait().expect("wait for the child") {
-                break exit;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the killed child did not exit within {EXIT_WAIT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        if !synced {
-            let err = err_rx.recv_timeout(EXIT_WAIT).unwrap_or_default();
-            panic!(
-                "the child did not report {SYNCED:?} within {SYNC_WAIT:?} ({exit:?})\n\
-                 stdout:\n{}\nstderr:\n{err}",
-                seen.join("\n")
-            );
-        }
-        (pid, exit)
     }
 }
 
@@ -1020,6 +937,11 @@ async fn stat_and_list_show_the_bucket_overlaid_with_local_changes() {
         .await
         .expect("write");
     bounded("close", f.close()).await.expect("close");
+    // The delete stays journaled while the listing runs (the gate holds the server's side
+    // of it): the page must hide the key from local state alone.
+    let gate = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+    remote.set_write_gate(gate.clone());
+    let held = gate.lock().await;
     engine.unlink("docs/b.txt").await.expect("unlink");
 
     let mut names = Vec::new();
@@ -1045,6 +967,7 @@ async fn stat_and_list_show_the_bucket_overlaid_with_local_changes() {
         ],
         "the remote names, the new file, not the deleted one, in pages of two"
     );
+    drop(held);
     let new = engine
         .stat("docs/new.txt")
         .await

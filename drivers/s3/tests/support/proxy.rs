@@ -2,12 +2,16 @@
 //! every `every`-th connection injects one fault, cycling through five: a 503 SlowDown and a
 //! 500 InternalError answered without forwarding the request, a connection reset before any
 //! response, and (for a GET) a response cut off halfway through its body, by a reset or by a
-//! clean close. It can also delay every connection.
+//! clean close. It can also delay every connection, take the server away (refuse new
+//! connections and cut open ones: [`Proxy::set_down`]) and hold back what clients send after
+//! a number of bytes (an upload stuck midway: [`Proxy::hold_after`]).
 //!
 //! Faults hit the first request of a connection, before the server sees it (5xx, reset) or
 //! after (cut GETs, which change nothing on the server), so retrying is always safe.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,7 +38,14 @@ pub struct ProxyStats {
     pub connections: AtomicU64,
     /// Faults injected, by kind (see [`FaultPlan::only`]).
     pub faults: [AtomicU64; 5],
+    /// The server is away: connections are refused and cut.
+    down: AtomicBool,
+    /// When not 0: client bytes go through only while `bytes_up` is below it.
+    hold_at: AtomicU64,
 }
+
+/// How often a held-back or cut connection looks at the switches again.
+const POLL: Duration = Duration::from_millis(5);
 
 /// A running proxy.
 pub struct Proxy {
@@ -52,6 +63,38 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
+    /// Down: new connections are refused and open ones cut. Up: back to normal.
+    pub fn set_down(&self, down: bool) {
+        self.stats.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Bytes clients sent through the proxy so far.
+    pub fn bytes_up(&self) -> u64 {
+        self.stats.bytes_up.load(Ordering::SeqCst)
+    }
+
+    /// Counts client bytes from zero again.
+    pub fn reset_bytes_up(&self) {
+        self.stats.bytes_up.store(0, Ordering::SeqCst);
+    }
+
+    /// Holds back client bytes once `bytes` more have gone through.
+    pub fn hold_after(&self, bytes: u64) {
+        let at = self.bytes_up().saturating_add(bytes).max(1);
+        self.stats.hold_at.store(at, Ordering::SeqCst);
+    }
+
+    /// Lets everything through again.
+    pub fn release(&self) {
+        self.stats.hold_at.store(0, Ordering::SeqCst);
+    }
+
+    /// True while client bytes are being held back.
+    pub fn holding(&self) -> bool {
+        let at = self.stats.hold_at.load(Ordering::SeqCst);
+        at != 0 && self.bytes_up() >= at
+    }
+
     /// Starts a proxy to `upstream` (`http://host:port`) on the current runtime.
     pub async fn start(upstream: &str, plan: FaultPlan) -> Proxy {
         let upstream = upstream.trim_start_matches("http://").to_string();
@@ -64,6 +107,10 @@ impl Proxy {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
+                if s.down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 let n = s.connections.fetch_add(1, Ordering::Relaxed) + 1;
                 let (s, upstream) = (s.clone(), upstream.clone());
                 tokio::spawn(async move {
@@ -166,10 +213,12 @@ fn content_length(head: &[u8]) -> Option<u64> {
     })
 }
 
-/// Copies both ways, counting what the client sends.
+/// Copies both ways, counting what the client sends, holding it back past `hold_at`, until
+/// either side closes or the proxy goes down.
 async fn pipe(client: TcpStream, server: TcpStream, s: &ProxyStats) -> std::io::Result<()> {
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
+    let cut = || std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
     let up = async {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -178,13 +227,42 @@ async fn pipe(client: TcpStream, server: TcpStream, s: &ProxyStats) -> std::io::
                 sw.shutdown().await?;
                 return Ok::<_, std::io::Error>(());
             }
-            s.bytes_up.fetch_add(n as u64, Ordering::Relaxed);
-            sw.write_all(&buf[..n]).await?;
+            let mut at = 0;
+            while at < n {
+                if s.down.load(Ordering::SeqCst) {
+                    return Err(cut());
+                }
+                let hold_at = s.hold_at.load(Ordering::SeqCst);
+                let room = match hold_at {
+                    0 => u64::MAX,
+                    h => h.saturating_sub(s.bytes_up.load(Ordering::SeqCst)),
+                };
+                if room == 0 {
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+                let take = (n - at).min(usize::try_from(room).unwrap_or(usize::MAX));
+                sw.write_all(&buf[at..at + take]).await?;
+                s.bytes_up.fetch_add(take as u64, Ordering::SeqCst);
+                at += take;
+            }
         }
     };
     let down = async {
-        tokio::io::copy(&mut sr, &mut cw).await?;
-        cw.shutdown().await
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let read = tokio::time::timeout(POLL * 20, sr.read(&mut buf)).await;
+            if s.down.load(Ordering::SeqCst) {
+                return Err(cut());
+            }
+            match read {
+                Err(_) => continue,
+                Ok(r) => match r? {
+                    0 => return cw.shutdown().await,
+                    n => cw.write_all(&buf[..n]).await?,
+                },
+            }
+        }
     };
     let _ = tokio::try_join!(up, down);
     Ok(())

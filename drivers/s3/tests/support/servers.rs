@@ -65,8 +65,13 @@ async fn serve_s3s_fs(listener: StdListener, root: std::path::PathBuf) {
     let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
     let http = ConnBuilder::new(TokioExecutor::new());
     loop {
-        let Ok((socket, _)) = listener.accept().await else {
-            continue;
+        let socket = match listener.accept().await {
+            Ok((socket, _)) => socket,
+            Err(_) => {
+                // Out of descriptors or an aborted connection: pause instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let conn = http
             .serve_connection(TokioIo::new(socket), service.clone())

@@ -32,7 +32,7 @@ impl<S> Counting<S> {
     }
 
     /// Sends conditional writes (PUTs and multipart completions) one at a time among every
-    /// store sharing `gate`. s3s-fs checks `If-Match` / `If-None-Match` and then writes, not
+    /// store sharing `gate` (deletes too). s3s-fs checks `If-Match` / `If-None-Match` and then writes, not
     /// atomically: two writes racing for one key can both pass the check. S3 decides them
     /// atomically; the gate gives the test server that atomicity for several caches.
     pub fn set_write_gate(&self, gate: Arc<tokio::sync::Mutex<()>>) {
@@ -182,6 +182,7 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
     }
 
     async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()> {
+        let _gate = self.gate().await;
         self.inner.delete(key, if_match).await
     }
 

@@ -5,8 +5,11 @@
 
 #![allow(dead_code)]
 
+pub mod child;
 pub mod counting;
 pub mod memory;
+/// The servers, shared with the remote's own tests: s3s-fs in-process, moto as a child.
+#[path = "../../../s3/tests/support/servers.rs"]
 pub mod server;
 
 use counting::Counting;
