@@ -52,5 +52,8 @@ cargo run --release -p silt-core --example core_scale -- --quick
 step "read path benchmark, quick mode (it must run; the numbers are in docs/benchmarks.md)"
 cargo run --release -p silt-core --example read_path -- --quick
 
+step "engine benchmark, quick mode (it must run; the numbers are in docs/benchmarks.md)"
+cargo run --release -p silt-tokio --example engine_bench -- --quick
+
 step "deterministic simulation, seeds ${SEEDS}"
 cargo run --release -p silt-sim -- --seeds "${SEEDS}"
