@@ -1,7 +1,8 @@
 //! Starting the engine for a bucket: connect, probe what the server enforces, open the
 //! cache directory.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use aws_sdk_s3::error::DisplayErrorContext;
 use silt_config::Settings;
 use silt_s3::{probe, RemoteConfig, S3Remote};
 use silt_tokio::{CacheManager, Options};
@@ -20,6 +21,7 @@ pub async fn start(
         None => format!("bucket {:?}", remote.bucket),
     };
     let s3 = S3Remote::connect(remote).await;
+    check_bucket(&s3, &remote.bucket, &where_).await?;
     let seed = seed();
     let caps = probe(&s3, &format!("{seed:016x}")).await.with_context(|| {
         format!(
@@ -36,6 +38,27 @@ pub async fn start(
     CacheManager::start(options)
         .await
         .with_context(|| format!("starting the cache in {}", cache_dir.display()))
+}
+
+/// HeadBucket: a missing bucket or refused credentials are said as such (some servers
+/// create a bucket on the first PUT, so the probe alone would not notice).
+async fn check_bucket(s3: &S3Remote, bucket: &str, where_: &str) -> anyhow::Result<()> {
+    let Err(e) = s3.client().head_bucket().bucket(bucket).send().await else {
+        return Ok(());
+    };
+    if e.as_service_error().is_some_and(|s| s.is_not_found()) {
+        bail!("{where_} does not exist: create it first, or check the name and --endpoint");
+    }
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    if matches!(status, Some(401 | 403)) {
+        bail!(
+            "{where_}: access denied (HTTP {}): check the credentials (--profile, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+            status.unwrap_or_default()
+        );
+    }
+    Err(anyhow::anyhow!("{}", DisplayErrorContext(e))).with_context(|| {
+        format!("cannot reach {where_}: check --endpoint, --region and the network")
+    })
 }
 
 /// A seed for the retry jitter and the probe's key: the time and the pid.
