@@ -7,27 +7,22 @@ mod support;
 
 use silt_fuse::demo::{DemoServer, ACCESS_KEY, SECRET_KEY};
 use std::fs;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 use support::*;
 
-/// Kills the child and detaches its mount if the test ends early.
-struct Running {
-    child: Child,
-    _detach: DetachOnDrop,
-}
+/// SIGKILLs a background silt if the test ends early.
+struct KillOnDrop(i32);
 
-impl Drop for Running {
+impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // SAFETY: kill(2) with a pid and a valid signal touches no memory of ours.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
     }
 }
 
 #[test]
-fn silt_endpoint_bucket_mountpoint_mounts_uploads_and_stops_on_sigterm() {
+fn the_seed_command_mounts_in_the_background_uploads_and_stops_on_sigterm() {
     require_fuse();
     let rt = runtime();
     let root = tempfile::tempdir().expect("tempdir");
@@ -35,37 +30,34 @@ fn silt_endpoint_bucket_mountpoint_mounts_uploads_and_stops_on_sigterm() {
     let mnt = root.path().join("mnt");
     let cache = root.path().join("cache");
     fs::create_dir_all(&mnt).expect("mount point");
+    let _detach = DetachOnDrop(mnt.clone());
     let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
     server.ensure_bucket("test").expect("bucket");
 
-    // The seed's command with a loopback endpoint and a Linux mount point for `H:`.
-    let mut running = Running {
-        child: Command::new(env!("CARGO_BIN_EXE_silt"))
-            .args(["--memory-limit", "1024", "--endpoint", server.endpoint()])
-            .arg("--cache-dir")
-            .arg(&cache)
-            .arg("test")
-            .arg(&mnt)
-            .env("HOME", root.path())
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn silt"),
-        _detach: DetachOnDrop(mnt.clone()),
-    };
-    let start = Instant::now();
-    while !is_mounted(&mnt) {
-        if let Some(status) = running.child.try_wait().expect("wait") {
-            panic!("silt exited before mounting: {status}");
-        }
-        assert!(start.elapsed() < WAIT, "not mounted within {WAIT:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // The cache went where --cache-dir said (the lock names this process).
-    assert!(cache.join("lock").exists());
+    // The seed's command with a loopback endpoint and a Linux mount point for `H:`: no -f,
+    // so it returns once the mount is ready and the mount runs on in the background.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
+    cmd.args(["--memory-limit", "1024", "--endpoint", server.endpoint()])
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("test")
+        .arg(&mnt)
+        .env("HOME", root.path())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE");
+    let (status, err) = run_bounded(&mut cmd);
+    assert!(status.success(), "silt exited with {status}: {err}");
+    assert!(is_mounted(&mnt), "not mounted when silt returned: {err}");
+    let pid: i32 = err
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in: {err}"));
+    let daemon = KillOnDrop(pid);
+    assert!(cache.join("silt.log").exists(), "no log file");
 
     fs::write(mnt.join("hello.txt"), b"hello from silt").expect("write on the mount");
     assert_eq!(names(&mnt), vec!["hello.txt"]);
@@ -74,19 +66,14 @@ fn silt_endpoint_bucket_mountpoint_mounts_uploads_and_stops_on_sigterm() {
         fs::read(buckets.join("test/hello.txt")).is_ok_and(|b| b == b"hello from silt")
     });
 
-    let pid = i32::try_from(running.child.id()).expect("pid");
-    // SAFETY: kill(2) with our own child's pid and a valid signal touches no memory of ours.
+    // SAFETY: kill(2) with the daemon's pid and a valid signal touches no memory of ours.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = running.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(start.elapsed() < WAIT, "silt did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "silt exited with {status}");
-    assert!(!is_mounted(&mnt));
+    wait_until("the daemon gone", || {
+        !Path::new(&format!("/proc/{pid}")).exists() && !is_mounted(&mnt)
+    });
+    std::mem::forget(daemon);
+    let log = fs::read_to_string(cache.join("silt.log")).expect("log");
+    assert!(log.contains("unmounted cleanly"), "log: {log}");
 }
 
 #[test]
@@ -99,9 +86,13 @@ fn a_bucket_that_does_not_exist_is_named_in_the_error() {
     let server =
         bounded(&rt, "server", DemoServer::start(&root.path().join("b"), 0)).expect("server");
     let _detach = DetachOnDrop(mnt.clone());
-    let silt = |bucket: &str, secret: &str| {
+    // In the background (the reason comes back from its log) and with -f.
+    let silt = |bucket: &str, secret: &str, foreground: bool| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
-        cmd.args(["-f", "--endpoint", server.endpoint()])
+        if foreground {
+            cmd.arg("-f");
+        }
+        cmd.args(["--endpoint", server.endpoint()])
             .arg("--cache-dir")
             .arg(root.path().join("cache"))
             .arg(bucket)
@@ -112,7 +103,7 @@ fn a_bucket_that_does_not_exist_is_named_in_the_error() {
             .env("AWS_REGION", "us-east-1");
         run_bounded(&mut cmd)
     };
-    let (status, err) = silt("no-such-bucket", SECRET_KEY);
+    let (status, err) = silt("no-such-bucket", SECRET_KEY, false);
     assert!(!status.success());
     assert!(
         err.contains("bucket \"no-such-bucket\"") && err.contains("does not exist"),
@@ -121,7 +112,7 @@ fn a_bucket_that_does_not_exist_is_named_in_the_error() {
     assert!(!is_mounted(&mnt));
 
     server.ensure_bucket("there").expect("bucket");
-    let (status, err) = silt("there", "a-wrong-secret");
+    let (status, err) = silt("there", "a-wrong-secret", true);
     assert!(!status.success());
     assert!(
         err.contains("access denied") && err.contains("credentials"),

@@ -95,7 +95,8 @@ pub struct CommonArgs {
     /// Permission bits of directories, octal.
     #[arg(long, value_name = "OCTAL", default_value = "0755", value_parser = parse_mode)]
     pub dir_mode: u16,
-    /// Stay in the foreground (the only mode so far: silt always runs in the foreground).
+    /// Stay in the foreground; without it a mount goes to the background once it is
+    /// ready (`silt demo` always stays in the foreground).
     #[arg(short = 'f', long)]
     pub foreground: bool,
     /// Mount options, comma-separated (allow_other, allow_root, ro, default_permissions).

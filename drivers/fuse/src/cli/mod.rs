@@ -2,6 +2,7 @@
 //! the mount until a signal.
 
 pub mod args;
+mod daemon;
 mod demo_cmd;
 mod engine;
 mod mount_cmd;

@@ -1,7 +1,7 @@
 //! `silt [flags] BUCKET[:PREFIX] MOUNTPOINT`.
 
 use super::args::{split_target, MountArgs};
-use super::{engine, fs_options, runtime, serve::serve, settings};
+use super::{daemon, engine, fs_options, runtime, serve::serve, settings};
 use anyhow::{anyhow, Context};
 use silt_config::Target;
 use silt_fuse::MountConfig;
@@ -17,11 +17,6 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("missing MOUNTPOINT"))?;
     let (bucket, prefix) = split_target(&target).map_err(|e| anyhow!(e))?;
     silt_fuse::preflight(&mountpoint)?;
-    if !args.common.foreground {
-        eprintln!(
-            "silt: running in the foreground (daemon mode is not implemented yet; -f says so)"
-        );
-    }
     let settings = settings::load(&args.common)?;
     let cache_dir = settings::cache_dir(
         &settings,
@@ -31,6 +26,9 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
             prefix: prefix.clone(),
         },
     )?;
+    if !args.common.foreground {
+        return daemon::start(&cache_dir, &cache_dir.join("silt.log"), &mountpoint);
+    }
     let remote = RemoteConfig {
         prefix: if prefix.is_empty() {
             String::new()
@@ -52,6 +50,9 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
             m.mountpoint().display(),
             cache_dir.display()
         );
+        if daemon::is_background() {
+            daemon::announce_ready();
+        }
     })
     .with_context(|| format!("silt {target} {}", mountpoint.display()))
 }
