@@ -276,3 +276,59 @@ fn a_prefix_mount_shows_only_its_keys_and_writes_below_it() {
     );
     bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
 }
+
+#[test]
+fn a_remount_reads_cached_and_written_files_without_fetching_them_again() {
+    require_fuse();
+    let rt = runtime();
+    let root = tempfile::tempdir().expect("tempdir");
+    let buckets = root.path().join("buckets");
+    let cache = root.path().join("cache");
+    let mnt = root.path().join("mnt");
+    fs::create_dir_all(&mnt).expect("mount point");
+    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
+    server.ensure_bucket(BUCKET).expect("bucket");
+    let remote = bounded(&rt, "probe", remote(&server));
+    let outside: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    bounded(&rt, "put", put(&remote, "remote.bin", &outside));
+
+    let caps = remote.capabilities();
+    let counted = || {
+        let cfg = server.remote_config(BUCKET);
+        bounded(&rt, "connect", async move {
+            let s3 = silt_s3::S3Remote::connect(&cfg).await;
+            s3.set_capabilities(caps);
+            std::sync::Arc::new(support::gets::CountGets::new(s3))
+        })
+    };
+    let first = counted();
+    let manager = bounded(&rt, "engine", engine_on(&cache, &first, caps));
+    let mounted = mount(&rt, manager, &mnt);
+    assert_eq!(
+        fs::read(mnt.join("remote.bin")).expect("cold read"),
+        outside
+    );
+    assert!(first.gets() > 0, "a cold read fetches");
+    let written: Vec<u8> = (0..2_000_000u32).map(|i| (i % 239) as u8).collect();
+    {
+        let mut f = fs::File::create(mnt.join("local.bin")).expect("create");
+        f.write_all(&written).expect("write");
+        f.sync_all().expect("fsync");
+    }
+    bounded(&rt, "flush", mounted.manager().expect("engine").flush(true)).expect("flush");
+    bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
+
+    let second = counted();
+    let manager = bounded(&rt, "engine again", engine_on(&cache, &second, caps));
+    let mounted = mount(&rt, manager, &mnt);
+    assert_eq!(
+        fs::read(mnt.join("remote.bin")).expect("warm read"),
+        outside
+    );
+    assert_eq!(
+        fs::read(mnt.join("local.bin")).expect("read written"),
+        written
+    );
+    assert_eq!(second.gets(), 0, "the remount fetched cached bytes again");
+    bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");
+}

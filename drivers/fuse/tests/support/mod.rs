@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod gets;
+
 use silt_fuse::demo::DemoServer;
 use silt_fuse::{FsOptions, MountConfig, Mounted, Ownership};
 use silt_s3::{probe, ObjectStore, S3Remote};
@@ -75,6 +77,15 @@ pub async fn put(remote: &S3Remote, key: &str, data: &[u8]) {
 
 /// An engine on `cache_dir` with short timers: uploads 100 ms after the last write.
 pub async fn engine(cache_dir: &Path, remote: &Arc<S3Remote>) -> CacheManager {
+    engine_on(cache_dir, remote, remote.capabilities()).await
+}
+
+/// [`engine`] over any object store, with the capabilities its server was probed for.
+pub async fn engine_on<S: ObjectStore + 'static>(
+    cache_dir: &Path,
+    remote: &Arc<S>,
+    caps: silt_s3::Capabilities,
+) -> CacheManager {
     let mut o = Options::new(cache_dir, remote.clone());
     o.core.write_back_delay = Duration::from_millis(100);
     o.core.commit_interval = Duration::from_millis(200);
@@ -82,7 +93,7 @@ pub async fn engine(cache_dir: &Path, remote: &Arc<S3Remote>) -> CacheManager {
     o.core.retry_max = Duration::from_secs(1);
     o.core.min_free_space = 1 << 20;
     o.fsync_on_close = false;
-    remote.capabilities().apply_to(&mut o.core);
+    caps.apply_to(&mut o.core);
     CacheManager::start(o).await.expect("start the engine")
 }
 
