@@ -187,6 +187,79 @@ fn after_kill_9_the_stale_mount_is_named_and_every_fsynced_byte_survives() {
     assert!(demo.terminate().success());
 }
 
+/// The bytes of chunk `i` of the stream written in the kill test.
+fn chunk(i: u64) -> Vec<u8> {
+    (0..CHUNK)
+        .map(|j| (i as u8) ^ (j as u8).wrapping_mul(13))
+        .collect()
+}
+
+/// Chunk size of the stream written in the kill test.
+const CHUNK: usize = 64 * 1024;
+
+#[test]
+fn kill_9_in_the_middle_of_writes_keeps_every_fsynced_byte() {
+    require_fuse();
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir: PathBuf = root.path().join("demo");
+    let home = root.path().join("home");
+    fs::create_dir_all(&home).expect("home");
+    let mnt = dir.join("mnt");
+    let _cleanup = DetachOnDrop(mnt.clone());
+    let demo = Demo::start(&dir, &home);
+
+    // A writer appends 64 KiB chunks and fsyncs every fourth; `synced` is how much an
+    // fsync has acknowledged. It stops at the first error (the mount dies under it).
+    let synced = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = {
+        let synced = synced.clone();
+        let path = mnt.join("stream.bin");
+        std::thread::spawn(move || {
+            use std::os::unix::fs::FileExt;
+            let Ok(f) = fs::File::create(&path) else {
+                return;
+            };
+            for i in 0..4096u64 {
+                if f.write_all_at(&chunk(i), i * CHUNK as u64).is_err() {
+                    return;
+                }
+                if i % 4 == 3 {
+                    if f.sync_all().is_err() {
+                        return;
+                    }
+                    synced.store((i + 1) * CHUNK as u64, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    wait_until("2 MiB fsynced", || {
+        synced.load(std::sync::atomic::Ordering::SeqCst) >= 2 << 20
+    });
+    let status = demo.signal(libc::SIGKILL);
+    assert!(!status.success(), "killed: {status}");
+    writer.join().expect("writer");
+    let acknowledged = synced.load(std::sync::atomic::Ordering::SeqCst) as usize;
+    detach(&mnt);
+
+    let expected: Vec<u8> = (0..(acknowledged / CHUNK) as u64).flat_map(chunk).collect();
+    let demo = Demo::start(&dir, &home);
+    let got = fs::read(mnt.join("stream.bin")).expect("read after the restart");
+    assert!(
+        got.len() >= acknowledged,
+        "{} bytes after the restart, {acknowledged} were fsynced",
+        got.len()
+    );
+    assert!(
+        got[..acknowledged] == expected[..],
+        "fsynced bytes lost or changed"
+    );
+    let bucket_file = dir.join("buckets/demo/stream.bin");
+    wait_until("stream.bin in the demo bucket", || {
+        fs::read(&bucket_file).is_ok_and(|b| b == got)
+    });
+    assert!(demo.terminate().success());
+}
+
 #[test]
 fn a_missing_mount_point_is_a_clear_error() {
     require_fuse();
