@@ -23,6 +23,8 @@ pub enum PlantedBug {
     BufferedReadOverDirty,
     /// A read starts beside a write in flight over the same chunks.
     ReadBesideOverlappingWrite,
+    /// A listing shows a remote object whose delete is journaled but not done.
+    ListShowsJournaledDelete,
 }
 
 /// Sizes, limits and timers of the core. See `docs/architecture.md`.
@@ -213,6 +215,7 @@ pub(crate) enum PlantedBugName {
     CleanWritesDuringUpload,
     BufferedReadOverDirty,
     ReadBesideOverlappingWrite,
+    ListShowsJournaledDelete,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -43,6 +43,7 @@ enum Ev {
     DiskReading,
 }
 
+mod names;
 mod readers;
 
 /// The length of a read that reads the rest of the file.
@@ -83,6 +84,13 @@ enum Op {
         from: String,
         to: String,
     },
+    Stat {
+        key: String,
+    },
+    List {
+        dir: String,
+        after: Option<String>,
+    },
 }
 
 /// The outcome of one run.
@@ -120,6 +128,8 @@ pub struct World {
     /// Renames still to send of a swap of two files through a third name (each target key
     /// then holds the other's source: the uploads wait on each other in a circle).
     swap: std::collections::VecDeque<Op>,
+    /// The listing the client is paging through.
+    listing: Option<names::Listing>,
     /// Conflict copies reported so far.
     conflicts_seen: Vec<String>,
     /// The flush sent when the faults stop, until answered.
@@ -188,6 +198,7 @@ impl World {
             handles: BTreeMap::new(),
             pending: None,
             swap: std::collections::VecDeque::new(),
+            listing: None,
             awaited: None,
             conflicts_seen: Vec::new(),
             renaming: None,
@@ -555,6 +566,12 @@ impl World {
                 from: from.clone(),
                 to: to.clone(),
             },
+            Op::Stat { key } => Request::Stat { key: key.clone() },
+            Op::List { dir, after } => Request::List {
+                dir: dir.clone(),
+                after: after.clone(),
+                max: names::PAGE,
+            },
         };
         self.trace(format!("request {req} {op:?}"));
         if std::env::var_os("SILT_SIM_DEBUG").is_some() {
@@ -642,8 +659,10 @@ impl World {
             if !self.model.file(&key).may_exist && !create {
                 return Op::Open { key, create: true };
             }
-            return match self.rng.below(10) {
+            return match self.rng.below(12) {
                 0 if self.model.file(&key).exists == Some(true) => Op::Unlink { key },
+                10 => Op::Stat { key },
+                11 => self.list_op(&key),
                 1 if self.model.file(&key).exists == Some(true) => {
                     let to = live[self.rng.below(live.len() as u64) as usize].clone();
                     let via = live[self.rng.below(live.len() as u64) as usize].clone();
@@ -710,6 +729,7 @@ impl World {
                 key,
                 size: self.rng.below(fmax),
             },
+            86..=87 => Op::Stat { key },
             _ => Op::Close { key },
         }
     }
@@ -923,6 +943,17 @@ impl World {
                     );
                 }
             }
+            (Op::Stat { key }, r @ (Ok(Reply::Attr(_)) | Err(FileError::NotFound))) => {
+                self.check_stat(&key, r)
+            }
+            (Op::List { .. }, Ok(Reply::Listing { entries, next })) => {
+                self.check_page(&entries, next)
+            }
+            (Op::List { .. }, Err(FileError::Io(e)))
+                if self.faults && e.contains("object store") =>
+            {
+                self.listing = None;
+            }
             (op, Err(FileError::Io(e)))
                 if !self.faults || !(e.contains("fetch") || e.contains("object store")) =>
             {
@@ -984,6 +1015,7 @@ impl World {
         self.result.crashes += 1;
         self.count_reads();
         self.restarts += 1;
+        self.listing = None;
         self.trace("CRASH".into());
         // In-flight work is lost; a remote request in flight may or may not have landed.
         let events = std::mem::take(&mut self.events);
@@ -1180,8 +1212,10 @@ fn op_key(op: &Op) -> &str {
         | Op::Fsync { key }
         | Op::Truncate { key, .. }
         | Op::Close { key }
-        | Op::Unlink { key } => key,
+        | Op::Unlink { key }
+        | Op::Stat { key } => key,
         Op::Rename { from, .. } => from,
+        Op::List { dir, .. } => dir,
     }
 }
 
@@ -1231,7 +1265,9 @@ fn set_op_key(op: &mut Op, new: String) {
         | Op::Fsync { key }
         | Op::Truncate { key, .. }
         | Op::Close { key }
-        | Op::Unlink { key } => *key = new,
+        | Op::Unlink { key }
+        | Op::Stat { key } => *key = new,
         Op::Rename { from, .. } => *from = new,
+        Op::List { dir, .. } => *dir = new,
     }
 }

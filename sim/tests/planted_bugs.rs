@@ -61,6 +61,11 @@ fn catches_a_read_run_beside_an_overlapping_write() {
 }
 
 #[test]
+fn catches_a_listing_that_shows_a_journaled_delete() {
+    assert_caught(PlantedBug::ListShowsJournaledDelete);
+}
+
+#[test]
 fn the_unplanted_core_passes_the_same_seeds() {
     // The planted tests are meaningful only if the correct core passes these seeds.
     let failing: Vec<u64> = (0..SEED_BUDGET)

@@ -139,3 +139,12 @@ fn swaps_by_renames_settle() {
 fn a_file_learnt_again_after_a_failed_write_keeps_its_durable_sizes() {
     assert_clean(4_724);
 }
+
+/// Stat of a key the cache never held, then an unlink of it: what the stat learnt was kept
+/// after the delete ran, so a later stat showed the deleted file (1472, 1624, 3615, 4001).
+#[test]
+fn a_stat_after_an_unlink_of_a_key_never_held_says_not_found() {
+    for seed in [1_472, 1_624, 3_615, 4_001] {
+        assert_clean(seed);
+    }
+}

@@ -20,6 +20,7 @@
 
 use super::{Core, RemoteCtx};
 use crate::attr::{Attr, DirEntry, FileKind, RemotePage};
+use crate::config::Bug;
 use crate::ids::{EntryId, RequestId};
 use crate::io::{FileError, ObjectInfo, RemoteError, RemoteOk, RemoteOp, Reply};
 use crate::time::Instant;
@@ -287,12 +288,13 @@ impl Core {
         };
         let start = after.unwrap_or(dir).to_string();
         let mut names: BTreeMap<String, Attr> = BTreeMap::new();
+        let show_deleted = self.cfg.planted(Bug::ListShowsJournaledDelete);
         for (key, attr) in remote {
             if after.is_some_and(|a| key.as_str() <= a) {
                 continue;
             }
             let hidden = !key.ends_with('/') && !self.names.contains_key(&key) && {
-                self.pending_delete(&key)
+                !show_deleted && self.pending_delete(&key)
             };
             if !hidden {
                 names.insert(key, attr);

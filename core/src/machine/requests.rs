@@ -273,6 +273,9 @@ impl Core {
                         vacated_by: None,
                     };
                     self.new_record(key.clone(), op, self.now);
+                    // What a stat learnt of the key is over (found by the simulator's stat
+                    // checks: a stat after the delete ran answered from it).
+                    self.stat_cache.forget(&key);
                     self.commit.ready.push(Waiter::Reply(req, Reply::Unlinked));
                 }
                 (Pending::Rename { req, to }, Some(eid), _) => self.rename_to(req, eid, to),
