@@ -298,7 +298,7 @@ fn a_remount_reads_cached_and_written_files_without_fetching_them_again() {
         bounded(&rt, "connect", async move {
             let s3 = silt_s3::S3Remote::connect(&cfg).await;
             s3.set_capabilities(caps);
-            std::sync::Arc::new(support::gets::CountGets::new(s3))
+            std::sync::Arc::new(support::gets::Counting::new(s3))
         })
     };
     let first = counted();

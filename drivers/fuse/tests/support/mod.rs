@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+/// The engine tests' counting object store (GETs, writes, tokens).
+#[path = "../../../tokio/tests/support/counting.rs"]
 pub mod gets;
 
 use silt_fuse::demo::DemoServer;
