@@ -78,6 +78,12 @@ pub(crate) struct JournalEntry {
 }
 
 impl JournalEntry {
+    /// This attempt must list the server's parts before it issues any (after a restart or
+    /// a failed attempt) and has not had the answer yet.
+    pub fn must_list_parts(&self) -> bool {
+        (self.resumed || self.stale_parts) && !self.listed
+    }
+
     pub fn new(rec: JournalRecord, now: Instant) -> Self {
         JournalEntry {
             rec,

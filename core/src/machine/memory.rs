@@ -91,9 +91,11 @@ impl Core {
             // A multipart upload whose listing is still out waits for it: the listing's
             // answer issues the parts (asking twice would rebuild them twice).
             let waiting = self.journal.get(&jid).is_some_and(|j| {
-                let listing_out = j.rec.multipart.as_ref().is_some_and(|m| {
-                    !m.upload_id.is_empty() && (j.resumed || j.stale_parts) && !j.listed
-                });
+                let listing_out = j
+                    .rec
+                    .multipart
+                    .as_ref()
+                    .is_some_and(|m| !m.upload_id.is_empty() && j.must_list_parts());
                 j.phase == super::journal::Phase::Running
                     && j.attempt == attempt
                     && !listing_out

@@ -226,7 +226,7 @@ impl Core {
             Some(mp) if mp.upload_id.is_empty() => {
                 self.emit_remote(ctx(Step::Create), RemoteOp::CreateMultipart { key, token });
             }
-            Some(mp) if (j.resumed || j.stale_parts) && !j.listed => {
+            Some(mp) if j.must_list_parts() => {
                 self.emit_remote(
                     ctx(Step::ListParts),
                     RemoteOp::ListParts {
