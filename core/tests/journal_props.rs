@@ -63,7 +63,7 @@ quickcheck! {
                 }
                 seen.insert(rec.id.0, (rec.status.clone(), rec.attempts));
             }
-            let uploaded = w.bucket.get("obj").is_some_and(|o| o.1[..] == data[..]);
+            let uploaded = w.bucket.get("obj").is_some_and(|o| o.data[..] == data[..]);
             if w.core.journal_records().is_empty() && !uploaded && w.core.dirty_bytes() > 0 {
                 return TestResult::error("the journal gave up on dirty data");
             }
@@ -72,6 +72,6 @@ quickcheck! {
         if !w.drive(100_000) {
             return TestResult::error(format!("did not settle: {:?}", w.core.pending()));
         }
-        TestResult::from_bool(w.bucket.get("obj").is_some_and(|o| o.1[..] == data[..]) && w.core.journal_records().is_empty())
+        TestResult::from_bool(w.bucket.get("obj").is_some_and(|o| o.data[..] == data[..]) && w.core.journal_records().is_empty())
     }
 }

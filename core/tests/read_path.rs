@@ -310,7 +310,7 @@ fn a_write_during_an_upload_waits_for_one_piece() {
     let mut want = first;
     want[at as usize + 2..at as usize + 4].copy_from_slice(b"zz");
     assert_eq!(
-        &w.bucket["big"].1[..],
+        &w.bucket["big"].data[..],
         &want[..],
         "the later write reaches the bucket too"
     );

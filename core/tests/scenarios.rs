@@ -117,8 +117,8 @@ fn new_objects_go_up_with_if_none_match_and_existing_ones_with_if_match() {
         .collect();
     assert!(puts.contains(&("new".into(), Some(Precondition::IfNoneMatch))));
     assert!(puts.contains(&("old".into(), Some(Precondition::IfMatch(etag)))));
-    assert_eq!(&w.bucket["new"].1[..], b"fresh");
-    assert_eq!(&w.bucket["old"].1[..], b"X123456789");
+    assert_eq!(&w.bucket["new"].data[..], b"fresh");
+    assert_eq!(&w.bucket["old"].data[..], b"X123456789");
 }
 
 #[test]
@@ -137,11 +137,11 @@ fn a_412_keeps_the_local_version_as_a_conflict_copy() {
     let c = conflict.expect("a conflict is reported");
     assert_eq!(c.original_key, "doc");
     assert_eq!(
-        &w.bucket["doc"].1[..],
+        &w.bucket["doc"].data[..],
         b"theirs",
         "their version is not overwritten"
     );
-    let copy = &w.bucket[&c.conflict_key].1;
+    let copy = &w.bucket[c.conflict_key.as_str()].data;
     assert_eq!(&copy[..4], b"MINE", "our bytes are kept");
     assert!(
         w.index
@@ -180,7 +180,7 @@ fn a_large_object_with_a_small_change_copies_unchanged_parts() {
     );
     let mut want = data.clone();
     want[100..102].copy_from_slice(b"zz");
-    assert_eq!(&w.bucket["big"].1[..], &want[..]);
+    assert_eq!(&w.bucket["big"].data[..], &want[..]);
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn recovery_requeues_uploads_from_the_index_without_reading_cache_files() {
         "recovery reads no cache file"
     );
     assert!(w2.drive(10_000));
-    assert_eq!(&w2.bucket["k"].1[..], b"durable");
+    assert_eq!(&w2.bucket["k"].data[..], b"durable");
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn truncate_unlink_and_rename_reach_the_bucket() {
         Ok(Reply::Unlinked)
     );
     assert!(w.drive(10_000));
-    assert_eq!(&w.bucket["b"].1[..], b"0123");
+    assert_eq!(&w.bucket["b"].data[..], b"0123");
     assert!(!w.bucket.contains_key("a"));
     assert!(!w.bucket.contains_key("gone"));
 }
@@ -352,7 +352,7 @@ fn flush_starts_queued_uploads_and_retries_now() {
         w.answer_remote();
     }
     assert_eq!(
-        w.bucket.get("k").map(|(_, d, _)| d.to_vec()),
+        w.bucket.get("k").map(|o| o.data.to_vec()),
         Some(b"flushed".to_vec()),
         "the retry after the second flush stored the bytes"
     );
@@ -404,7 +404,7 @@ fn swapping_two_objects_by_renames_reaches_the_bucket() {
         );
     }
     assert!(w.drive(10_000), "the swap settles");
-    assert_eq!(&w.bucket["a"].1[..], &b[..]);
-    assert_eq!(&w.bucket["b"].1[..], &a[..]);
+    assert_eq!(&w.bucket["a"].data[..], &b[..]);
+    assert_eq!(&w.bucket["b"].data[..], &a[..]);
     assert!(!w.bucket.contains_key("tmp"));
 }

@@ -1,14 +1,16 @@
 //! A tiny hand-driven world for the core's scenario tests: cache files and the index in
 //! memory, a virtual clock, and remote operations the test answers itself (or lets the
-//! in-memory bucket answer). Tests read as scripts.
+//! in-memory bucket, silt-memstore's `MemStore`, answer: the simulator's bucket too). Tests
+//! read as scripts.
 #![allow(dead_code)]
 
 use bytes::Bytes;
 use silt_core::{
     Core, CoreConfig, EntryId, Event, FileError, HandleId, IndexTxn, Input, Instant, IoId,
-    LocalError, LocalOk, LocalOp, ObjectInfo, Output, Precondition, Recovered, RemoteError,
-    RemoteId, RemoteOk, RemoteOp, Reply, Request, RequestId, TxnId,
+    LocalError, LocalOk, LocalOp, Output, Recovered, RemoteError, RemoteId, RemoteOk, RemoteOp,
+    Reply, Request, RequestId, TxnId,
 };
+use silt_memstore::MemStore;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -35,9 +37,9 @@ pub struct World {
     pub now: u64,
     pub files: BTreeMap<EntryId, Vec<u8>>,
     pub index: Recovered,
-    /// Objects: key -> (etag, data, token).
-    pub bucket: BTreeMap<String, (String, Bytes, Option<String>)>,
-    pub parts: BTreeMap<String, BTreeMap<u32, Bytes>>,
+    /// The bucket. Its parts but the last must be at least the core's `min_part_size`, as a
+    /// real server's must be 5 MiB.
+    pub bucket: MemStore,
     pub local: VecDeque<(IoId, LocalOp)>,
     pub txns: VecDeque<(TxnId, IndexTxn)>,
     pub remote: VecDeque<(RemoteId, RemoteOp)>,
@@ -51,7 +53,6 @@ pub struct World {
     pub read_log: Vec<(EntryId, u64, u64)>,
     pub disk_full: bool,
     next_req: u64,
-    next_etag: u64,
 }
 
 impl World {
@@ -60,6 +61,8 @@ impl World {
     }
 
     pub fn recover(cfg: CoreConfig, index: Recovered) -> Self {
+        let mut bucket = MemStore::new();
+        bucket.quirks.min_part_size = cfg.min_part_size;
         let core =
             Core::recover(cfg, index.clone(), Instant::from_millis(0)).expect("valid config");
         let mut w = World {
@@ -67,8 +70,7 @@ impl World {
             now: 0,
             files: BTreeMap::new(),
             index,
-            bucket: BTreeMap::new(),
-            parts: BTreeMap::new(),
+            bucket,
             local: VecDeque::new(),
             txns: VecDeque::new(),
             remote: VecDeque::new(),
@@ -79,20 +81,15 @@ impl World {
             read_log: Vec::new(),
             disk_full: false,
             next_req: 1,
-            next_etag: 100,
         };
         w.input(Input::Timeout);
         w
     }
 
+    /// Stores `data` at `key` as another writer would. Returns its ETag.
     pub fn put_object(&mut self, key: &str, data: &[u8]) -> String {
-        self.next_etag += 1;
-        let etag = format!("\"e{}\"", self.next_etag);
-        self.bucket.insert(
-            key.into(),
-            (etag.clone(), Bytes::copy_from_slice(data), None),
-        );
-        etag
+        self.bucket
+            .outside_put(key, Bytes::copy_from_slice(data), self.now)
     }
 
     /// Feeds one input, then checks the core's bookkeeping and every entry's invariant
@@ -234,162 +231,9 @@ impl World {
         Some(op)
     }
 
-    fn holds(&self, key: &str, p: &Option<Precondition>) -> bool {
-        match (p, self.bucket.get(key)) {
-            (None, _) | (Some(Precondition::IfNoneMatch), None) => true,
-            (Some(Precondition::IfMatch(e)), Some(o)) => &o.0 == e,
-            _ => false,
-        }
-    }
-
+    /// The bucket's answer to `op`, now.
     fn bucket_answer(&mut self, op: &RemoteOp) -> Result<RemoteOk, RemoteError> {
-        match op {
-            RemoteOp::Head { key } => Ok(RemoteOk::Head(self.bucket.get(key).map(|(e, d, t)| {
-                ObjectInfo {
-                    etag: e.clone(),
-                    size: d.len() as u64,
-                    mtime_ms: 0,
-                    token: t.clone(),
-                }
-            }))),
-            RemoteOp::Get {
-                key,
-                range,
-                if_match,
-            } => {
-                let (e, d, _) = self.bucket.get(key).ok_or(RemoteError::NotFound)?;
-                if e != if_match {
-                    return Err(RemoteError::PreconditionFailed);
-                }
-                let end = range.end.min(d.len() as u64) as usize;
-                Ok(RemoteOk::Got {
-                    data: d.slice(range.start as usize..end),
-                    etag: e.clone(),
-                    object_size: d.len() as u64,
-                })
-            }
-            RemoteOp::Put {
-                key,
-                data,
-                precondition,
-                token,
-            } => {
-                if !self.holds(key, precondition) {
-                    return Err(RemoteError::PreconditionFailed);
-                }
-                self.next_etag += 1;
-                let etag = format!("\"e{}\"", self.next_etag);
-                self.bucket.insert(
-                    key.clone(),
-                    (etag.clone(), data.clone(), Some(token.clone())),
-                );
-                Ok(RemoteOk::Stored { etag })
-            }
-            RemoteOp::CreateMultipart { key, token } => {
-                let id = format!("{key}|{token}");
-                self.parts.insert(id.clone(), BTreeMap::new());
-                Ok(RemoteOk::Created { upload_id: id })
-            }
-            RemoteOp::UploadPart {
-                upload_id,
-                part,
-                data,
-                ..
-            } => {
-                self.parts
-                    .get_mut(upload_id)
-                    .ok_or(RemoteError::NoSuchUpload)?
-                    .insert(*part, data.clone());
-                Ok(RemoteOk::Part {
-                    etag: format!("p{part}"),
-                })
-            }
-            RemoteOp::UploadPartCopy {
-                upload_id,
-                part,
-                source_key,
-                source_etag,
-                range,
-                ..
-            } => {
-                let (e, d, _) = self
-                    .bucket
-                    .get(source_key)
-                    .ok_or(RemoteError::PreconditionFailed)?;
-                if e != source_etag {
-                    return Err(RemoteError::PreconditionFailed);
-                }
-                let d = d.slice(range.start as usize..range.end as usize);
-                self.parts
-                    .get_mut(upload_id)
-                    .ok_or(RemoteError::NoSuchUpload)?
-                    .insert(*part, d);
-                Ok(RemoteOk::Part {
-                    etag: format!("p{part}"),
-                })
-            }
-            RemoteOp::Complete {
-                key,
-                upload_id,
-                parts,
-                precondition,
-            } => {
-                if !self.holds(key, precondition) {
-                    return Err(RemoteError::PreconditionFailed);
-                }
-                let stored = self
-                    .parts
-                    .remove(upload_id)
-                    .ok_or(RemoteError::NoSuchUpload)?;
-                let body: Vec<u8> = parts.iter().flat_map(|(n, _)| stored[n].to_vec()).collect();
-                self.next_etag += 1;
-                let etag = format!("\"e{}\"", self.next_etag);
-                let token = upload_id.split('|').nth(1).map(str::to_string);
-                self.bucket
-                    .insert(key.clone(), (etag.clone(), Bytes::from(body), token));
-                Ok(RemoteOk::Stored { etag })
-            }
-            RemoteOp::Abort { upload_id, .. } => {
-                self.parts.remove(upload_id);
-                Ok(RemoteOk::Done)
-            }
-            RemoteOp::List {
-                prefix,
-                start_after,
-                max_keys,
-            } => {
-                let objects: Vec<silt_core::ListedObject> = self
-                    .bucket
-                    .range(prefix.clone()..)
-                    .map(|(k, (e, d, _))| silt_core::ListedObject {
-                        key: k.clone(),
-                        size: d.len() as u64,
-                        etag: Some(e.clone()),
-                        mtime_ms: 0,
-                    })
-                    .collect();
-                Ok(RemoteOk::Listed(silt_core::RemotePage::of_sorted(
-                    &objects,
-                    prefix,
-                    start_after.as_deref(),
-                    *max_keys,
-                )))
-            }
-            RemoteOp::ListParts { upload_id, .. } => {
-                let p = self.parts.get(upload_id).ok_or(RemoteError::NoSuchUpload)?;
-                Ok(RemoteOk::Parts(
-                    p.keys().map(|n| (*n, format!("p{n}"))).collect(),
-                ))
-            }
-            RemoteOp::Delete { key, if_match } => {
-                let cur = self.bucket.get(key).ok_or(RemoteError::NotFound)?;
-                if if_match.as_ref().is_some_and(|e| &cur.0 != e) {
-                    return Err(RemoteError::PreconditionFailed);
-                }
-                self.bucket.remove(key);
-                Ok(RemoteOk::Done)
-            }
-        }
+        self.bucket.perform(op, self.now)
     }
 
     /// Advances the clock to the core's next timer (bounded by `max_ms`) and fires it.

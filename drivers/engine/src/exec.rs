@@ -10,7 +10,7 @@ use silt_core::{
     IndexTxn, Input, IoId, LocalError, LocalOp, RemoteError, RemoteId, RemoteOp, TxnId,
 };
 use silt_index::GroupCommit;
-use silt_s3::ObjectStore;
+use silt_remote::ObjectStore;
 use silt_store::Store;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -126,7 +126,7 @@ pub async fn run_remote<S: ObjectStore, C: Completions>(
     let Ok(_slot) = slots.acquire_owned().await else {
         return;
     };
-    let result = silt_s3::execute(&*remote, &op).await;
+    let result = silt_remote::execute(&*remote, &op).await;
     if let Err(e) = &result {
         tracing::debug!(?id, op = op_name(&op), error = %e, "object-store operation failed");
     }

@@ -13,12 +13,13 @@
 //! - Errors are classified for the core: transient, precondition failed, not found, no such
 //!   upload, permanent.
 //!
-//! Only this crate (and what links it) compiles aws-sdk-s3. See `docs/remote.md`.
+//! The trait, its errors and [`execute`] live in the SDK-free `silt-remote` crate and are
+//! re-exported here. Only this crate (and what links it) compiles aws-sdk-s3. See
+//! `docs/remote.md`.
 
 mod compat;
 mod config;
 mod error;
-mod execute;
 mod partial;
 mod probe;
 mod s3;
@@ -26,11 +27,11 @@ mod store;
 
 pub use config::RemoteConfig;
 pub use error::{ErrorKind, RemoteError, Result};
-pub use execute::execute;
 pub use partial::{
     effective_part_size, partial_update, plan_parts, LocalBytes, PartSource, PlannedPart, Update,
     UpdateStats, MAX_PARTS, MIN_PART_SIZE,
 };
 pub use probe::{probe, Capabilities};
 pub use s3::{S3Remote, TOKEN_METADATA};
+pub use silt_remote::execute;
 pub use store::{Got, Listed, Listing, ObjectStore};
