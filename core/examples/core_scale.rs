@@ -777,7 +777,7 @@ impl Bench {
     fn open(&mut self, key: &str, create: bool) -> HandleId {
         let req = Request::Open {
             key: key.to_string(),
-            create,
+            flags: silt_core::OpenFlags::create_if(create),
         };
         match self.call(req) {
             Reply::Opened { handle, .. } => handle,

@@ -474,7 +474,13 @@ impl World {
 
     fn open(&mut self, key: &str, create: bool) -> HandleId {
         let key = key.to_string();
-        let id = self.submit(Request::Open { key, create }, None);
+        let id = self.submit(
+            Request::Open {
+                key,
+                flags: silt_core::OpenFlags::create_if(create),
+            },
+            None,
+        );
         match self.wait(id).reply {
             Reply::Opened { handle, .. } => handle,
             other => panic!("open answered {other:?}"),

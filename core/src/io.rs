@@ -9,12 +9,13 @@ use thiserror::Error;
 /// A file request from the mount (or any embedder).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// Open `key`; with `create`, an object that does not exist is created empty.
+    /// Open the file `key` (see [`OpenFlags`]). A key ending with `/`, or a directory, is
+    /// `IsDirectory`; creating below a file is `NotADirectory`.
     Open {
         /// Object key.
         key: String,
-        /// Create when missing.
-        create: bool,
+        /// Create, exclusive create, truncate.
+        flags: OpenFlags,
     },
     /// Read up to `len` bytes at `offset` (short at end of file).
     Read {
@@ -81,11 +82,60 @@ pub enum Request {
         /// Names wanted (a page may hold a few more: local names between remote ones).
         max: u32,
     },
+    /// Create the directory `key` (no trailing `/`): a marker object `key/`, uploaded with
+    /// `If-None-Match: *` like any new file. Answered once journaled durably; `Exists` when
+    /// a file or directory is already there.
+    Mkdir {
+        /// The directory's key, without the trailing `/`.
+        key: String,
+    },
+    /// Remove the empty directory `key` (no trailing `/`): its marker object, if any, gets a
+    /// journaled delete. `NotEmpty` when a file or directory is below it, locally or on the
+    /// server; `NotADirectory` for a file. Answered once journaled durably.
+    Rmdir {
+        /// The directory's key, without the trailing `/`.
+        key: String,
+    },
     /// Upload now: every queued or retrying upload and delete becomes due at once (the
     /// write-back delay and the retry backoff are skipped) and every entry's state is
     /// committed, as the periodic commit would. Answered at once with `Flushed`; nothing is
     /// left to do when [`crate::Core::pending`] says so.
     Flush,
+}
+
+/// How [`Request::Open`] treats a missing or existing file (`O_CREAT`, `O_EXCL`, `O_TRUNC`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenFlags {
+    /// Create the file, empty, when it does not exist.
+    pub create: bool,
+    /// With `create`: fail with `Exists` when the file exists.
+    pub exclusive: bool,
+    /// Cut the file to zero bytes once open.
+    pub truncate: bool,
+}
+
+impl OpenFlags {
+    /// Open an existing file.
+    pub const EXISTING: OpenFlags = OpenFlags {
+        create: false,
+        exclusive: false,
+        truncate: false,
+    };
+    /// Open, creating the file when missing.
+    pub const CREATE: OpenFlags = OpenFlags {
+        create: true,
+        exclusive: false,
+        truncate: false,
+    };
+
+    /// `CREATE` when `create`, else `EXISTING`.
+    pub fn create_if(create: bool) -> OpenFlags {
+        if create {
+            Self::CREATE
+        } else {
+            Self::EXISTING
+        }
+    }
 }
 
 /// The successful answer to a [`Request`].
@@ -113,6 +163,10 @@ pub enum Reply {
     Closed,
     /// `Unlink` done and journaled.
     Unlinked,
+    /// `Mkdir` done and journaled.
+    DirCreated,
+    /// `Rmdir` done and journaled.
+    DirRemoved,
     /// `Rename` done and journaled.
     Renamed,
     /// `Flush` done: everything pending is due now.
@@ -143,6 +197,22 @@ pub enum FileError {
     /// The cache is full of data not yet uploaded and stayed full (ENOSPC).
     #[error("no space left in the cache: dirty data fills it and could not be uploaded in time")]
     NoSpace,
+    /// The name exists already: exclusive create, mkdir (EEXIST).
+    #[error("already exists")]
+    Exists,
+    /// A directory where a file is expected (EISDIR).
+    #[error("is a directory")]
+    IsDirectory,
+    /// A file where a directory is expected (ENOTDIR).
+    #[error("not a directory")]
+    NotADirectory,
+    /// A directory that still holds names (ENOTEMPTY).
+    #[error("directory not empty")]
+    NotEmpty,
+    /// A rename the cache does not do in place: a directory (EXDEV; `mv` then copies and
+    /// deletes).
+    #[error("cannot rename a directory in place")]
+    CrossDevice,
     /// The target is busy (EBUSY).
     #[error("target is busy: {0}")]
     Busy(String),

@@ -73,8 +73,8 @@ pub use config::PlantedBug;
 pub use config::{ConfigError, CoreConfig};
 pub use ids::{EntryId, HandleId, IoId, JournalId, RemoteId, RequestId, TxnId};
 pub use io::{
-    Event, FileError, Input, LocalError, LocalOk, LocalOp, ObjectInfo, Output, RemoteError,
-    RemoteOk, RemoteOp, Reply, Request,
+    Event, FileError, Input, LocalError, LocalOk, LocalOp, ObjectInfo, OpenFlags, Output,
+    RemoteError, RemoteOk, RemoteOp, Reply, Request,
 };
 pub use machine::{Core, JournalSummary, MemoryUse, ReadStats};
 pub use records::{

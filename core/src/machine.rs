@@ -14,6 +14,7 @@
 
 mod chunk_table;
 mod commit;
+mod dirs;
 mod dirty;
 mod entry;
 mod entry_table;
@@ -67,11 +68,10 @@ pub(crate) enum RemoteCtx {
     },
     /// A journaled delete.
     Delete { jid: JournalId, checked: bool },
-    /// A stat of a key the cache does not hold.
-    Stat {
-        key: String,
-        step: namespace::StatStep,
-    },
+    /// The HEAD of a stat of a key the cache does not hold.
+    Stat { key: String },
+    /// A page of a directory probe (`dirs.rs`).
+    Probe { id: u64 },
     /// A page of a directory for a `List` request.
     List {
         req: crate::ids::RequestId,
@@ -102,6 +102,7 @@ pub struct Core {
     pub(crate) readahead: readahead::ReadAhead,
     pub(crate) memory_waiters: memory::MemoryWaiters,
     pub(crate) stat_cache: namespace::StatCache,
+    pub(crate) probes: dirs::Probes,
     pub(crate) commit: CommitState,
     pub(crate) space: evict::SpaceState,
     pub(crate) poisoned: Option<String>,
@@ -153,6 +154,7 @@ impl Core {
             readahead: readahead::ReadAhead::default(),
             memory_waiters: memory::MemoryWaiters::default(),
             stat_cache: namespace::StatCache::default(),
+            probes: dirs::Probes::default(),
             commit: CommitState::default(),
             space: evict::SpaceState::default(),
             poisoned: None,

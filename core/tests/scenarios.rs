@@ -281,7 +281,7 @@ fn a_lookup_is_retried_through_transient_errors_then_fails_cleanly() {
     w.put_object("k", b"x");
     let r = w.request(Request::Open {
         key: "k".into(),
-        create: false,
+        flags: silt_core::OpenFlags::EXISTING,
     });
     for _ in 0..2 {
         w.answer_remote_with(Err(silt_core::RemoteError::Transient("503".into())));
@@ -299,7 +299,7 @@ fn a_lookup_is_retried_through_transient_errors_then_fails_cleanly() {
     // A server that keeps failing: the request gets EIO after the last attempt.
     let r = w.request(Request::Open {
         key: "other".into(),
-        create: false,
+        flags: silt_core::OpenFlags::EXISTING,
     });
     for _ in 0..4 {
         w.answer_remote_with(Err(silt_core::RemoteError::Transient("503".into())));

@@ -10,7 +10,7 @@ use super::job_access::Access;
 use super::Core;
 use crate::chunks::{self, ChunkState};
 use crate::config::Bug;
-use crate::ids::{EntryId, JournalId, RequestId};
+use crate::ids::{EntryId, HandleId, JournalId, RequestId};
 use crate::io::{Event, FileError, LocalError, LocalOk, LocalOp, Output, Reply};
 use crate::records::BaseVersion;
 use crate::time::Instant;
@@ -30,9 +30,13 @@ pub(crate) enum Job {
         data: Bytes,
         first_try: Instant,
     },
+    /// Set the size; `req` is answered when done (`None`: an internal extension before a
+    /// write past the end). With `opened`, the truncate of an open with `truncate`: the
+    /// answer is `Opened` on that handle (closed again if the truncate fails).
     Truncate {
         req: Option<RequestId>,
         size: u64,
+        opened: Option<HandleId>,
     },
     Sync {
         waiter: Option<Waiter>,
@@ -247,6 +251,7 @@ impl Core {
                     e.queue.push_front(Job::Truncate {
                         req: None,
                         size: offset,
+                        opened: None,
                     });
                     return Started::Done;
                 }
@@ -268,11 +273,11 @@ impl Core {
                     1,
                 ))
             }
-            Job::Truncate { req, size } => {
+            Job::Truncate { req, size, opened } => {
                 let old = e.local_size;
                 if size == old {
                     if let Some(req) = req {
-                        self.reply(req, Ok(Reply::Truncated));
+                        self.reply(req, Ok(truncated_reply(opened)));
                     }
                     return Started::Done;
                 }
@@ -286,7 +291,7 @@ impl Core {
                     }
                 };
                 self.emit_local(eid, op);
-                running(Running::new(Job::Truncate { req, size }, 1))
+                running(Running::new(Job::Truncate { req, size, opened }, 1))
             }
             Job::Sync { waiter } => {
                 let snap = e.snapshot();
@@ -695,7 +700,7 @@ impl Core {
                     }
                 }
             }
-            Job::Truncate { req, size } => {
+            Job::Truncate { req, size, opened } => {
                 if let Some(err) = failed {
                     let Some(e) = self.entries.get_mut(&eid) else {
                         return;
@@ -707,6 +712,14 @@ impl Core {
                     } else {
                         FileError::Io(err.to_string())
                     };
+                    if let Some(h) = opened {
+                        // The open fails: its handle goes.
+                        if self.handles.remove(&h).is_some() {
+                            if let Some(e) = self.entries.get_mut(&eid) {
+                                e.handles = e.handles.saturating_sub(1);
+                            }
+                        }
+                    }
                     match req {
                         Some(req) => self.reply(req, Err(fe)),
                         None => {
@@ -728,7 +741,7 @@ impl Core {
                 e.modified_ms = Some(now_ms);
                 self.ensure_upload_queued(eid);
                 if let Some(req) = req {
-                    self.reply(req, Ok(Reply::Truncated));
+                    self.reply(req, Ok(truncated_reply(opened)));
                 }
             }
             Job::Sync { waiter } => {
@@ -968,5 +981,13 @@ impl Core {
                 _ => false,
             })
         })
+    }
+}
+
+/// The answer to a finished truncate: `Opened` (size 0) for the truncate of an open.
+fn truncated_reply(opened: Option<HandleId>) -> Reply {
+    match opened {
+        Some(handle) => Reply::Opened { handle, size: 0 },
+        None => Reply::Truncated,
     }
 }

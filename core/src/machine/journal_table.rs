@@ -219,6 +219,19 @@ impl JournalTable {
             .unwrap_or_default()
     }
 
+    /// Records targeting a path that starts with `prefix`, in path order: O(records below).
+    pub fn below(&mut self, prefix: &str) -> Vec<JournalId> {
+        self.settle();
+        self.by_path
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(p, _)| p.starts_with(prefix))
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect()
+    }
+
     /// True when any record targets `path`.
     pub fn any_at_path(&mut self, path: &str) -> bool {
         self.settle();

@@ -18,6 +18,7 @@
 //! changes meanwhile. The overlay walks only the held keys in the page's span of names
 //! (subdirectories are skipped over, not walked): O(local names in the page).
 
+use super::dirs::ProbeFor;
 use super::{Core, RemoteCtx};
 use crate::attr::{Attr, DirEntry, FileKind, RemotePage};
 use crate::config::Bug;
@@ -38,7 +39,7 @@ pub(crate) struct StatCache {
     known: BTreeMap<String, (Instant, Option<Attr>)>,
     by_expiry: BTreeSet<(Instant, String)>,
     /// Keys asked of the server, with the requests waiting for the answer.
-    waiting: BTreeMap<String, Vec<RequestId>>,
+    waiting: BTreeMap<String, Vec<StatWaiter>>,
 }
 
 /// Entries the cache remembers at most; the oldest go first.
@@ -63,47 +64,73 @@ impl StatCache {
         self.known.insert(key, (expires, attr));
     }
 
-    /// Forgets what the server said about `key`: local state changed it.
+    /// Forgets what the server said about `key` and the directories above it: local state
+    /// changed them (a directory may hold nothing once its last key is deleted here).
     pub fn forget(&mut self, key: &str) {
-        if let Some((t, _)) = self.known.remove(key) {
-            self.by_expiry.remove(&(t, key.to_string()));
+        let ancestors = key.match_indices('/').map(|(i, _)| &key[..i]);
+        for k in std::iter::once(key).chain(ancestors) {
+            if let Some((t, _)) = self.known.remove(k) {
+                self.by_expiry.remove(&(t, k.to_string()));
+            }
         }
     }
 }
 
-/// The step a remote stat is at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum StatStep {
-    /// HEAD of the key.
-    Head,
-    /// A listing of `key/`: is it a directory? With the HEAD's error when the HEAD failed:
-    /// some servers fail the HEAD of a name that is only a prefix (s3s-fs answers 500 for a
-    /// name that is a folder on its disk), so a prefix with objects below it is a directory
-    /// whatever the HEAD said, and the error is the answer only when nothing is below.
-    Directory { head_error: Option<String> },
+/// A request waiting for what the server says of a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StatWaiter {
+    /// A `Stat`: answered with the attributes.
+    Reply(RequestId),
+    /// A `Mkdir`: goes on when nothing is at the key.
+    Mkdir(RequestId),
 }
 
 impl Core {
     pub(crate) fn stat(&mut self, req: RequestId, key: String) {
+        self.stat_for(req, key, StatWaiter::Reply);
+    }
+
+    /// Finds what is at `key` for `waiter(req)`: from local state, from what the server
+    /// said within `stat_ttl`, or from the server.
+    pub(crate) fn stat_for(
+        &mut self,
+        req: RequestId,
+        key: String,
+        waiter: fn(RequestId) -> StatWaiter,
+    ) {
         if key.len() > KEY_MAX {
             return self.reply(req, Err(FileError::NameTooLong));
         }
-        match self.stat_locally(&key) {
-            Some(Some(attr)) => return self.reply(req, Ok(Reply::Attr(attr))),
-            Some(None) => return self.reply(req, Err(FileError::NotFound)),
-            None => {}
+        if let Some(local) = self.stat_locally(&key) {
+            return self.deliver_stat(waiter(req), key, Ok(local));
         }
         if let Some(known) = self.stat_cache.get(&key, self.now) {
-            return self.reply(req, known.map(Reply::Attr).ok_or(FileError::NotFound));
+            return self.deliver_stat(waiter(req), key, Ok(known));
         }
         let waiting = self.stat_cache.waiting.entry(key.clone()).or_default();
-        waiting.push(req);
+        waiting.push(waiter(req));
         if waiting.len() == 1 {
-            let ctx = RemoteCtx::Stat {
-                key: key.clone(),
-                step: StatStep::Head,
-            };
+            let ctx = RemoteCtx::Stat { key: key.clone() };
             self.emit_remote(ctx, RemoteOp::Head { key });
+        }
+    }
+
+    fn deliver_stat(
+        &mut self,
+        waiter: StatWaiter,
+        key: String,
+        found: Result<Option<Attr>, FileError>,
+    ) {
+        match waiter {
+            StatWaiter::Reply(req) => {
+                let r = match found {
+                    Ok(Some(attr)) => Ok(Reply::Attr(attr)),
+                    Ok(None) => Err(FileError::NotFound),
+                    Err(e) => Err(e),
+                };
+                self.reply(req, r);
+            }
+            StatWaiter::Mkdir(req) => self.mkdir_found(req, key, found),
         }
     }
 
@@ -149,47 +176,34 @@ impl Core {
     }
 
     /// True when a held key lies below `dir` (which ends with `/`).
-    fn held_below(&self, dir: &str) -> bool {
+    pub(crate) fn held_below(&self, dir: &str) -> bool {
         self.names
             .range::<str, _>((Bound::Included(dir), Bound::Unbounded))
             .next()
             .is_some_and(|(k, _)| k.starts_with(dir))
     }
 
-    pub(crate) fn on_stat_done(
-        &mut self,
-        key: String,
-        step: StatStep,
-        result: Result<RemoteOk, RemoteError>,
-    ) {
-        let found = match (step, result) {
-            (StatStep::Head, Ok(RemoteOk::Head(Some(info)))) => Ok(Some(file_attr(&info))),
-            (StatStep::Head, r @ (Ok(RemoteOk::Head(None)) | Err(_))) => {
+    pub(crate) fn on_stat_done(&mut self, key: String, result: Result<RemoteOk, RemoteError>) {
+        match result {
+            Ok(RemoteOk::Head(Some(info))) => self.stat_found(key, Ok(Some(file_attr(&info)))),
+            r @ (Ok(RemoteOk::Head(None)) | Err(_)) => {
                 let head_error = match r {
                     Err(RemoteError::NotFound) | Ok(_) => None,
                     Err(e) => Some(format!("object store: {e}")),
                 };
-                let ctx = RemoteCtx::Stat {
-                    key: key.clone(),
-                    step: StatStep::Directory { head_error },
-                };
-                let op = RemoteOp::List {
-                    prefix: format!("{key}/"),
-                    start_after: None,
-                    max_keys: 1,
-                };
-                return self.emit_remote(ctx, op);
+                let root = format!("{key}/");
+                self.start_probe(root, ProbeFor::Stat { key, head_error });
             }
-            (StatStep::Directory { head_error }, Ok(RemoteOk::Listed(page))) => {
-                let any = !page.objects.is_empty() || !page.prefixes.is_empty();
-                match head_error {
-                    Some(e) if !any => Err(FileError::Io(e)),
-                    _ => Ok(any.then(|| Attr::directory(0))),
-                }
+            Ok(other) => {
+                let e = FileError::Io(format!("unexpected answer {other:?}"));
+                self.stat_found(key, Err(e));
             }
-            (_, Err(e)) => Err(FileError::Io(format!("object store: {e}"))),
-            (_, Ok(other)) => Err(FileError::Io(format!("unexpected answer {other:?}"))),
-        };
+        }
+    }
+
+    /// What the server said of `key` (a file, a directory, nothing, or an error) reaches the
+    /// requests waiting for it.
+    pub(crate) fn stat_found(&mut self, key: String, found: Result<Option<Attr>, FileError>) {
         let waiting = self.stat_cache.waiting.remove(&key).unwrap_or_default();
         // Local state may have changed while the server was asked: it decides then.
         let local = self.stat_locally(&key);
@@ -198,18 +212,13 @@ impl Core {
             (None, Ok(attr)) => {
                 let expires = self.now.plus(self.cfg.stat_ttl);
                 let now = self.now;
-                self.stat_cache.put(key, attr.clone(), expires, now);
+                self.stat_cache.put(key.clone(), attr.clone(), expires, now);
                 Ok(attr)
             }
             (None, Err(e)) => Err(e),
         };
-        for req in waiting {
-            let r = match &answer {
-                Ok(Some(attr)) => Ok(Reply::Attr(attr.clone())),
-                Ok(None) => Err(FileError::NotFound),
-                Err(e) => Err(e.clone()),
-            };
-            self.reply(req, r);
+        for w in waiting {
+            self.deliver_stat(w, key.clone(), answer.clone());
         }
     }
 
@@ -252,7 +261,40 @@ impl Core {
             Err(e) => return self.reply(req, Err(FileError::Io(format!("object store: {e}")))),
         };
         let (entries, next) = self.overlay(&dir, after.as_deref(), page);
-        self.reply(req, Ok(Reply::Listing { entries, next }));
+        // A subdirectory the server lists may hold nothing but keys deleted here: ask.
+        let mut doubtful = Vec::new();
+        for e in &entries {
+            if e.attr.kind == FileKind::Directory
+                && !self.held_below(&e.key)
+                && self.pending_delete_below(&e.key)
+            {
+                doubtful.push(e.key.clone());
+            }
+        }
+        if doubtful.is_empty() {
+            return self.reply(req, Ok(Reply::Listing { entries, next }));
+        }
+        let page = self.probes.park_page(req, entries, next, doubtful.len());
+        for name in doubtful {
+            self.start_probe(name.clone(), ProbeFor::ListPage { page, name });
+        }
+    }
+
+    /// A probe of a doubtful subdirectory of a parked page answered.
+    pub(crate) fn list_probe_done(
+        &mut self,
+        page: u64,
+        name: String,
+        answer: Result<super::dirs::ProbeAnswer, String>,
+    ) {
+        let gone = answer.map(|a| !a.exists() && !self.held_below(&name));
+        if let Some((req, answer)) = self.probes.page_answered(page, &name, gone) {
+            let r = match answer {
+                Ok((entries, next)) => Ok(Reply::Listing { entries, next }),
+                Err(e) => Err(FileError::Io(e)),
+            };
+            self.reply(req, r);
+        }
     }
 
     /// Merges a remote page with the held keys in its span of names (see the module doc).

@@ -5,9 +5,12 @@ use super::commit::Waiter;
 use super::entry::Entry;
 use super::fetch::base_of;
 use super::jobs::Job;
+use super::namespace::KEY_MAX;
 use super::{Core, RemoteCtx};
 use crate::ids::{EntryId, RequestId};
-use crate::io::{FileError, ObjectInfo, RemoteError, RemoteOk, RemoteOp, Reply, Request};
+use crate::io::{
+    FileError, ObjectInfo, OpenFlags, RemoteError, RemoteOk, RemoteOp, Reply, Request,
+};
 use crate::records::{IndexOp, JournalOp, Precondition};
 
 /// Tries of a HEAD for an uncached key before the requests waiting on it fail with EIO.
@@ -18,10 +21,13 @@ const LOOKUP_ATTEMPTS: u32 = 4;
 pub(crate) enum Pending {
     Open {
         req: RequestId,
-        create: bool,
+        flags: OpenFlags,
     },
+    /// An unlink, or the rmdir of a directory whose marker is not cached: answered with
+    /// `reply`.
     Unlink {
         req: RequestId,
+        reply: Reply,
     },
     Rename {
         req: RequestId,
@@ -39,7 +45,11 @@ impl Core {
     pub(crate) fn handle_request(&mut self, req: RequestId, r: Request) {
         let durable = matches!(
             r,
-            Request::Fsync { .. } | Request::Unlink { .. } | Request::Rename { .. }
+            Request::Fsync { .. }
+                | Request::Unlink { .. }
+                | Request::Rename { .. }
+                | Request::Mkdir { .. }
+                | Request::Rmdir { .. }
         );
         if durable {
             if let Some(why) = self.poisoned.clone() {
@@ -51,10 +61,9 @@ impl Core {
             }
         }
         match r {
-            Request::Open { key, create } => match self.named(&key) {
-                Some(eid) => self.open_entry(req, eid),
-                None => self.lookup_remote(key, Pending::Open { req, create }),
-            },
+            Request::Open { key, flags } => self.open(req, key, flags),
+            Request::Mkdir { key } => self.mkdir(req, key),
+            Request::Rmdir { key } => self.rmdir(req, key),
             Request::Read {
                 handle,
                 offset,
@@ -89,6 +98,7 @@ impl Core {
                 self.with_handle(req, handle, |_| Job::Truncate {
                     req: Some(req),
                     size,
+                    opened: None,
                 })
             }
             Request::Fsync { handle } => match self.handles.get(&handle).copied() {
@@ -108,14 +118,32 @@ impl Core {
                 }
                 None => self.reply(req, Err(FileError::BadHandle)),
             },
-            Request::Unlink { key } => match self.named(&key) {
-                Some(eid) => self.unlink_entry(req, eid),
-                None => self.lookup_remote(key, Pending::Unlink { req }),
-            },
+            Request::Unlink { key } => {
+                if key.ends_with('/') || self.held_below(&format!("{key}/")) {
+                    return self.reply(req, Err(FileError::IsDirectory));
+                }
+                match self.named(&key) {
+                    Some(eid) => self.unlink_entry(req, eid, Reply::Unlinked),
+                    None => self.lookup_remote(
+                        key,
+                        Pending::Unlink {
+                            req,
+                            reply: Reply::Unlinked,
+                        },
+                    ),
+                }
+            }
             Request::Rename { from, to } => {
                 if from == to {
                     self.reply(req, Ok(Reply::Renamed));
                     return;
+                }
+                if from.ends_with('/') || to.ends_with('/') {
+                    return self.reply(req, Err(FileError::IsDirectory));
+                }
+                if self.held_below(&format!("{from}/")) && !self.names.contains_key(&from) {
+                    // Directory renames are not done in place yet: `mv` copies instead.
+                    return self.reply(req, Err(FileError::CrossDevice));
                 }
                 match self.named(&from) {
                     Some(eid) => self.rename_to(req, eid, to),
@@ -140,7 +168,31 @@ impl Core {
         }
     }
 
-    fn open_entry(&mut self, req: RequestId, eid: EntryId) {
+    /// `Open` with its flags: the checks local state can answer, then the entry (looked up
+    /// on the server when not cached).
+    fn open(&mut self, req: RequestId, key: String, flags: OpenFlags) {
+        if key.len() > KEY_MAX {
+            return self.reply(req, Err(FileError::NameTooLong));
+        }
+        if key.is_empty() || key.ends_with('/') {
+            return self.reply(req, Err(FileError::IsDirectory));
+        }
+        match self.named(&key) {
+            Some(_) if flags.create && flags.exclusive => self.reply(req, Err(FileError::Exists)),
+            Some(eid) => self.open_entry(req, eid, flags.truncate),
+            None if self.held_below(&format!("{key}/")) => {
+                self.reply(req, Err(FileError::IsDirectory))
+            }
+            None if flags.create && self.file_above(&key) => {
+                self.reply(req, Err(FileError::NotADirectory))
+            }
+            None => self.lookup_remote(key, Pending::Open { req, flags }),
+        }
+    }
+
+    /// Opens a handle on `eid`; with `truncate`, the file is cut to zero bytes first (a
+    /// truncate job, answered with the handle when done).
+    fn open_entry(&mut self, req: RequestId, eid: EntryId, truncate: bool) {
         self.entries.wake(&eid);
         let atime = self.tick_atime();
         let h = self.alloc_handle();
@@ -152,6 +204,15 @@ impl Core {
         e.atime = atime;
         let size = e.local_size;
         self.handles.insert(h, eid);
+        if truncate && size > 0 {
+            // Answered once the file is cut, like open(2) with O_TRUNC.
+            let job = Job::Truncate {
+                req: Some(req),
+                size: 0,
+                opened: Some(h),
+            };
+            return self.enqueue(eid, job);
+        }
         self.reply(req, Ok(Reply::Opened { handle: h, size }));
     }
 
@@ -195,7 +256,7 @@ impl Core {
         Some(id)
     }
 
-    fn lookup_remote(&mut self, key: String, p: Pending) {
+    pub(crate) fn lookup_remote(&mut self, key: String, p: Pending) {
         if self.pending_delete(&key) {
             self.lookups.entry(key.clone()).or_default().push(p);
             self.on_lookup_done(key, 0, Ok(RemoteOk::Head(None)));
@@ -225,7 +286,7 @@ impl Core {
         }
     }
 
-    fn new_entry(&mut self, key: String, info: Option<&ObjectInfo>) -> EntryId {
+    pub(crate) fn new_entry(&mut self, key: String, info: Option<&ObjectInfo>) -> EntryId {
         let eid = EntryId(self.alloc_id());
         let atime = self.tick_atime();
         self.entries
@@ -261,13 +322,22 @@ impl Core {
         for p in waiting {
             let cached = self.named(&key);
             match (p, cached, &info) {
-                (Pending::Open { req, .. }, Some(eid), _) => self.open_entry(req, eid),
-                (Pending::Open { req, create }, None, i) if i.is_some() || create => {
-                    let eid = self.new_entry(key.clone(), i.as_ref());
-                    self.open_entry(req, eid);
+                (Pending::Open { req, flags }, c, i)
+                    if flags.create && flags.exclusive && (c.is_some() || i.is_some()) =>
+                {
+                    self.reply(req, Err(FileError::Exists))
                 }
-                (Pending::Unlink { req }, Some(eid), _) => self.unlink_entry(req, eid),
-                (Pending::Unlink { req }, None, Some(i)) => {
+                (Pending::Open { req, flags }, Some(eid), _) => {
+                    self.open_entry(req, eid, flags.truncate)
+                }
+                (Pending::Open { req, flags }, None, i) if i.is_some() || flags.create => {
+                    let eid = self.new_entry(key.clone(), i.as_ref());
+                    self.open_entry(req, eid, flags.truncate);
+                }
+                (Pending::Unlink { req, reply }, Some(eid), _) => {
+                    self.unlink_entry(req, eid, reply)
+                }
+                (Pending::Unlink { req, reply }, None, Some(i)) => {
                     let op = JournalOp::Delete {
                         etag: Some(i.etag.clone()),
                         vacated_by: None,
@@ -276,7 +346,7 @@ impl Core {
                     // What a stat learnt of the key is over (found by the simulator's stat
                     // checks: a stat after the delete ran answered from it).
                     self.stat_cache.forget(&key);
-                    self.commit.ready.push(Waiter::Reply(req, Reply::Unlinked));
+                    self.commit.ready.push(Waiter::Reply(req, reply));
                 }
                 (Pending::Rename { req, to }, Some(eid), _) => self.rename_to(req, eid, to),
                 (Pending::Rename { req, to }, None, Some(i)) => {
@@ -313,7 +383,7 @@ impl Core {
                 }
                 (
                     Pending::Open { req, .. }
-                    | Pending::Unlink { req }
+                    | Pending::Unlink { req, .. }
                     | Pending::Rename { req, .. },
                     None,
                     _,
@@ -325,7 +395,7 @@ impl Core {
     fn fail_all(&mut self, waiting: Vec<Pending>, why: String) {
         for p in waiting {
             let (Pending::Open { req, .. }
-            | Pending::Unlink { req }
+            | Pending::Unlink { req, .. }
             | Pending::Rename { req, .. }
             | Pending::RenameTarget { req, .. }) = p;
             self.reply(req, Err(FileError::Io(format!("object store: {why}"))));
@@ -379,7 +449,7 @@ impl Core {
         }
     }
 
-    fn unlink_entry(&mut self, req: RequestId, eid: EntryId) {
+    pub(crate) fn unlink_entry(&mut self, req: RequestId, eid: EntryId, reply: Reply) {
         self.entries.wake(&eid);
         let Some(key) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
             return self.reply(req, Err(FileError::NotFound));
@@ -398,9 +468,9 @@ impl Core {
             .is_some_and(|j| j.in_progress());
         if e.handles == 0 && !uploading {
             self.drop_entry(eid);
-            self.commit.ready.push(Waiter::Reply(req, Reply::Unlinked));
+            self.commit.ready.push(Waiter::Reply(req, reply));
         } else {
-            self.enqueue_sync(eid, Some(Waiter::Reply(req, Reply::Unlinked)));
+            self.enqueue_sync(eid, Some(Waiter::Reply(req, reply)));
         }
     }
 
@@ -507,7 +577,8 @@ impl Core {
                 self.on_upload_done(jid, attempt, step, result)
             }
             RemoteCtx::Delete { jid, checked } => self.on_delete_done(jid, checked, result),
-            RemoteCtx::Stat { key, step } => self.on_stat_done(key, step, result),
+            RemoteCtx::Stat { key } => self.on_stat_done(key, result),
+            RemoteCtx::Probe { id } => self.on_probe_page(id, result),
             RemoteCtx::List { req, dir, after } => self.on_list_done(req, dir, after, result),
             RemoteCtx::Ignore => {}
         }

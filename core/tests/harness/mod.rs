@@ -272,7 +272,7 @@ impl World {
     pub fn open(&mut self, key: &str, create: bool) -> HandleId {
         let r = self.request(Request::Open {
             key: key.into(),
-            create,
+            flags: silt_core::OpenFlags::create_if(create),
         });
         for _ in 0..100 {
             if let Some(Ok(Reply::Opened { handle, .. })) = self.reply(r) {

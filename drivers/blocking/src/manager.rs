@@ -7,7 +7,7 @@ use crate::handle::FileHandle;
 use crate::link::ThreadLink;
 use crate::options::Options;
 use crate::wait::wait;
-use silt_core::Attr;
+use silt_core::{Attr, OpenFlags};
 use silt_engine::{Client, Error, Page, Result, Status, StopReport};
 use silt_s3::ObjectStore;
 use std::path::{Path, PathBuf};
@@ -89,9 +89,28 @@ impl CacheManager {
         wait(opening).map(FileHandle::new)
     }
 
+    /// Opens `key` with `flags` (create, exclusive create: `Error::Exists`, truncate).
+    pub fn open_with(&self, key: &str, flags: OpenFlags) -> Result<FileHandle> {
+        let opening =
+            silt_engine::FileHandle::open_with(&self.client, key, flags, self.fsync_on_close);
+        wait(opening).map(FileHandle::new)
+    }
+
     /// Removes `key`; returns once the removal is journaled durably.
     pub fn unlink(&self, key: &str) -> Result<()> {
         wait(self.client.unlink(key))
+    }
+
+    /// Creates the directory `key` (no trailing `/`): a marker object `key/`, uploaded like
+    /// a new file; returns once journaled durably. `Error::Exists` when a name is there.
+    pub fn mkdir(&self, key: &str) -> Result<()> {
+        wait(self.client.mkdir(key))
+    }
+
+    /// Removes the empty directory `key`; returns once journaled durably.
+    /// `Error::NotEmpty` when a name is below it, here or on the server.
+    pub fn rmdir(&self, key: &str) -> Result<()> {
+        wait(self.client.rmdir(key))
     }
 
     /// Renames `from` to `to` (replacing `to`); returns once journaled durably.

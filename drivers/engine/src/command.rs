@@ -148,6 +148,28 @@ impl<L: Link> Client<L> {
         }
     }
 
+    /// Creates the directory `key` (a marker object `key/`); returns once journaled durably.
+    pub async fn mkdir(&self, key: &str) -> Result<()> {
+        let req = Request::Mkdir {
+            key: key.to_string(),
+        };
+        match self.request(req).await? {
+            Reply::DirCreated => Ok(()),
+            other => Err(unexpected("mkdir", other)),
+        }
+    }
+
+    /// Removes the empty directory `key`; returns once journaled durably.
+    pub async fn rmdir(&self, key: &str) -> Result<()> {
+        let req = Request::Rmdir {
+            key: key.to_string(),
+        };
+        match self.request(req).await? {
+            Reply::DirRemoved => Ok(()),
+            other => Err(unexpected("rmdir", other)),
+        }
+    }
+
     /// Renames `from` to `to` (replacing `to`); returns once journaled durably.
     pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
         let req = Request::Rename {

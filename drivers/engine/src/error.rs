@@ -75,6 +75,21 @@ pub enum Error {
     /// The cache is full of data not yet uploaded (ENOSPC).
     #[error("no space left in the cache: dirty data fills it and could not be uploaded in time")]
     NoSpace,
+    /// The name exists already: exclusive create, mkdir (EEXIST).
+    #[error("already exists")]
+    Exists,
+    /// A directory where a file is expected (EISDIR).
+    #[error("is a directory")]
+    IsDirectory,
+    /// A file where a directory is expected (ENOTDIR).
+    #[error("not a directory")]
+    NotADirectory,
+    /// A directory that still holds names (ENOTEMPTY).
+    #[error("directory not empty")]
+    NotEmpty,
+    /// A rename not done in place: a directory (EXDEV; `mv` then copies and deletes).
+    #[error("cannot rename a directory in place")]
+    CrossDevice,
     /// The target is busy (EBUSY).
     #[error("target is busy: {0}")]
     Busy(String),
@@ -123,6 +138,11 @@ impl From<FileError> for Error {
             FileError::NameTooLong => Error::NameTooLong,
             FileError::BadHandle => Error::BadHandle,
             FileError::NoSpace => Error::NoSpace,
+            FileError::Exists => Error::Exists,
+            FileError::IsDirectory => Error::IsDirectory,
+            FileError::NotADirectory => Error::NotADirectory,
+            FileError::NotEmpty => Error::NotEmpty,
+            FileError::CrossDevice => Error::CrossDevice,
             FileError::Busy(s) => Error::Busy(s),
             FileError::Io(s) => Error::Io(s),
         }

@@ -3,7 +3,7 @@
 use crate::command::{unexpected, Client, Link};
 use crate::error::Result;
 use bytes::Bytes;
-use silt_core::{HandleId, Reply, Request};
+use silt_core::{HandleId, OpenFlags, Reply, Request};
 
 /// An open file. Requests go to the driver's loop; each method returns when the core has
 /// answered. Dropping a handle without [`FileHandle::close`] closes it in the background
@@ -27,9 +27,19 @@ impl<L: Link> FileHandle<L> {
         create: bool,
         fsync_on_close: bool,
     ) -> Result<FileHandle<L>> {
+        Self::open_with(client, key, OpenFlags::create_if(create), fsync_on_close).await
+    }
+
+    /// Opens `key` with `flags` (create, exclusive create, truncate).
+    pub async fn open_with(
+        client: &Client<L>,
+        key: &str,
+        flags: OpenFlags,
+        fsync_on_close: bool,
+    ) -> Result<FileHandle<L>> {
         let req = Request::Open {
             key: key.to_string(),
-            create,
+            flags,
         };
         match client.request(req).await? {
             Reply::Opened { handle, size } => Ok(FileHandle {

@@ -4,7 +4,8 @@ use fuser::Errno;
 use silt_tokio::Error;
 
 /// The errno for an engine error: `NotFound` is ENOENT, `NoSpace` ENOSPC, `NameTooLong`
-/// ENAMETOOLONG, `BadHandle` EBADF, `Busy` EBUSY; everything else (I/O, a stopped or failed
+/// ENAMETOOLONG, `BadHandle` EBADF, `Busy` EBUSY, `Exists` EEXIST, `IsDirectory` EISDIR,
+/// `NotADirectory` ENOTDIR, `NotEmpty` ENOTEMPTY, `CrossDevice` EXDEV; everything else (I/O, a stopped or failed
 /// engine, a bug) is EIO.
 pub fn errno(err: &Error) -> Errno {
     match err {
@@ -13,6 +14,11 @@ pub fn errno(err: &Error) -> Errno {
         Error::NameTooLong => Errno::ENAMETOOLONG,
         Error::BadHandle => Errno::EBADF,
         Error::Busy(_) => Errno::EBUSY,
+        Error::Exists => Errno::EEXIST,
+        Error::IsDirectory => Errno::EISDIR,
+        Error::NotADirectory => Errno::ENOTDIR,
+        Error::NotEmpty => Errno::ENOTEMPTY,
+        Error::CrossDevice => Errno::EXDEV,
         _ => Errno::EIO,
     }
 }

@@ -313,19 +313,43 @@ impl fuser::Filesystem for SiltFs {
     fn mkdir(
         &self,
         _req: &Request,
-        _parent: INodeNo,
+        parent: INodeNo,
         name: &OsStr,
         _mode: u32,
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        tracing::debug!(?name, "mkdir is not implemented yet");
-        reply.error(Errno::ENOSYS);
+        let path = match self.child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|s| async move {
+            if let Err(e) = s.manager.mkdir(&path).await {
+                return reply.error(failed("mkdir", &path, &e));
+            }
+            let ino = s.inodes.assign(&path, true, true);
+            reply.entry(
+                s.ttl(),
+                &s.attr(ino, &Attr::directory(now_ms())),
+                Generation(0),
+            );
+        });
     }
 
-    fn rmdir(&self, _req: &Request, _parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        tracing::debug!(?name, "rmdir is not implemented yet");
-        reply.error(Errno::ENOSYS);
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let path = match self.child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|s| async move {
+            match s.manager.rmdir(&path).await {
+                Ok(()) => {
+                    s.inodes.unlink(&path);
+                    reply.ok();
+                }
+                Err(e) => reply.error(failed("rmdir", &path, &e)),
+            }
+        });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -374,8 +398,8 @@ impl fuser::Filesystem for SiltFs {
                 },
             };
             if from_is_dir {
-                // Renaming a directory (every key below it) is a later step.
-                return reply.error(Errno::ENOTSUP);
+                // Not done in place yet: EXDEV makes `mv` copy and delete instead.
+                return reply.error(Errno::EXDEV);
             }
             match s.manager.stat(&to).await {
                 Ok(a) if kind_of(&a) => return reply.error(Errno::EISDIR),
@@ -437,8 +461,13 @@ impl fuser::Filesystem for SiltFs {
             Err(e) => return reply.error(e),
         };
         let truncate = flags & libc::O_TRUNC != 0;
+        let open_flags = silt_core::OpenFlags {
+            create: true,
+            exclusive: flags & libc::O_EXCL != 0,
+            truncate: false,
+        };
         self.spawn(|s| async move {
-            let handle = match s.manager.open(&path, true).await {
+            let handle = match s.manager.open_with(&path, open_flags).await {
                 Ok(h) => h,
                 Err(e) => return reply.error(failed("create", &path, &e)),
             };

@@ -4,7 +4,7 @@
 //! journal.
 
 use crate::driver::{Driver, DriverClient, DriverOptions, StopReport, TaskLink};
-use silt_core::Attr;
+use silt_core::{Attr, OpenFlags};
 use silt_engine::{Error, Page, Result, Status};
 use silt_s3::ObjectStore;
 use std::path::{Path, PathBuf};
@@ -88,9 +88,26 @@ impl CacheManager {
         FileHandle::open(&self.client, key, create, self.fsync_on_close).await
     }
 
+    /// Opens `key` with `flags` (create, exclusive create: `Error::Exists`, truncate).
+    pub async fn open_with(&self, key: &str, flags: OpenFlags) -> Result<FileHandle> {
+        FileHandle::open_with(&self.client, key, flags, self.fsync_on_close).await
+    }
+
     /// Removes `key`; returns once the removal is journaled durably.
     pub async fn unlink(&self, key: &str) -> Result<()> {
         self.client.unlink(key).await
+    }
+
+    /// Creates the directory `key` (no trailing `/`): a marker object `key/`, uploaded like
+    /// a new file; returns once journaled durably. `Error::Exists` when a name is there.
+    pub async fn mkdir(&self, key: &str) -> Result<()> {
+        self.client.mkdir(key).await
+    }
+
+    /// Removes the empty directory `key`; returns once journaled durably.
+    /// `Error::NotEmpty` when a name is below it, here or on the server.
+    pub async fn rmdir(&self, key: &str) -> Result<()> {
+        self.client.rmdir(key).await
     }
 
     /// Renames `from` to `to` (replacing `to`); returns once journaled durably.
