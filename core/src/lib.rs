@@ -62,6 +62,7 @@ pub mod crc32c;
 mod ids;
 mod io;
 mod machine;
+mod metrics;
 pub mod ranges;
 mod records;
 mod rng;

@@ -10,9 +10,12 @@
 use crate::exec::Exec;
 use crate::link::{Msg, ThreadLink};
 use crate::options::DriverOptions;
-use silt_engine::{CacheLock, Client, DriverState, Error, Opened, Result, StopReport};
+use silt_engine::{
+    CacheLock, Client, DriverState, Error, Metrics, Opened, Result, ServiceOptions, StopReport,
+};
 use silt_s3::ObjectStore;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,21 +31,31 @@ struct Driver<S> {
     disk_free_interval: Duration,
 }
 
+/// What [`spawn`] started: the client callers use, the driver thread (it ends after a
+/// stop), the metrics it keeps and the services to start for it.
+pub(crate) struct Spawned {
+    pub client: Client<ThreadLink>,
+    pub thread: JoinHandle<()>,
+    pub metrics: Arc<Metrics>,
+    pub services: ServiceOptions,
+}
+
 /// Builds the core from an opened cache directory, starts the executors and the driver
-/// thread. Returns the client callers use and the thread, which ends after a stop.
-pub(crate) fn spawn<S: ObjectStore + 'static>(
-    opened: Opened<S, DriverOptions>,
-) -> Result<(Client<ThreadLink>, JoinHandle<()>)> {
+/// thread.
+pub(crate) fn spawn<S: ObjectStore + 'static>(opened: Opened<S, DriverOptions>) -> Result<Spawned> {
     let Opened {
         core,
         recovered,
         mut parts,
         driver: opts,
         write_limit,
+        services,
         ..
     } = opened;
     let lock = parts.lock.take();
     let mut state = DriverState::recover(core, recovered, write_limit, opts.stop_timeout)?;
+    state.watch(&parts.store, &parts.index);
+    let metrics = state.metrics();
     state.begin(parts.initial_free);
     let (tx, inbox) = channel();
     let exec = Exec::start(parts, tx.clone(), &opts)?;
@@ -61,7 +74,12 @@ pub(crate) fn spawn<S: ObjectStore + 'static>(
             what: "driver thread",
             source,
         })?;
-    Ok((client, thread))
+    Ok(Spawned {
+        client,
+        thread,
+        metrics,
+        services,
+    })
 }
 
 impl<S: ObjectStore + 'static> Driver<S> {

@@ -34,6 +34,7 @@ pub use manager::CacheManager;
 pub use options::{DriverOptions, Options};
 pub use remote::connect;
 pub use silt_engine::{
-    hardware_crc32c, CacheLock, Conflict, Error, EventCounts, MemoryStatus, MemoryUse, Page,
-    Result, RetryingUpload, Status, StopReport, DEFAULT_MEMORY_LIMIT,
+    hardware_crc32c, CacheLock, Conflict, Counters, Error, EventCounts, MemoryStatus, MemoryUse,
+    Page, Result, RetryingUpload, ServiceOptions, Status, StatusReport, StopReport,
+    DEFAULT_MEMORY_LIMIT,
 };

@@ -8,7 +8,7 @@ use crate::link::ThreadLink;
 use crate::options::Options;
 use crate::wait::wait;
 use silt_core::{Attr, OpenFlags};
-use silt_engine::{Client, Error, Page, Result, Status, StopReport};
+use silt_engine::{Client, Error, Page, Result, Services, Status, StopReport};
 use silt_s3::ObjectStore;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -30,6 +30,8 @@ pub struct CacheManager {
     cache_dir: PathBuf,
     instance_id: u64,
     fsync_on_close: bool,
+    /// The metrics endpoint and the control socket; dropped (stopped) before the loop.
+    services: Option<Services>,
 }
 
 impl CacheManager {
@@ -40,14 +42,23 @@ impl CacheManager {
         let cache_dir = options.cache_dir.clone();
         let opened = silt_engine::open(options)?;
         let (instance_id, fsync_on_close) = (opened.instance_id, opened.fsync_on_close);
-        let (client, thread) = crate::driver::spawn(opened)?;
-        Ok(CacheManager {
-            client,
-            thread: Some(thread),
+        let spawned = crate::driver::spawn(opened)?;
+        let mut manager = CacheManager {
+            client: spawned.client.clone(),
+            thread: Some(spawned.thread),
             cache_dir,
             instance_id,
             fsync_on_close,
-        })
+            services: None,
+        };
+        // On failure the manager is dropped, which stops the driver.
+        manager.services = Some(Services::start(
+            &manager.cache_dir,
+            &spawned.services,
+            spawned.client,
+            spawned.metrics,
+        )?);
+        Ok(manager)
     }
 
     /// Stops the engine: new requests are refused, every open handle is fsynced, everything
@@ -55,6 +66,8 @@ impl CacheManager {
     /// uploads stay in the journal and resume at the next start. The lock is released when
     /// this returns.
     pub fn stop(mut self) -> Result<StopReport> {
+        // The services' threads end first: nothing reaches the loop through them any more.
+        drop(self.services.take());
         let report = wait(self.client.stop());
         self.join()?;
         let report = report?;
@@ -70,6 +83,12 @@ impl CacheManager {
                 .map_err(|_| Error::Task("the driver thread panicked".into())),
             None => Ok(()),
         }
+    }
+
+    /// Where the metrics are served (`Options::services.metrics_addr`; with port 0, the
+    /// port chosen), if they are.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.services.as_ref().and_then(Services::metrics_addr)
     }
 
     /// The cache directory.
@@ -153,6 +172,7 @@ impl Drop for CacheManager {
         if self.thread.is_some() {
             // Not stopped: stop as `stop` does, and wait, so that the lock is released
             // when the drop returns.
+            drop(self.services.take());
             self.client.stop_detached();
             if let Err(e) = self.join() {
                 tracing::error!(error = %e, "the engine ended badly");

@@ -122,6 +122,14 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+    /// The metrics endpoint could not listen at `metrics_addr`.
+    #[error("cannot serve metrics at {addr} (metrics_addr): {source}")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
 }
 
 fn holder(pid: Option<u32>) -> String {

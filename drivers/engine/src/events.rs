@@ -1,14 +1,37 @@
 //! The core's events: logged with `tracing` and counted for the status.
+//!
+//! Every upload attempt that ends gives one line with the key, the bytes (sent, and copied
+//! server-side), the attempt and the outcome (`stored`, `retry`, `permanent`, `conflict`).
+//! Keys, ETags and error texts are logged; credentials, signatures and URLs never reach
+//! these lines (the remote's errors carry none).
 
+use crate::metrics::observe::UploadSummary;
 use crate::status::EventCounts;
 use silt_core::Event;
 
-/// Logs `event` and counts it; returns the reason if the event is fatal.
-pub fn record(counts: &mut EventCounts, event: Event) -> Option<String> {
+/// Logs `event` and counts it (`upload`: what the upload attempt it ends did); returns the
+/// reason if the event is fatal.
+pub(crate) fn record(
+    counts: &mut EventCounts,
+    event: Event,
+    upload: Option<&UploadSummary>,
+) -> Option<String> {
+    let u = upload.cloned().unwrap_or_default();
+    let bytes = u.sent + u.copied;
     match event {
         Event::Uploaded { key, etag } => {
             counts.uploads_done += 1;
-            tracing::info!(%key, %etag, "uploaded");
+            tracing::info!(
+                %key,
+                bytes,
+                sent = u.sent,
+                copied = u.copied,
+                attempt = u.attempt.max(1),
+                outcome = "stored",
+                seconds = u.seconds,
+                %etag,
+                "upload"
+            );
         }
         Event::Invalidated { key, etag } => {
             counts.invalidations += 1;
@@ -18,6 +41,9 @@ pub fn record(counts: &mut EventCounts, event: Event) -> Option<String> {
             counts.conflicts += 1;
             tracing::warn!(
                 key = %c.original_key,
+                bytes,
+                attempt = u.attempt.max(1),
+                outcome = "conflict",
                 conflict_key = %c.conflict_key,
                 remote_etag = ?c.remote_etag,
                 missing_ranges = c.missing.len(),
@@ -37,9 +63,23 @@ pub fn record(counts: &mut EventCounts, event: Event) -> Option<String> {
             counts.upload_failures += 1;
             if permanent {
                 counts.permanent_failures += 1;
-                tracing::error!(%key, attempts, %error, "upload failed permanently; retrying slowly, needs attention");
+                tracing::error!(
+                    %key,
+                    bytes,
+                    attempt = attempts,
+                    outcome = "permanent",
+                    %error,
+                    "upload failed permanently; retrying slowly, needs attention"
+                );
             } else {
-                tracing::warn!(%key, attempts, %error, "upload failed; will retry");
+                tracing::warn!(
+                    %key,
+                    bytes,
+                    attempt = attempts,
+                    outcome = "retry",
+                    %error,
+                    "upload failed; will retry"
+                );
             }
         }
         Event::SpaceExhausted { dirty_bytes } => {

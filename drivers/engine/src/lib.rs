@@ -15,12 +15,16 @@
 //!   driver's [`Link`]; the blocking driver parks its callers on them.
 //! - [`Options`], [`Error`], [`Status`], [`WriteBudget`] (the write-body share of
 //!   `memory_limit`), [`hardware_crc32c`], [`Clock`], [`disk::free_bytes`].
+//! - [`metrics`]: the OpenMetrics registry the loop keeps and its HTTP endpoint;
+//!   [`control`]: the control socket of `silt status` and `silt flush`; [`Services`]
+//!   starts both for a running engine; [`StatusReport`] is `silt status --json`.
 
 #![warn(missing_docs)]
 
 mod checksum;
 mod clock;
 mod command;
+pub mod control;
 pub mod disk;
 mod error;
 mod events;
@@ -29,8 +33,12 @@ mod handle;
 mod instance;
 mod lock;
 mod memory;
+pub mod metrics;
+mod offline;
 mod open;
 mod options;
+mod report;
+mod services;
 mod state;
 mod status;
 
@@ -41,8 +49,15 @@ pub use error::{Error, Result};
 pub use handle::FileHandle;
 pub use lock::CacheLock;
 pub use memory::{min_memory_limit, split_memory_limit, WriteBudget, WriteFigures, WritePermit};
+pub use metrics::{Counters, Metrics};
+pub use offline::offline_status;
 pub use open::{open, DriverParts, Opened};
 pub use options::{Options, DEFAULT_MEMORY_LIMIT};
+pub use report::{
+    CacheReport, ConflictReport, InFlightReport, MemoryReport, RetryReport, StatusReport,
+    UploadsReport, SCHEMA as STATUS_SCHEMA,
+};
+pub use services::{ServiceOptions, Services};
 pub use silt_core::MemoryUse;
 pub use state::{DriverState, Execute};
 pub use status::{Conflict, EventCounts, MemoryStatus, RetryingUpload, Status};

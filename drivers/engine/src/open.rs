@@ -46,6 +46,8 @@ pub struct Opened<S, D> {
     pub instance_id: u64,
     /// `close()` fsyncs first.
     pub fsync_on_close: bool,
+    /// The services to start once the loop runs ([`crate::Services::start`]).
+    pub services: crate::ServiceOptions,
 }
 
 /// Splits the memory limit, creates and locks the cache directory, reads (or, the first
@@ -60,6 +62,7 @@ pub fn open<S, D>(options: Options<S, D>) -> Result<Opened<S, D>> {
         fsync_on_close,
         store,
         driver,
+        services,
     } = options;
     core.checksum = hardware_crc32c();
     let write_limit = split_memory_limit(memory_limit, &mut core)?;
@@ -94,6 +97,7 @@ pub fn open<S, D>(options: Options<S, D>) -> Result<Opened<S, D>> {
         write_limit,
         instance_id,
         fsync_on_close,
+        services,
     })
 }
 

@@ -1,5 +1,6 @@
 //! [`Options`]: how to start an engine on a cache directory, whichever driver runs it.
 
+use crate::services::ServiceOptions;
 use silt_core::CoreConfig;
 use silt_store::StoreOptions;
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub struct Options<S, D> {
     pub store: StoreOptions,
     /// The driver's own limits and threads.
     pub driver: D,
+    /// The metrics endpoint (`metrics_addr`) and the control socket; both off by default.
+    pub services: ServiceOptions,
 }
 
 impl<S, D: Default> Options<S, D> {
@@ -50,11 +53,13 @@ impl<S, D: Default> Options<S, D> {
             fsync_on_close: true,
             store: StoreOptions::default(),
             driver: D::default(),
+            services: ServiceOptions::default(),
         }
     }
 
     /// Options from the user's settings (`silt-config`): the core's configuration, the index
-    /// backend, `fsync_on_close` and `memory_limit`; `seed` feeds the retry jitter.
+    /// backend, `fsync_on_close`, `memory_limit` and `metrics_addr`; `seed` feeds the retry
+    /// jitter.
     pub fn from_settings(
         settings: &silt_config::Settings,
         cache_dir: impl Into<PathBuf>,
@@ -66,6 +71,10 @@ impl<S, D: Default> Options<S, D> {
             index_backend: settings.index_backend.name().to_string(),
             fsync_on_close: settings.fsync_on_close,
             memory_limit: settings.memory_limit,
+            services: ServiceOptions {
+                metrics_addr: settings.metrics_addr,
+                control_socket: false,
+            },
             ..Options::new(cache_dir, remote)
         }
     }

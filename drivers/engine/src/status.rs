@@ -2,6 +2,7 @@
 //! `silt status` and for tests.
 
 use crate::memory::WriteFigures;
+use crate::metrics::Counters;
 use silt_core::{Core, Instant, JournalOp, JournalStatus, MemoryUse};
 use std::time::Duration;
 
@@ -109,6 +110,15 @@ pub struct Status {
     pub conflicts: Vec<Conflict>,
     /// What happened since start.
     pub events: EventCounts,
+    /// The metrics' counters since start (reads, fetches, evictions, upload bytes, ENOSPC,
+    /// back-pressure, index commits, sparse fallback).
+    pub counters: Counters,
+    /// Free bytes on the cache disk at the last reading (`None`: no reading).
+    pub disk_free_bytes: Option<u64>,
+    /// Writes (and chunk copies) waiting for space now (back-pressure).
+    pub space_waiters: usize,
+    /// Why the store first fell back from sparse files, if it did.
+    pub sparse_fallback_reason: Option<String>,
     /// Cache-file operations in flight.
     pub local_ops_in_flight: usize,
     /// Object-store operations in flight (running or waiting for a slot).
@@ -128,6 +138,9 @@ pub(crate) struct DriverFigures<'a> {
     pub fatal: Option<&'a str>,
     pub core_memory_limit: u64,
     pub writes: WriteFigures,
+    pub counters: Counters,
+    pub disk_free_bytes: Option<u64>,
+    pub sparse_fallback_reason: Option<String>,
 }
 
 impl Status {
@@ -182,6 +195,10 @@ impl Status {
                 })
                 .collect(),
             events: d.events.clone(),
+            counters: d.counters,
+            disk_free_bytes: d.disk_free_bytes,
+            space_waiters: core.space_waiters(),
+            sparse_fallback_reason: d.sparse_fallback_reason,
             local_ops_in_flight: d.local_ops_in_flight,
             remote_ops_in_flight: d.remote_ops_in_flight,
             pending: core.pending(),

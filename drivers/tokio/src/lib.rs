@@ -26,6 +26,6 @@ mod manager;
 pub use driver::{Driver, DriverClient, DriverOptions, DriverParts, StopReport, TaskLink};
 pub use manager::{CacheManager, FileHandle, Options};
 pub use silt_engine::{
-    hardware_crc32c, CacheLock, Conflict, Error, EventCounts, MemoryStatus, MemoryUse, Page,
-    Result, RetryingUpload, Status, DEFAULT_MEMORY_LIMIT,
+    hardware_crc32c, CacheLock, Conflict, Counters, Error, EventCounts, MemoryStatus, MemoryUse,
+    Page, Result, RetryingUpload, ServiceOptions, Status, StatusReport, DEFAULT_MEMORY_LIMIT,
 };

@@ -5,7 +5,7 @@
 
 use crate::driver::{Driver, DriverClient, DriverOptions, StopReport, TaskLink};
 use silt_core::{Attr, OpenFlags};
-use silt_engine::{Error, Page, Result, Status};
+use silt_engine::{Error, Page, Result, Services, Status};
 use silt_s3::ObjectStore;
 use std::path::{Path, PathBuf};
 use tokio::task::JoinHandle;
@@ -29,6 +29,8 @@ pub struct CacheManager {
     cache_dir: PathBuf,
     instance_id: u64,
     fsync_on_close: bool,
+    /// The metrics endpoint and the control socket; dropped (stopped) before the loop.
+    services: Option<Services>,
 }
 
 impl CacheManager {
@@ -42,15 +44,25 @@ impl CacheManager {
             .map_err(|e| Error::Task(e.to_string()))??;
         let mut driver = opened.driver;
         driver.write_memory_limit = opened.write_limit;
-        let (client, task) =
-            Driver::recover(opened.core, opened.recovered, opened.parts, driver)?.spawn();
-        Ok(CacheManager {
-            client,
+        let driver = Driver::recover(opened.core, opened.recovered, opened.parts, driver)?;
+        let metrics = driver.metrics();
+        let (client, task) = driver.spawn();
+        let mut manager = CacheManager {
+            client: client.clone(),
             task: Some(task),
             cache_dir,
             instance_id: opened.instance_id,
             fsync_on_close: opened.fsync_on_close,
-        })
+            services: None,
+        };
+        // On failure the manager is dropped, which stops the loop.
+        manager.services = Some(Services::start(
+            &manager.cache_dir,
+            &opened.services,
+            client,
+            metrics,
+        )?);
+        Ok(manager)
     }
 
     /// Stops the engine: new requests are refused, every open handle is fsynced, everything
@@ -58,6 +70,8 @@ impl CacheManager {
     /// uploads stay in the journal and resume at the next start. The lock is released when
     /// this returns.
     pub async fn stop(mut self) -> Result<StopReport> {
+        // The services' threads end first: nothing reaches the loop through them any more.
+        drop(self.services.take());
         let report = self.client.stop().await;
         if let Some(task) = self.task.take() {
             task.await.map_err(|e| Error::Task(e.to_string()))?;
@@ -65,6 +79,12 @@ impl CacheManager {
         let report = report?;
         tracing::info!(?report, "stopped");
         Ok(report)
+    }
+
+    /// Where the metrics are served (`Options::services.metrics_addr`; with port 0, the
+    /// port chosen), if they are.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.services.as_ref().and_then(Services::metrics_addr)
     }
 
     /// The cache directory.
@@ -150,6 +170,7 @@ impl Drop for CacheManager {
     fn drop(&mut self) {
         if self.task.is_some() {
             // Not stopped: ask the driver to stop on its own; the lock goes when it ends.
+            drop(self.services.take());
             self.client.stop_detached();
         }
     }

@@ -14,13 +14,15 @@ use crate::clock::Clock;
 use crate::command::{Command, StopReport};
 use crate::error::Error;
 use crate::memory::{WriteBudget, WritePermit};
+use crate::metrics::observe::Observer;
+use crate::metrics::Metrics;
 use crate::status::{DriverFigures, EventCounts, Status};
 use silt_core::{
     ConfigError, Core, CoreConfig, Event, HandleId, IndexTxn, Input, IoId, LocalOp, Output,
     Recovered, RemoteId, RemoteOp, Request, RequestId, TxnId,
 };
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use stop::Stopping;
 use tokio::sync::oneshot;
@@ -72,6 +74,13 @@ pub struct DriverState {
     events: EventCounts,
     fatal: Option<String>,
     stopping: Option<Stopping>,
+    /// The metrics, derived from what passes through the loop.
+    obs: Observer,
+    /// The last free-space reading.
+    disk_free: Option<u64>,
+    /// The store and the index, for their own counters in a status (weak: the executors
+    /// own them, and they must close when the loop ends).
+    telemetry: Option<(Weak<silt_store::Store>, Weak<silt_index::GroupCommit>)>,
 }
 
 impl DriverState {
@@ -105,7 +114,21 @@ impl DriverState {
             events: EventCounts::default(),
             fatal: None,
             stopping: None,
+            obs: Observer::new(Arc::new(Metrics::new())),
+            disk_free: None,
+            telemetry: None,
         })
+    }
+
+    /// The metrics this loop keeps (serve them with `metrics::http`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.obs.metrics().clone()
+    }
+
+    /// Lets a status read the store's and the index's own counters (sparse-file fallbacks,
+    /// transactions per group commit). Only weak references are kept.
+    pub fn watch(&mut self, store: &Arc<silt_store::Store>, index: &Arc<silt_index::GroupCommit>) {
+        self.telemetry = Some((Arc::downgrade(store), Arc::downgrade(index)));
     }
 
     /// The write-body budget, for the loop's clients.
@@ -117,6 +140,7 @@ impl DriverState {
     /// work recovery found (resumed uploads, deletes, eviction).
     pub fn begin(&mut self, initial_free: Option<u64>) {
         if let Some(bytes) = initial_free {
+            self.disk_free = Some(bytes);
             self.input(Input::DiskFree { bytes });
         }
         self.timeout();
@@ -126,6 +150,7 @@ impl DriverState {
     fn input(&mut self, input: Input) {
         let now = self.clock.now();
         self.core.handle_input(now, input);
+        self.obs.space_waiters(self.core.space_waiters());
     }
 
     /// The core's timer expired (or may have: an early call is harmless).
@@ -136,6 +161,7 @@ impl DriverState {
     /// A free-space reading of the cache disk (`None`: no reading this time).
     pub fn disk_free(&mut self, reading: Option<u64>) {
         if let Some(bytes) = reading {
+            self.disk_free = Some(bytes);
             self.input(Input::DiskFree { bytes });
         }
     }
@@ -148,6 +174,7 @@ impl DriverState {
             Input::Remote(..) => self.remote_in_flight = self.remote_in_flight.saturating_sub(1),
             _ => {}
         }
+        self.obs.completed(&input);
         self.input(input);
     }
 
@@ -180,10 +207,12 @@ impl DriverState {
             match out {
                 Output::Local(id, op) => {
                     self.local_in_flight += 1;
+                    self.obs.local(id, &op);
                     exec.local(id, op);
                 }
                 Output::Index(id, txn) => {
                     self.index_in_flight += 1;
+                    self.obs.index(id, &txn);
                     exec.index(id, txn);
                 }
                 Output::Remote(id, op) => self.remote(exec, id, op),
@@ -192,7 +221,10 @@ impl DriverState {
                     if matches!(e, Event::Conflict(_)) && !self.flush_waiters.is_empty() {
                         self.reflush = true;
                     }
-                    if let Some(reason) = crate::events::record(&mut self.events, e) {
+                    let upload = self.obs.event(&e);
+                    if let Some(reason) =
+                        crate::events::record(&mut self.events, e, upload.as_ref())
+                    {
                         self.fatal.get_or_insert(reason);
                     }
                 }
@@ -211,6 +243,7 @@ impl DriverState {
         let bytes = crate::exec::body_len(&op);
         tracing::trace!(?id, op = name, bytes, "remote operation");
         self.remote_in_flight += 1;
+        self.obs.remote(id, &op);
         exec.remote(id, op);
     }
 
@@ -262,7 +295,26 @@ impl DriverState {
 
     fn status(&mut self) -> Status {
         let now = self.clock.now();
-        Status::collect(
+        let writes = self.writes.figures();
+        let mut totals = crate::metrics::publish::Totals {
+            writes_waited: writes.waited,
+            ..Default::default()
+        };
+        let mut sparse_fallback_reason = None;
+        if let Some((store, index)) = &self.telemetry {
+            if let Some(store) = store.upgrade() {
+                totals.sparse_fallback = store.telemetry().sparse_fallback();
+                sparse_fallback_reason = store.telemetry().sparse_fallback_reason();
+            }
+            if let Some(index) = index.upgrade() {
+                let stats = index.stats();
+                totals.index_transactions = stats.transactions;
+                totals.index_commits = stats.commits;
+            }
+        }
+        let metrics = self.obs.metrics().clone();
+        metrics.mirror_totals(totals);
+        let status = Status::collect(
             &mut self.core,
             DriverFigures {
                 now,
@@ -271,9 +323,14 @@ impl DriverState {
                 remote_ops_in_flight: self.remote_in_flight,
                 fatal: self.fatal.as_deref(),
                 core_memory_limit: self.core_memory_limit,
-                writes: self.writes.figures(),
+                writes,
+                counters: metrics.counters(),
+                disk_free_bytes: self.disk_free,
+                sparse_fallback_reason,
             },
-        )
+        );
+        metrics.publish(&status);
+        status
     }
 
     /// Ends the state: the core and everything it holds go, and the stops that wait for the

@@ -32,6 +32,7 @@ impl DriverState {
             Request::Close { handle } => Some(*handle),
             _ => None,
         };
+        self.obs.request(id, &req);
         self.waiting.insert(
             id,
             Waiting {
@@ -46,6 +47,7 @@ impl DriverState {
 
     /// Answers a request.
     pub(super) fn reply(&mut self, id: RequestId, result: std::result::Result<Reply, FileError>) {
+        self.obs.reply(id, &result);
         let Some(w) = self.waiting.remove(&id) else {
             tracing::warn!(?id, "reply to an unknown request");
             return;
@@ -56,6 +58,7 @@ impl DriverState {
         if let Some(h) = w.closes {
             if matches!(result, Ok(Reply::Closed) | Err(FileError::BadHandle)) {
                 self.open_handles.remove(&h);
+                self.obs.closed(h);
             }
         }
         if w.stop_fsync {

@@ -70,9 +70,15 @@ impl<S: ObjectStore + 'static> Driver<S> {
         parts: DriverParts<S>,
         opts: DriverOptions,
     ) -> std::result::Result<Driver<S>, ConfigError> {
-        let state =
+        let mut state =
             DriverState::recover(cfg, recovered, opts.write_memory_limit, opts.stop_timeout)?;
+        state.watch(&parts.store, &parts.index);
         Ok(Driver { state, parts, opts })
+    }
+
+    /// The metrics the driver keeps (serve them with `silt_engine::Services`).
+    pub fn metrics(&self) -> Arc<silt_engine::Metrics> {
+        self.state.metrics()
     }
 
     /// Starts the driver task on the current runtime.
