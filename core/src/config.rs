@@ -25,6 +25,9 @@ pub enum PlantedBug {
     ReadBesideOverlappingWrite,
     /// A listing shows a remote object whose delete is journaled but not done.
     ListShowsJournaledDelete,
+    /// `Rmdir` looks only at the server: a directory holding files created here, not yet
+    /// uploaded, is removed.
+    RmdirIgnoresLocalFiles,
 }
 
 /// Sizes, limits and timers of the core. See `docs/architecture.md`.
@@ -216,6 +219,7 @@ pub(crate) enum PlantedBugName {
     BufferedReadOverDirty,
     ReadBesideOverlappingWrite,
     ListShowsJournaledDelete,
+    RmdirIgnoresLocalFiles,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -204,6 +204,29 @@ pub fn final_bucket(model: &Model, s3: &S3) -> Vec<Finding> {
         .collect()
 }
 
+/// Invariant 1 for directories: a directory made (`Mkdir` answered) and not removed has its
+/// marker object in the bucket at the end; one removed (`Rmdir` answered) has none.
+pub fn final_markers(model: &Model, s3: &S3) -> Vec<Finding> {
+    model
+        .dirs
+        .iter()
+        .filter_map(|(dir, d)| {
+            let there = s3.objects.contains_key(format!("{dir}/").as_str());
+            match d.exists {
+                Some(true) if !there => Some("made, but its marker is not in the bucket"),
+                Some(false) if there => Some("removed, but its marker is still in the bucket"),
+                _ => None,
+            }
+            .map(|c| {
+                (
+                    Invariant::AcknowledgedDurable,
+                    format!("directory {dir:?}: {c}"),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Invariant 2 at the end: what the cache served for `key` (`None`: it could not be read)
 /// equals the bucket's `remote`.
 pub fn served_equals_bucket(key: &str, served: Option<&[u8]>, remote: &[u8]) -> Option<Finding> {

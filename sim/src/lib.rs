@@ -25,6 +25,7 @@ pub mod disk;
 pub mod model;
 pub mod options;
 pub mod s3;
+pub mod view;
 pub mod world;
 
 pub use checker::{Invariant, Violation};

@@ -419,6 +419,8 @@ impl MFile {
 pub struct Model {
     /// Files by key.
     pub files: BTreeMap<String, MFile>,
+    /// Directory markers made by `Mkdir`, by the directory's key (no trailing `/`).
+    pub dirs: BTreeMap<String, crate::view::MDir>,
 }
 
 impl Model {
@@ -429,10 +431,18 @@ impl Model {
             .or_insert_with(MFile::absent)
     }
 
+    /// The marker of directory `key` (absent when never made).
+    pub fn dir(&mut self, key: &str) -> &mut crate::view::MDir {
+        self.dirs.entry(key.to_string()).or_default()
+    }
+
     /// Everything becomes uncertain.
     pub fn crash(&mut self) {
         for f in self.files.values_mut() {
             f.crash();
+        }
+        for d in self.dirs.values_mut() {
+            d.crash();
         }
     }
 }

@@ -51,9 +51,19 @@ const WHOLE: u64 = u64::MAX;
 
 #[derive(Clone, Debug)]
 enum Op {
+    /// An open; `exclusive` (with `create`) must fail on an existing file, `truncate` cuts
+    /// the file to zero bytes.
     Open {
         key: String,
         create: bool,
+        exclusive: bool,
+        truncate: bool,
+    },
+    Mkdir {
+        key: String,
+    },
+    Rmdir {
+        key: String,
     },
     /// A read of `len` bytes at `off`; `verify` learns the file (an unknown version).
     Read {
@@ -313,9 +323,15 @@ impl World {
                     self.handles.insert(c.conflict_key.clone(), h);
                     // A request in flight on the handle now works on the conflict copy.
                     if let Some((_, op)) = self.pending.as_mut() {
-                        if !matches!(op, Op::Open { .. } | Op::Unlink { .. } | Op::Rename { .. })
-                            && op_key(op) == c.original_key
-                        {
+                        let by_name = matches!(
+                            op,
+                            Op::Open { .. }
+                                | Op::Unlink { .. }
+                                | Op::Rename { .. }
+                                | Op::Mkdir { .. }
+                                | Op::Rmdir { .. }
+                        );
+                        if !by_name && op_key(op) == c.original_key {
                             set_op_key(op, c.conflict_key.clone());
                         }
                     }
@@ -519,14 +535,37 @@ impl World {
         let req = RequestId(self.next_req);
         self.next_req += 1;
         let request = match &op {
-            Op::Open { key, create } => {
+            Op::Open {
+                key,
+                create,
+                exclusive,
+                truncate,
+            } => {
                 if *create {
                     self.model.file(key).create_sent();
+                    self.listing_touch(key);
+                }
+                if *truncate {
+                    self.model.file(key).truncate_sent(0);
                 }
                 Request::Open {
                     key: key.clone(),
-                    create: *create,
+                    flags: silt_core::OpenFlags {
+                        create: *create,
+                        exclusive: *exclusive,
+                        truncate: *truncate,
+                    },
                 }
+            }
+            Op::Mkdir { key } => {
+                self.model.dir(key).mkdir_sent();
+                self.listing_touch(&format!("{key}/"));
+                Request::Mkdir { key: key.clone() }
+            }
+            Op::Rmdir { key } => {
+                self.model.dir(key).rmdir_sent();
+                self.listing_touch(&format!("{key}/"));
+                Request::Rmdir { key: key.clone() }
             }
             Op::Read { key, off, len, .. } => Request::Read {
                 handle: self.handles[key],
@@ -560,12 +599,17 @@ impl World {
             },
             Op::Unlink { key } => {
                 self.model.file(key).unlink_sent();
+                self.listing_touch(key);
                 Request::Unlink { key: key.clone() }
             }
-            Op::Rename { from, to } => Request::Rename {
-                from: from.clone(),
-                to: to.clone(),
-            },
+            Op::Rename { from, to } => {
+                self.listing_touch(from);
+                self.listing_touch(to);
+                Request::Rename {
+                    from: from.clone(),
+                    to: to.clone(),
+                }
+            }
             Op::Stat { key } => Request::Stat { key: key.clone() },
             Op::List { dir, after } => Request::List {
                 dir: dir.clone(),
@@ -657,12 +701,37 @@ impl World {
             let f = self.model.file(&key);
             let create = f.exists == Some(false) || (f.exists.is_none() && self.rng.below(2) == 0);
             if !self.model.file(&key).may_exist && !create {
-                return Op::Open { key, create: true };
+                return Op::Open {
+                    key,
+                    create: true,
+                    exclusive: false,
+                    truncate: false,
+                };
             }
-            return match self.rng.below(12) {
+            return match self.rng.below(16) {
                 0 if self.model.file(&key).exists == Some(true) => Op::Unlink { key },
                 10 => Op::Stat { key },
                 11 => self.list_op(&key),
+                12..=14 => {
+                    let pool = names::DIR_POOL;
+                    let dir = pool[self.rng.below(pool.len() as u64) as usize].to_string();
+                    match (self.rng.below(4), self.listing.is_some()) {
+                        (0, _) => Op::Mkdir { key: dir },
+                        (1, _) => Op::Rmdir { key: dir },
+                        (2, _) => Op::Stat { key: dir },
+                        (_, true) => self.list_op(&key),
+                        (_, false) => self.list_op(&format!("{dir}/")),
+                    }
+                }
+                15 => {
+                    let exclusive = self.rng.below(2) == 0;
+                    Op::Open {
+                        key,
+                        create: exclusive || create,
+                        exclusive,
+                        truncate: !exclusive,
+                    }
+                }
                 1 if self.model.file(&key).exists == Some(true) => {
                     let to = live[self.rng.below(live.len() as u64) as usize].clone();
                     let via = live[self.rng.below(live.len() as u64) as usize].clone();
@@ -683,10 +752,20 @@ impl World {
                     } else if to != key && !self.handles.contains_key(&to) {
                         Op::Rename { from: key, to }
                     } else {
-                        Op::Open { key, create }
+                        Op::Open {
+                            key,
+                            create,
+                            exclusive: false,
+                            truncate: false,
+                        }
                     }
                 }
-                _ => Op::Open { key, create },
+                _ => Op::Open {
+                    key,
+                    create,
+                    exclusive: false,
+                    truncate: false,
+                },
             };
         };
         let size = self
@@ -773,10 +852,32 @@ impl World {
         ));
         let mut follow = None;
         match (op, r) {
-            (Op::Open { key, create }, Ok(Reply::Opened { handle, size })) => {
+            (
+                Op::Open {
+                    key,
+                    create,
+                    exclusive,
+                    truncate,
+                },
+                Ok(Reply::Opened { handle, size }),
+            ) => {
                 self.handles.insert(key.clone(), handle);
                 let f = self.model.file(&key);
                 let unchecked = f.lost || f.disturbed;
+                if exclusive && f.exists == Some(true) && !unchecked {
+                    self.violation(
+                        Invariant::ReadsLatest,
+                        format!("exclusive create of {key:?} opened a file the model holds"),
+                    );
+                }
+                let f = self.model.file(&key);
+                if truncate && f.exists == Some(true) && f.now.is_some() {
+                    f.truncate_done(0);
+                } else if truncate {
+                    // What the next read learns is the truncated file, not what recovery
+                    // left: every size a crash may bring back stays possible.
+                    f.relearning = true;
+                }
                 match f.exists {
                     // Someone else's version may be what the cache opened: learn it.
                     Some(true) if f.disturbed => {
@@ -850,6 +951,43 @@ impl World {
                     }
                 }
             }
+            (
+                Op::Open {
+                    key,
+                    exclusive: true,
+                    ..
+                },
+                Err(FileError::Exists),
+            ) => {
+                let f = self.model.file(&key);
+                match f.exists {
+                    Some(false) if !(f.lost || f.disturbed || f.ever_disturbed) => {
+                        self.violation(
+                            Invariant::ReadsLatest,
+                            format!("exclusive create of {key:?}: exists, the model says not"),
+                        );
+                    }
+                    None => {
+                        let _ = f.observe_exists(true);
+                    }
+                    _ => {}
+                }
+            }
+            (
+                Op::Open {
+                    key,
+                    truncate: true,
+                    ..
+                },
+                Err(FileError::NoSpace | FileError::Io(_)),
+            ) => {
+                // The truncate may have landed in part: learn the file at the next open.
+                let f = self.model.file(&key);
+                f.relearning = f.now.is_some();
+                f.now = None;
+            }
+            (Op::Mkdir { key }, r) => self.check_mkdir(&key, r),
+            (Op::Rmdir { key }, r) => self.check_rmdir(&key, r),
             (Op::Open { key, .. }, Err(FileError::NotFound)) => {
                 if let Some(v) = self.model.file(&key).observe_exists(false) {
                     self.violation(Invariant::ReadsLatest, format!("{key:?}: {v}"));
@@ -1110,6 +1248,8 @@ impl World {
         let keys: Vec<String> = self.model.files.keys().cloned().collect();
         let missing = checker::final_bucket(&self.model, &self.s3);
         self.found(missing);
+        let markers = checker::final_markers(&self.model, &self.s3);
+        self.found(markers);
         // Invariant 2: what the cache serves equals the bucket, for every key it knows.
         for key in keys {
             let f = &self.model.files[&key];
@@ -1154,7 +1294,7 @@ impl World {
         self.pending = None;
         let open = Request::Open {
             key: key.to_string(),
-            create: false,
+            flags: silt_core::OpenFlags::EXISTING,
         };
         let Some(Ok(Reply::Opened { handle, .. })) = self.ask(open) else {
             return None;
@@ -1223,7 +1363,9 @@ fn op_key(op: &Op) -> &str {
         | Op::Truncate { key, .. }
         | Op::Close { key }
         | Op::Unlink { key }
-        | Op::Stat { key } => key,
+        | Op::Stat { key }
+        | Op::Mkdir { key }
+        | Op::Rmdir { key } => key,
         Op::Rename { from, .. } => from,
         Op::List { dir, .. } => dir,
     }
@@ -1276,7 +1418,9 @@ fn set_op_key(op: &mut Op, new: String) {
         | Op::Truncate { key, .. }
         | Op::Close { key }
         | Op::Unlink { key }
-        | Op::Stat { key } => *key = new,
+        | Op::Stat { key }
+        | Op::Mkdir { key }
+        | Op::Rmdir { key } => *key = new,
         Op::Rename { from, .. } => *from = new,
         Op::List { dir, .. } => *dir = new,
     }

@@ -70,6 +70,11 @@ fn catches_a_listing_that_shows_a_journaled_delete() {
 }
 
 #[test]
+fn catches_an_rmdir_that_ignores_files_created_here() {
+    assert_caught(PlantedBug::RmdirIgnoresLocalFiles);
+}
+
+#[test]
 fn the_unplanted_core_passes_the_same_seeds() {
     // The planted tests are meaningful only if the correct core passes these seeds.
     let failing: Vec<u64> = (0..SEED_BUDGET)

@@ -224,6 +224,9 @@ impl Core {
         if self.names.contains_key(key) {
             return Some(FileError::NotADirectory);
         }
+        if self.cfg.planted(crate::config::Bug::RmdirIgnoresLocalFiles) {
+            return None;
+        }
         self.held_child(&format!("{key}/"))
             .then_some(FileError::NotEmpty)
     }

@@ -10,11 +10,15 @@
 
 use super::{Op, World};
 use crate::checker::Invariant;
+use crate::view::Known;
 use silt_core::{Attr, DirEntry, FileError, FileKind, Reply};
 use std::collections::BTreeSet;
 
 /// Names asked for per page: small, so listings take several pages.
 pub(super) const PAGE: u32 = 2;
+
+/// Directories the workload makes and removes (the files' key pool has names below some).
+pub(super) const DIR_POOL: &[&str] = &["dir", "sub", "sub/dir", "m", "m/n", ".."];
 
 /// A listing the client is paging through, interleaved with its other requests.
 #[derive(Debug, Default)]
@@ -25,6 +29,10 @@ pub(super) struct Listing {
     /// The last name seen, and every name seen so far.
     last: Option<String>,
     seen: BTreeSet<String>,
+    /// Names the model knew to exist when the listing started.
+    must: BTreeSet<String>,
+    /// Names whose existence a request or the outside writer may have changed since.
+    touched: BTreeSet<String>,
 }
 
 /// The directory a key is in (`""` for the root, else ending with `/`).
@@ -33,36 +41,50 @@ pub(super) fn dir_of(key: &str) -> String {
         .map_or(String::new(), |i| key[..=i].to_string())
 }
 
+/// The name `key` falls under in the directory `dir`: itself, or its subdirectory there.
+fn name_in(dir: &str, key: &str) -> Option<String> {
+    let rest = key.strip_prefix(dir)?;
+    if rest.is_empty() {
+        return None;
+    }
+    Some(match rest.find('/') {
+        Some(i) => format!("{dir}{}", &rest[..=i]),
+        None => key.to_string(),
+    })
+}
+
 impl World {
-    /// What the model says of `key`, when it is certain: `Some(Some(size))` a file of that
-    /// size (`u64::MAX`: size unknown), `Some(None)` no file.
-    fn certain(&mut self, key: &str) -> Option<Option<u64>> {
-        let f = self.model.files.get(key)?;
-        if f.lost || f.disturbed || f.ever_disturbed {
-            return None;
-        }
-        match f.exists {
-            Some(true) => Some(Some(f.now.as_ref().map_or(u64::MAX, |n| n.len() as u64))),
-            Some(false) => Some(None),
-            None => None,
+    /// A request or the outside writer may change whether `key` exists: the listing in
+    /// progress no longer has to show the name it falls under.
+    pub(super) fn listing_touch(&mut self, key: &str) {
+        if let Some(l) = self.listing.as_mut() {
+            if let Some(name) = name_in(&l.dir, key) {
+                l.touched.insert(name);
+            }
         }
     }
 
     pub(super) fn check_stat(&mut self, key: &str, r: Result<Reply, FileError>) {
-        let Some(want) = self.certain(key) else {
-            return;
-        };
-        let problem = match (want, r) {
-            (Some(size), Ok(Reply::Attr(a))) => file_mismatch(&a, size),
-            (Some(_), other) => Some(format!("a file the model holds: {other:?}")),
-            (None, Ok(Reply::Attr(a))) if a.kind == FileKind::File => {
-                Some(format!("a file the model knows is gone: {a:?}"))
-            }
-            // A directory (another key below it), nothing, or a server error.
-            (None, _) => None,
+        let problem = match (self.model.stat_known(key), r) {
+            (Known::Unknown, _) => None,
+            (Known::File(size), Ok(Reply::Attr(a))) => file_mismatch(&a, size),
+            (Known::File(_), other) => Some(format!("a file the model holds: {other:?}")),
+            (Known::Directory, Ok(Reply::Attr(a))) if a.kind == FileKind::Directory => None,
+            (Known::Directory, Err(FileError::Io(_))) if self.faults => None,
+            (Known::Directory, other) => Some(format!("a directory in the model: {other:?}")),
+            (Known::Absent, Ok(Reply::Attr(a))) => Some(format!("nothing in the model: {a:?}")),
+            (Known::Absent, _) => None,
         };
         if let Some(p) = problem {
             self.violation(Invariant::ReadsLatest, format!("stat {key:?}: {p}"));
+        }
+    }
+
+    /// What the model knows of a listed name (`x/`: a directory).
+    fn known(&self, name: &str) -> Known {
+        match name.strip_suffix('/') {
+            Some(d) => self.model.dir_known(d),
+            None => self.model.stat_known(name),
         }
     }
 
@@ -82,17 +104,29 @@ impl World {
                 problems.push(format!("{:?} twice", e.key));
             }
             listing.last = Some(e.key.clone());
-            if e.attr.kind != FileKind::File {
-                continue;
+            let is_dir = e.attr.kind == FileKind::Directory;
+            if is_dir != e.key.ends_with('/') {
+                problems.push(format!("{:?} listed as {:?}", e.key, e.attr.kind));
             }
-            match self.certain(&e.key) {
-                Some(None) => problems.push(format!("{:?}, which the model knows is gone", e.key)),
-                Some(Some(size)) => {
+            match (self.known(&e.key), is_dir) {
+                (Known::Absent, _) => {
+                    problems.push(format!("{:?}, which the model knows is gone", e.key))
+                }
+                (Known::File(size), false) => {
                     if let Some(p) = file_mismatch(&e.attr, size) {
                         problems.push(format!("{:?}: {p}", e.key));
                     }
                 }
-                None => {}
+                _ => {}
+            }
+        }
+        if next.is_none() {
+            // The last page: every name that existed throughout was listed.
+            for name in &listing.must {
+                let still = matches!(self.known(name), Known::File(_) | Known::Directory);
+                if still && !listing.touched.contains(name) && !listing.seen.contains(name) {
+                    problems.push(format!("{name:?} exists throughout and was not listed"));
+                }
             }
         }
         for p in problems {
@@ -116,12 +150,74 @@ impl World {
             },
             None => {
                 let dir = dir_of(key);
+                let must = self
+                    .model
+                    .view(&dir)
+                    .into_iter()
+                    .filter(|(_, k)| matches!(k, Known::File(_) | Known::Directory))
+                    .map(|(n, _)| n)
+                    .collect();
                 self.listing = Some(Listing {
                     dir: dir.clone(),
+                    must,
                     ..Listing::default()
                 });
                 Op::List { dir, after: None }
             }
+        }
+    }
+
+    /// Checks the answer to `Mkdir(key)` against the model, and records it.
+    pub(super) fn check_mkdir(&mut self, key: &str, r: Result<Reply, FileError>) {
+        let known = self.model.stat_known(key);
+        let problem = match &r {
+            Ok(Reply::DirCreated) => {
+                let there = matches!(known, Known::Directory | Known::File(_));
+                self.model.dir(key).mkdir_done();
+                there.then(|| format!("made where the model has {known:?}"))
+            }
+            Err(FileError::Exists) => {
+                (known == Known::Absent).then(|| "EEXIST where the model has nothing".to_string())
+            }
+            Err(FileError::Io(e)) if self.faults && e.contains("object store") => None,
+            other => Some(format!("unexpected answer {other:?}")),
+        };
+        if let Some(p) = problem {
+            self.violation(Invariant::ReadsLatest, format!("mkdir {key:?}: {p}"));
+        }
+    }
+
+    /// Checks the answer to `Rmdir(key)` against the model, and records it.
+    pub(super) fn check_rmdir(&mut self, key: &str, r: Result<Reply, FileError>) {
+        let contents = self.model.contents_known(key);
+        let marker = self.model.dirs.get(key).map_or(Some(false), |d| d.exists);
+        let problem = match &r {
+            Ok(Reply::DirRemoved) => {
+                self.model.dir(key).rmdir_done();
+                match (contents, marker) {
+                    (Known::Directory, _) => Some("removed with names below".to_string()),
+                    (_, Some(false)) => Some("removed a marker never made".to_string()),
+                    _ => None,
+                }
+            }
+            Err(FileError::NotEmpty) => {
+                (contents == Known::Absent).then(|| "ENOTEMPTY with nothing below".to_string())
+            }
+            Err(FileError::NotFound) => {
+                if let Some(d) = self.model.dirs.get_mut(key) {
+                    d.observe(false);
+                }
+                match (contents, marker) {
+                    (Known::Directory, _) => Some("ENOENT with names below".to_string()),
+                    (_, Some(true)) => Some("ENOENT where the model has the marker".to_string()),
+                    _ => None,
+                }
+            }
+            Err(FileError::Io(e)) if self.faults && e.contains("object store") => None,
+            other => Some(format!("unexpected answer {other:?}")),
+        };
+        if let Some(p) = problem {
+            self.violation(Invariant::ReadsLatest, format!("rmdir {key:?}: {p}"));
         }
     }
 }

@@ -37,6 +37,7 @@ impl World {
     /// The model of `key` changed other than by a write or truncate of the main client:
     /// reads in flight on it are not checked.
     pub(super) fn touch(&mut self, key: &str) {
+        self.listing_touch(key);
         *self.epochs.entry(key.to_string()).or_default() += 1;
     }
 
