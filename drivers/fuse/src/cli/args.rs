@@ -1,5 +1,5 @@
-//! The command line: `silt [flags] BUCKET[:PREFIX] MOUNTPOINT` (TigrisFS's shape) and
-//! `silt demo [DIR]`.
+//! The command line: `silt [flags] BUCKET[:PREFIX] MOUNTPOINT` (TigrisFS's shape),
+//! `silt demo [DIR]`, `silt status [--json]` and `silt flush [--wait]`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -22,12 +22,69 @@ pub struct Cli {
     pub mount: MountArgs,
 }
 
+impl Cli {
+    /// The `--log-file` of a mount or a demo.
+    pub fn log_file(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            Some(Command::Demo(d)) => d.common.log_file.as_deref(),
+            Some(_) => None,
+            None => self.mount.common.log_file.as_deref(),
+        }
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start an embedded S3-compatible server over a local folder and mount its bucket
     /// `demo` (no cloud account needed).
     Demo(DemoArgs),
+    /// Show what the cache holds, the upload queue, conflicts and the counters of the
+    /// running mount (from its control socket), or read from the index when no mount runs.
+    Status(StatusArgs),
+    /// Upload everything pending now, skipping the write-back delay; with --wait, return
+    /// once every upload is done (progress shown on a terminal).
+    Flush(FlushArgs),
+}
+
+/// Which cache a subcommand talks to: `--cache-dir`, `cache_dir` in the configuration, or
+/// the default directory of `[--endpoint URL] BUCKET[:PREFIX]`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The bucket (and prefix) whose default cache directory to use.
+    #[arg(value_name = "BUCKET[:PREFIX]")]
+    pub target: Option<String>,
+    /// The endpoint of the mount (for the default cache directory).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The cache directory.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<String>,
+    /// Configuration file (default: ~/.tigrisfs/config.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `silt status [--json]`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as JSON (the stable schema of docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Which cache.
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// `silt flush [--wait]`.
+#[derive(Debug, Args)]
+pub struct FlushArgs {
+    /// Return only once nothing is pending (every upload and delete done).
+    #[arg(long)]
+    pub wait: bool,
+    /// Which cache.
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// `silt [flags] BUCKET[:PREFIX] MOUNTPOINT`.
@@ -105,6 +162,13 @@ pub struct CommonArgs {
     /// Configuration file (default: ~/.tigrisfs/config.yaml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Serve Prometheus metrics at this address, such as 127.0.0.1:9100 (default: off).
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Append logs to this file (mode 0600) instead of stderr. The level comes from
+    /// SILT_LOG or RUST_LOG (such as `info` or `silt_engine=debug`; default `warn`).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 impl CommonArgs {
@@ -116,6 +180,9 @@ impl CommonArgs {
         }
         if let Some(limit) = &self.memory_limit {
             flags.push(("memory-limit".to_string(), limit.clone()));
+        }
+        if let Some(addr) = &self.metrics_addr {
+            flags.push(("metrics-addr".to_string(), addr.clone()));
         }
         flags
     }
@@ -239,6 +306,49 @@ mod tests {
             Some(Command::Demo(_))
         ));
         assert!(Cli::try_parse_from(["silt", "bucket-only"]).is_err());
+    }
+
+    #[test]
+    fn status_flush_and_observability_flags_parse() {
+        match parse(&["silt", "status", "--json", "--cache-dir", "/c"]).command {
+            Some(Command::Status(s)) => {
+                assert!(s.json);
+                assert_eq!(s.cache.cache_dir.as_deref(), Some("/c"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "silt",
+            "flush",
+            "--wait",
+            "--endpoint",
+            "http://h:9000",
+            "b:p",
+        ])
+        .command
+        {
+            Some(Command::Flush(f)) => {
+                assert!(f.wait);
+                assert_eq!(f.cache.target.as_deref(), Some("b:p"));
+                assert_eq!(f.cache.endpoint.as_deref(), Some("http://h:9000"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let m = parse(&[
+            "silt",
+            "--metrics-addr",
+            "127.0.0.1:9100",
+            "--log-file",
+            "/var/log/silt.log",
+            "b",
+            "/m",
+        ])
+        .mount;
+        assert_eq!(m.common.log_file, Some(PathBuf::from("/var/log/silt.log")));
+        assert_eq!(
+            m.common.config_flags(),
+            vec![("metrics-addr".to_string(), "127.0.0.1:9100".to_string())]
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub async fn start(
     tracing::info!(?caps, "{where_}: server capabilities probed");
     let mut options = Options::from_settings(settings, cache_dir, Arc::new(s3), seed);
     caps.apply_to(&mut options.core);
+    // `silt status` and `silt flush` reach the mount through <cache_dir>/control.sock.
+    options.services.control_socket = true;
     // The mount makes close() durable itself (fsync at the last close of a written file);
     // the engine's own close then has nothing left to sync.
     options.fsync_on_close = false;

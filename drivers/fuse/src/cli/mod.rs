@@ -1,13 +1,17 @@
-//! The `silt` binary's commands: argument parsing, settings, starting the engine, serving
-//! the mount until a signal.
+//! The `silt` binary's commands: argument parsing, logging, settings, starting the engine,
+//! serving the mount until a signal, and the subcommands that talk to a running mount.
 
 pub mod args;
+mod cache_arg;
 mod daemon;
 mod demo_cmd;
 mod engine;
+mod flush_cmd;
+pub mod logging;
 mod mount_cmd;
 mod serve;
 mod settings;
+mod status_cmd;
 
 use args::{Cli, Command, CommonArgs};
 use silt_fuse::{FsOptions, Ownership};
@@ -16,6 +20,8 @@ use silt_fuse::{FsOptions, Ownership};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Demo(args)) => demo_cmd::run(args),
+        Some(Command::Status(args)) => status_cmd::run(args),
+        Some(Command::Flush(args)) => flush_cmd::run(args),
         None => mount_cmd::run(cli.mount),
     }
 }
