@@ -2,15 +2,16 @@
 //! default `warn`), to stderr or, with `--log-file`, appended to a file created 0600.
 //!
 //! What is logged never holds a credential: the engine logs keys, sizes, attempts and
-//! error texts; the S3 SDK's own debug output (requests, signing) is kept at `info` even
-//! under a debug filter unless a directive names its crates explicitly, because its
-//! lower levels print signed request headers and presigned query strings.
+//! error texts. The S3 SDK's own debug and trace output (every request and the steps of
+//! its signing) is kept at `info` under a general filter, so that a `debug` log stays
+//! about silt and holds nothing of the signing; a directive naming those crates
+//! overrides that.
 
 use anyhow::Context;
 use std::path::Path;
 use tracing_subscriber::EnvFilter;
 
-/// The SDK's crates whose debug and trace output carries signed requests.
+/// The SDK's crates whose debug and trace output describes requests and their signing.
 const SDK_CRATES: [&str; 5] = [
     "aws_sigv4",
     "aws_smithy_runtime",
