@@ -229,7 +229,22 @@ async fn each_counter_moves_when_its_event_happens() {
     assert!(uploads >= 4.0, "{s}");
 
     // The control socket's status gives the same counters.
-    let cache_dir = dir.path().to_path_buf();
+    control_status_agrees(dir.path(), &s, uploads).await;
+    let s = h.push(scrape(addr).await);
+    assert_eq!(s.get("silt_uploads_succeeded_total"), uploads);
+
+    bounded("stop", engine.stop()).await.expect("stop");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the endpoint closes with the engine"
+    );
+    assert!(!dir.path().join("control.sock").exists());
+}
+
+/// `status` over the control socket (Unix) gives the counters of the scrape `s`.
+#[cfg(unix)]
+async fn control_status_agrees(dir: &std::path::Path, s: &Scrape, uploads: f64) {
+    let cache_dir = dir.to_path_buf();
     let reply =
         tokio::task::spawn_blocking(move || silt_engine::control::request(&cache_dir, "status"))
             .await
@@ -252,15 +267,16 @@ async fn each_counter_moves_when_its_event_happens() {
     );
     assert_eq!(report.conflicts.len(), 1);
     assert_eq!(report.cache.dirty_bytes, 0);
-    let s = h.push(scrape(addr).await);
-    assert_eq!(s.get("silt_uploads_succeeded_total"), uploads);
+}
 
-    bounded("stop", engine.stop()).await.expect("stop");
+/// Control sockets are Unix only: elsewhere a request says so.
+#[cfg(not(unix))]
+async fn control_status_agrees(dir: &std::path::Path, _s: &Scrape, _uploads: f64) {
+    let got = silt_engine::control::request(dir, "status");
     assert!(
-        std::net::TcpStream::connect(addr).is_err(),
-        "the endpoint closes with the engine"
+        matches!(got, Err(silt_engine::control::ControlError::Unsupported)),
+        "{got:?}"
     );
-    assert!(!dir.path().join("control.sock").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

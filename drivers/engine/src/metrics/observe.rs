@@ -371,3 +371,102 @@ impl Observer {
         self.space_waiters = now;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn observer() -> Observer {
+        Observer::new(Arc::new(Metrics::new()))
+    }
+
+    #[test]
+    fn a_read_waiting_for_an_overlapping_fetch_is_a_miss_and_others_are_hits() {
+        let mut o = observer();
+        let (open, h) = (RequestId(1), HandleId(7));
+        let key = "k".to_string();
+        o.request(
+            open,
+            &Request::Open {
+                key: key.clone(),
+                flags: Default::default(),
+            },
+        );
+        o.reply(
+            open,
+            &Ok(Reply::Opened {
+                handle: h,
+                size: 100,
+            }),
+        );
+        let read = |offset, len| Request::Read {
+            handle: h,
+            offset,
+            len,
+        };
+        // A fetch of 0..64 ordered while the first read waits: a miss.
+        o.request(RequestId(2), &read(0, 10));
+        let get = RemoteOp::Get {
+            key: key.clone(),
+            range: 0..64,
+            if_match: "e".into(),
+        };
+        o.remote(RemoteId(1), &get);
+        // A read beside the fetch's range while it is in flight: a hit.
+        o.request(RequestId(3), &read(64, 10));
+        let data = Ok(RemoteOk::Got {
+            data: Bytes::from(vec![0; 64]),
+            etag: "e".into(),
+            object_size: 100,
+        });
+        o.completed(&Input::Remote(RemoteId(1), data));
+        o.reply(RequestId(2), &Ok(Reply::Data(Bytes::from(vec![0; 10]))));
+        o.reply(RequestId(3), &Ok(Reply::Data(Bytes::from(vec![0; 10]))));
+        let c = o.metrics().counters();
+        assert_eq!((c.read_misses, c.read_hits), (1, 1));
+        assert_eq!((c.read_miss_bytes, c.read_hit_bytes), (10, 10));
+        assert_eq!((c.fetches, c.fetch_bytes), (1, 64));
+    }
+
+    #[test]
+    fn upload_outcomes_are_counted_with_their_bytes_and_attempts() {
+        let mut o = observer();
+        let put = RemoteOp::Put {
+            key: "a".into(),
+            data: Bytes::from(vec![1; 300]),
+            precondition: None,
+            token: "t".into(),
+        };
+        o.remote(RemoteId(1), &put);
+        o.completed(&Input::Remote(
+            RemoteId(1),
+            Err(RemoteError::Permanent("403".into())),
+        ));
+        let failed = Event::UploadFailed {
+            key: "a".into(),
+            attempts: 1,
+            error: "permanent: 403".into(),
+            permanent: true,
+        };
+        let s = o.event(&failed).expect("the attempt's summary");
+        assert_eq!((s.sent, s.attempt), (0, 1));
+        o.remote(RemoteId(2), &put);
+        o.completed(&Input::Remote(
+            RemoteId(2),
+            Ok(RemoteOk::Stored { etag: "e".into() }),
+        ));
+        let s = o
+            .event(&Event::Uploaded {
+                key: "a".into(),
+                etag: "e".into(),
+            })
+            .expect("summary");
+        assert_eq!((s.sent, s.copied, s.attempt), (300, 0, 2));
+        let c = o.metrics().counters();
+        assert_eq!(c.upload_failures_permanent, 1);
+        assert_eq!(c.upload_failures_transient, 0);
+        assert_eq!(c.uploads_succeeded, 1);
+        assert_eq!(c.upload_bytes_sent, 300);
+    }
+}
