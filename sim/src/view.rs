@@ -181,7 +181,7 @@ impl Model {
             .map(|n| {
                 let known = match n.strip_suffix('/') {
                     Some(d) => self.dir_known(d),
-                    None => self.stat_known(&n),
+                    None => self.files.get(&n).map_or(Known::Absent, file_known),
                 };
                 (n, known)
             })

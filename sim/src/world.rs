@@ -292,6 +292,9 @@ impl World {
                     self.schedule(self.now + lat, Ev::Index(id, staged));
                 }
                 Output::Remote(id, op) => {
+                    if std::env::var_os("SILT_SIM_DEBUG").is_some() {
+                        self.trace(format!("send {id:?} {}", describe(&op)));
+                    }
                     let lat = 1 + self.rng.below(self.opts.remote_latency_ms_max);
                     self.schedule(self.now + lat, Ev::Remote(id, op));
                 }

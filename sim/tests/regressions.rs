@@ -148,3 +148,22 @@ fn a_stat_after_an_unlink_of_a_key_never_held_says_not_found() {
         assert_clean(seed);
     }
 }
+
+/// An upload record whose attempt may have landed unseen (it has a token) is kept when the
+/// entry comes back to its base's content (a truncate-on-open to the base's size), in the
+/// running core (26770, 11578, 26423) and at recovery (37984, 37205): otherwise the version that
+/// attempt stored stays at the key, unknown, and a later unlink or upload takes it for
+/// another writer's.
+#[test]
+fn an_attempted_upload_is_kept_when_the_entry_returns_to_its_base() {
+    for seed in [26_770, 11_578, 26_423, 37_984, 37_205] {
+        assert_clean(seed);
+    }
+}
+
+/// A multipart upload whose last part's end was noticed twice sent two Completes; the second
+/// landed after the key's journaled delete had run, leaving the unlinked file in the bucket.
+#[test]
+fn complete_is_sent_once_per_attempt() {
+    assert_clean(12_081);
+}

@@ -21,6 +21,11 @@ use crate::io::{FileError, RemoteError, RemoteOk, RemoteOp, Reply};
 use crate::records::JournalOp;
 use std::collections::BTreeMap;
 
+/// True for the key of a directory marker (`dir/`).
+pub(crate) fn is_marker(key: &str) -> bool {
+    key.ends_with('/')
+}
+
 /// Probes in flight, by id.
 #[derive(Debug, Default)]
 pub(crate) struct Probes {
@@ -352,7 +357,8 @@ impl Core {
                 return seen;
             }
         }
-        for q in &page.prefixes {
+        // Some servers list the folder a marker makes as a prefix of itself: not a child.
+        for q in page.prefixes.iter().filter(|q| q.as_str() != current) {
             if self.pending_delete_below(q) {
                 seen.descend.push(q.clone());
             } else {
@@ -369,10 +375,13 @@ impl Core {
         };
         match p.purpose {
             ProbeFor::Stat { key, head_error } => {
+                // A HEAD that failed on a name whose every key below is deleted here failed
+                // on the folder those keys make on servers that store objects as files.
+                let explained = self.pending_delete_below(&p.root);
                 let found = match (answer, head_error) {
                     (Ok(a), _) if a.exists() => Ok(Some(Attr::directory(0))),
-                    (Ok(_), Some(e)) => Err(FileError::Io(e)),
-                    (Ok(_), None) => Ok(None),
+                    (Ok(_), Some(e)) if !explained => Err(FileError::Io(e)),
+                    (Ok(_), _) => Ok(None),
                     (Err(e), _) => Err(FileError::Io(e)),
                 };
                 self.stat_found(key, found);

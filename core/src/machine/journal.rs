@@ -42,6 +42,9 @@ pub(crate) struct JournalEntry {
     pub phase: Phase,
     /// Bumped by every attempt; completions of older attempts are ignored.
     pub attempt: u32,
+    /// The attempt whose CompleteMultipartUpload (or its pre-check) is out: it is sent once
+    /// per attempt, however many ways the last part's end is noticed.
+    pub complete_sent: Option<u32>,
     /// When the record was first queued (bounds the write-back debounce).
     pub first_queued: Instant,
     /// Started before the last restart: bytes sent then were not read in this run.
@@ -98,6 +101,7 @@ impl JournalEntry {
             stale_parts: false,
             parts_in_flight: BTreeSet::new(),
             single_body_out: false,
+            complete_sent: None,
             data_parts: BTreeSet::new(),
             copied_parts: BTreeSet::new(),
             snap_crcs: BTreeMap::new(),
@@ -299,7 +303,12 @@ impl Core {
         // resumed: the journaled delete of that key covers whatever an earlier attempt stored
         // there, and a fresh upload goes to the new key.
         let moved = !j.rec.token.is_empty() && e.key.as_deref() != Some(j.rec.path.as_str());
-        if !e.needs_upload() || e.upload != Some(jid) || moved {
+        // An entry back to its base's content (truncated to it) has nothing to upload, unless
+        // an attempt of this record may have landed unseen (it has a token): that version is
+        // at the key instead of the base, so the record goes on (its success, recognised by
+        // token, makes that version the base, and the entry's content goes up over it).
+        let needed = e.needs_upload() || !j.rec.token.is_empty();
+        if !needed || e.upload != Some(jid) || moved {
             self.remove_record(jid);
             self.ensure_upload_queued(entry);
             return;
@@ -486,6 +495,9 @@ impl Core {
         j.phase = Phase::Running;
         j.rec.status = JournalStatus::InProgress;
         j.changed = true;
+        if super::dirs::is_marker(&path) {
+            return self.delete_marker(jid, path);
+        }
         if self.cfg.conditional_put {
             self.emit_remote(
                 RemoteCtx::Delete { jid, checked: true },
@@ -514,12 +526,28 @@ impl Core {
         j.phase = Phase::Running;
         j.rec.status = JournalStatus::InProgress;
         j.changed = true;
+        if super::dirs::is_marker(&path) {
+            return self.delete_marker(jid, path);
+        }
         self.emit_remote(
             RemoteCtx::Delete {
                 jid,
                 checked: false,
             },
             RemoteOp::Head { key: path },
+        );
+    }
+
+    /// Deletes a directory marker unconditionally, without asking what the key holds: a
+    /// marker holds no bytes, so no version of one can be lost, and some servers that store
+    /// objects as files cannot answer a HEAD of one (s3s-fs answers 500).
+    fn delete_marker(&mut self, jid: JournalId, path: String) {
+        self.emit_remote(
+            RemoteCtx::Delete { jid, checked: true },
+            RemoteOp::Delete {
+                key: path,
+                if_match: None,
+            },
         );
     }
 

@@ -318,7 +318,8 @@ impl Core {
             };
             remote.insert(o.key, attr);
         }
-        for p in page.prefixes {
+        // Some servers list the folder a marker makes as a prefix of itself: not a name in it.
+        for p in page.prefixes.into_iter().filter(|p| p != dir) {
             remote.insert(p, Attr::directory(0));
         }
         // The span of names this page covers: after `after`, up to its last remote name

@@ -57,10 +57,17 @@ impl Core {
             j.resumed = !r.token.is_empty();
             match r.op {
                 JournalOp::Upload { entry } => {
-                    // An idle entry has nothing to upload: its record is stale.
+                    // An entry with nothing to upload makes its record stale, unless an
+                    // attempt of the record may have landed unseen (it has a token): that
+                    // version may be at the key instead of the entry's base, so the record
+                    // goes on (see `try_start_upload`).
+                    let attempted = !r.token.is_empty();
+                    if attempted {
+                        core.entries.wake(&entry);
+                    }
                     let valid = core.entries.active_entry(&entry).is_some_and(|e| {
                         e.key.as_deref() == Some(r.path.as_str())
-                            && e.needs_upload()
+                            && (e.needs_upload() || attempted)
                             && e.upload.is_none()
                     });
                     if !valid {

@@ -381,9 +381,21 @@ impl Core {
             return;
         };
         let attempt = j.attempt;
+        if j.complete_sent == Some(attempt) {
+            // Already sent for this attempt (found by the simulator, seed 12081: two
+            // Completes, the second landing after the key's delete had run).
+            return;
+        }
         let parts = completed_parts(&mp, Self::part_count(j.rec.len, mp.part_size));
         let key = j.rec.path.clone();
-        if !conditional && j.body.is_none() {
+        let had_body = j.body.is_some();
+        let precondition = (conditional
+            && !(overwrite && j.rec.attempts > 0 && j.rec.last_error.as_deref() == Some("412")))
+        .then(|| j.rec.precondition.clone());
+        if let Some(j) = self.journal.get_mut(&jid) {
+            j.complete_sent = Some(attempt);
+        }
+        if !conditional && !had_body {
             // Marker: the pre-check passed once the HEAD answers.
             self.emit_remote(
                 RemoteCtx::Upload {
@@ -395,9 +407,6 @@ impl Core {
             );
             return;
         }
-        let precondition = (conditional
-            && !(overwrite && j.rec.attempts > 0 && j.rec.last_error.as_deref() == Some("412")))
-        .then(|| j.rec.precondition.clone());
         let op = RemoteOp::Complete {
             key,
             upload_id: mp.upload_id,
@@ -467,15 +476,18 @@ impl Core {
         let key = j.rec.path.clone();
         let ctx = |step| RemoteCtx::Upload { jid, attempt, step };
         match part {
-            None if !conditional => {
+            None if !conditional && !super::dirs::is_marker(&key) => {
                 j.body = Some(body);
                 self.emit_remote(ctx(Step::PreCheck), RemoteOp::Head { key });
             }
             None => {
+                // A directory marker on a server without conditional requests goes up
+                // unconditionally: it holds no bytes, replacing one loses nothing.
+                let precondition = conditional.then(|| j.rec.precondition.clone());
                 let op = RemoteOp::Put {
                     key,
                     data: body.clone(),
-                    precondition: Some(j.rec.precondition.clone()),
+                    precondition,
                     token: j.rec.token.clone(),
                 };
                 j.body = Some(body);
@@ -610,7 +622,13 @@ impl Core {
             (Step::Complete, Err(RemoteError::PreconditionFailed)) if overwrite_bug => {
                 j.rec.last_error = Some("412".into());
                 j.rec.attempts += 1;
+                j.complete_sent = None;
                 self.complete_multipart(jid);
+            }
+            (Step::Put, Err(RemoteError::PreconditionFailed)) if super::dirs::is_marker(&key) => {
+                // A marker refused by `If-None-Match: *`: the directory is there already (a
+                // marker's version is never needed: deleting one is unconditional).
+                self.upload_succeeded(jid, String::new(), Some(0));
             }
             (
                 Step::Put | Step::Complete,

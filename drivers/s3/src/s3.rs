@@ -195,6 +195,9 @@ where
     }
 }
 
+/// The ETag of an object with no bytes (the MD5 of nothing), as S3 gives it.
+const EMPTY_OBJECT_ETAG: &str = "\"d41d8cd98f00b204e9800998ecf8427e\"";
+
 fn etag_of(op: &'static str, key: &str, etag: Option<&str>) -> Result<String> {
     etag.map(str::to_string).ok_or_else(|| {
         RemoteError::new(ErrorKind::Permanent, op, key, "the server returned no ETag")
@@ -328,6 +331,7 @@ impl ObjectStore for S3Remote {
         token: Option<&str>,
     ) -> Result<String> {
         const OP: &str = "PutObject";
+        let directory_object = data.is_empty() && key.ends_with('/');
         let mut req = self
             .client
             .put_object()
@@ -347,7 +351,12 @@ impl ObjectStore for S3Remote {
             };
         }
         let out = req.send().await.map_err(|e| sdk_err(OP, key, e))?;
-        etag_of(OP, key, out.e_tag())
+        match out.e_tag() {
+            // A directory object stored as a folder by servers that keep objects as files,
+            // answered without an ETag (s3s-fs): the ETag S3 gives every empty object.
+            None if directory_object => Ok(EMPTY_OBJECT_ETAG.to_string()),
+            etag => etag_of(OP, key, etag),
+        }
     }
 
     async fn create_multipart(&self, key: &str, token: Option<&str>) -> Result<String> {

@@ -1,0 +1,171 @@
+//! Directories through a real mount: mkdir, rmdir, ENOTEMPTY, `mv` of a directory (EXDEV,
+//! then `mv` copies), exclusive create, `cp -r` and `tar` of a tree, all reaching the bucket
+//! (the embedded s3s-fs server) and surviving a remount. Needs root and /dev/fuse (a machine
+//! without them fails here, it does not skip).
+
+mod support;
+
+use silt_fuse::demo::DemoServer;
+use std::fs::{self, OpenOptions};
+use std::io::ErrorKind;
+use std::process::Command;
+use support::*;
+
+#[test]
+fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
+    require_fuse();
+    let rt = runtime();
+    let root = tempfile::tempdir().expect("tempdir");
+    let buckets = root.path().join("buckets");
+    let cache = root.path().join("cache");
+    let mnt = root.path().join("mnt");
+    fs::create_dir_all(&mnt).expect("mount point");
+    let _guard = DetachOnDrop(mnt.clone());
+
+    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
+    server.ensure_bucket(BUCKET).expect("bucket");
+    let remote = bounded(&rt, "probe", remote(&server));
+    bounded(&rt, "put", put(&remote, "remote/file.txt", b"remote"));
+    let manager = bounded(&rt, "engine", engine(&cache, &remote));
+    let mounted = mount(&rt, manager, &mnt);
+
+    // mkdir: an empty directory, listed and statted at once; twice is EEXIST.
+    fs::create_dir(mnt.join("made")).expect("mkdir");
+    assert!(fs::metadata(mnt.join("made")).expect("stat").is_dir());
+    assert_eq!(names(&mnt), vec!["made", "remote"]);
+    assert!(names(&mnt.join("made")).is_empty());
+    let again = fs::create_dir(mnt.join("made")).expect_err("mkdir twice");
+    assert_eq!(again.kind(), ErrorKind::AlreadyExists);
+    fs::create_dir_all(mnt.join("made/a/b")).expect("mkdir -p");
+    fs::write(mnt.join("made/a/b/leaf.txt"), b"leaf").expect("write leaf");
+
+    // rmdir: ENOTEMPTY with a file below (here or on the server), then gone once empty.
+    let busy = fs::remove_dir(mnt.join("made/a/b")).expect_err("rmdir of a full dir");
+    assert_eq!(busy.raw_os_error(), Some(libc::ENOTEMPTY));
+    let remote_busy = fs::remove_dir(mnt.join("remote")).expect_err("remote files below");
+    assert_eq!(remote_busy.raw_os_error(), Some(libc::ENOTEMPTY));
+    fs::remove_file(mnt.join("made/a/b/leaf.txt")).expect("unlink leaf");
+    fs::remove_dir(mnt.join("made/a/b")).expect("rmdir b");
+    assert_eq!(names(&mnt.join("made")), vec!["a"]);
+    assert_eq!(
+        fs::metadata(mnt.join("made/a/b"))
+            .expect_err("removed")
+            .kind(),
+        ErrorKind::NotFound
+    );
+
+    // O_EXCL on an existing file is EEXIST.
+    fs::write(mnt.join("made/x.txt"), b"x").expect("write x");
+    let excl = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(mnt.join("made/x.txt"))
+        .expect_err("create_new of an existing file");
+    assert_eq!(excl.kind(), ErrorKind::AlreadyExists);
+
+    // A tree copied in with cp -r and unpacked with tar.
+    let tree = root.path().join("tree");
+    for i in 0..20 {
+        let dir = tree.join(format!("d{}", i % 4)).join("inner");
+        fs::create_dir_all(&dir).expect("tree dir");
+        fs::write(dir.join(format!("f{i}.txt")), format!("file {i}")).expect("tree file");
+    }
+    let (status, err) = run_bounded(Command::new("cp").arg("-r").arg(&tree).arg(&mnt));
+    assert!(status.success(), "cp -r failed: {err}");
+    assert_eq!(
+        fs::read(mnt.join("tree/d1/inner/f5.txt")).expect("copied file"),
+        b"file 5"
+    );
+    let tarball = root.path().join("tree.tar");
+    let (status, err) = run_bounded(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(root.path())
+            .arg("tree"),
+    );
+    assert!(status.success(), "tar -c failed: {err}");
+    fs::create_dir(mnt.join("unpacked")).expect("mkdir unpacked");
+    let (status, err) = run_bounded(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(mnt.join("unpacked")),
+    );
+    assert!(status.success(), "tar -x failed: {err}");
+    assert_eq!(
+        fs::read(mnt.join("unpacked/tree/d3/inner/f19.txt")).expect("unpacked file"),
+        b"file 19"
+    );
+
+    // mv of a directory: the mount answers EXDEV and mv copies, then removes the source.
+    let (status, err) = run_bounded(
+        Command::new("mv")
+            .arg(mnt.join("tree"))
+            .arg(mnt.join("moved")),
+    );
+    if !status.success() {
+        let out = Command::new("find").arg(&buckets).output().expect("find");
+        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+        let out = Command::new("find")
+            .arg(mnt.join("tree"))
+            .output()
+            .expect("find");
+        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    assert!(status.success(), "mv of a directory failed: {err}");
+    assert_eq!(
+        fs::read(mnt.join("moved/d2/inner/f6.txt")).expect("moved file"),
+        b"file 6"
+    );
+    assert_eq!(
+        fs::metadata(mnt.join("tree"))
+            .expect_err("moved away")
+            .kind(),
+        ErrorKind::NotFound
+    );
+
+    // Everything reaches the bucket: files, and the markers of directories made here.
+    let manager = mounted.manager().expect("engine");
+    let flushed = rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(20), manager.flush(true)).await
+    });
+    if flushed.is_err() {
+        let status = bounded(&rt, "status", manager.status()).expect("status");
+        panic!("flush did not finish: {status:#?}");
+    }
+    assert_eq!(
+        fs::read(object_file(&buckets, "moved/d2/inner/f6.txt")).expect("in the bucket"),
+        b"file 6"
+    );
+    assert_eq!(
+        fs::read(object_file(&buckets, "unpacked/tree/d0/inner/f0.txt")).expect("unpacked"),
+        b"file 0"
+    );
+    assert!(
+        !object_file(&buckets, "tree/d2/inner/f6.txt").exists(),
+        "the moved source is deleted from the bucket"
+    );
+    assert!(
+        object_file(&buckets, "made/a").is_dir(),
+        "the marker of an empty directory is in the bucket"
+    );
+    assert!(
+        !object_file(&buckets, "made/a/b").exists(),
+        "rmdir reached the bucket"
+    );
+
+    let report = bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
+    assert!(report.clean, "{report:?}");
+
+    // A remount shows the same tree, the empty directory included.
+    let manager = bounded(&rt, "engine again", engine(&cache, &remote));
+    let mounted = mount(&rt, manager, &mnt);
+    assert_eq!(names(&mnt), vec!["made", "moved", "remote", "unpacked"]);
+    assert_eq!(names(&mnt.join("made")), vec!["a", "x.txt"]);
+    assert!(names(&mnt.join("made/a")).is_empty());
+    let report = bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");
+    assert!(report.clean, "{report:?}");
+}
