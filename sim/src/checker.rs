@@ -25,7 +25,7 @@
 use crate::model::Model;
 use crate::options::Options;
 use crate::s3::S3;
-use silt_core::{Core, Recovered};
+use silt_core::{Core, ReadStats, Recovered};
 use silt_index::MemoryIndex;
 use std::fmt;
 
@@ -168,6 +168,27 @@ pub fn bookkeeping(core: &Core) -> Option<Finding> {
     core.check_consistency()
         .err()
         .map(|why| (Invariant::Bookkeeping, why))
+}
+
+/// Invariant 7 for the figures the core reports (its metrics): counters never go backwards
+/// while one core runs (`prev`: the last reading of this core).
+pub fn counters_forward(prev: &ReadStats, now: &ReadStats) -> Option<Finding> {
+    let back = now.from_buffers < prev.from_buffers || now.fetched_ahead < prev.fetched_ahead;
+    back.then(|| {
+        let detail = format!("a counter went backwards: {prev:?} then {now:?}");
+        (Invariant::Bookkeeping, detail)
+    })
+}
+
+/// Invariant 7 at quiescence: with everything uploaded (the model's files are in the bucket),
+/// the core reports no dirty bytes. (Read buffers may stay: fetched bytes kept for the next
+/// reader, within their own limit.)
+pub fn quiet_figures(core: &Core) -> Option<Finding> {
+    let dirty = core.dirty_bytes();
+    (dirty != 0).then(|| {
+        let detail = format!("idle with everything uploaded, yet {dirty} dirty bytes");
+        (Invariant::Bookkeeping, detail)
+    })
 }
 
 /// Invariant 6 after a recovery: each entry the core rebuilt from `recovered` equals its

@@ -164,6 +164,8 @@ pub struct World {
     reader_reads: BTreeMap<RequestId, readers::ReaderRead>,
     /// Per key, a count of model changes that make reads in flight uncheckable.
     epochs: BTreeMap<String, u64>,
+    /// The running core's counters at the last step (they restart with a new core).
+    last_stats: silt_core::ReadStats,
 }
 
 impl World {
@@ -227,6 +229,7 @@ impl World {
             readers: Vec::new(),
             reader_reads: BTreeMap::new(),
             epochs: BTreeMap::new(),
+            last_stats: silt_core::ReadStats::default(),
         };
         w.readers = vec![readers::Reader::default(); w.opts.readers as usize];
         for i in 0..w.opts.readers {
@@ -313,6 +316,9 @@ impl World {
         let held = self.core.memory_in_use();
         self.found(checker::memory(&self.opts, held));
         self.found(checker::bookkeeping(&self.core));
+        let stats = self.core.read_stats();
+        self.found(checker::counters_forward(&self.last_stats, &stats));
+        self.last_stats = stats;
     }
 
     fn on_event(&mut self, e: Event) {
@@ -1155,6 +1161,7 @@ impl World {
     fn crash(&mut self) {
         self.result.crashes += 1;
         self.count_reads();
+        self.last_stats = silt_core::ReadStats::default();
         self.restarts += 1;
         self.listing = None;
         self.trace("CRASH".into());
@@ -1266,6 +1273,9 @@ impl World {
             let differs = checker::served_equals_bucket(&key, served.as_deref(), &remote);
             self.found(differs);
         }
+        // Invariant 7: the figures an idle core reports.
+        let figures = checker::quiet_figures(&self.core);
+        self.found(figures);
         // Invariant 6: with nothing pending, the core and the index agree.
         self.settle();
         let differs = checker::persistent_view(&self.core, &self.index);
