@@ -34,6 +34,10 @@ step "loom: group commit under the model checker (every interleaving of three co
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test --release -p silt-index --no-default-features --test loom_group
 
+step "loom: the drivers' shared state (write budget, parked callers, the blocking driver's worker queue)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test --release -p silt-engine --test loom_budget --test loom_blocking
+
 step "planted bugs: the simulator must catch each one"
 cargo test --release -p silt-sim --features planted-bugs --test planted_bugs
 

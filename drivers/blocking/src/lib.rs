@@ -27,6 +27,7 @@ mod manager;
 mod options;
 mod pool;
 mod remote;
+mod sync;
 mod wait;
 
 pub use handle::FileHandle;

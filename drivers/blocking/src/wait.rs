@@ -3,10 +3,10 @@
 //! primitives (tokio's oneshot and semaphore, which need no runtime to wake their waiters),
 //! so this is a blocking receive, nothing more: no runtime, no tasks.
 
+use crate::sync::{current, park, Thread};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
 
 /// Wakes a parked thread.
 struct Unpark(Thread);
@@ -24,18 +24,19 @@ impl Wake for Unpark {
 /// Runs `fut` to completion on this thread, parked while it is pending.
 pub(crate) fn wait<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let waker = Waker::from(Arc::new(Unpark(current())));
     let mut cx = Context::from_waker(&waker);
     loop {
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return v;
         }
-        // A wake before this park makes it return at once; a spurious return polls again.
-        std::thread::park();
+        // A wake before this park makes it return at once; a spurious return polls again
+        // (model-checked: `drivers/engine/tests/loom_blocking.rs`).
+        park();
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::time::Duration;

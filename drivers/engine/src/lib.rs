@@ -41,6 +41,7 @@ mod report;
 mod services;
 mod state;
 mod status;
+mod sync;
 
 pub use checksum::hardware_crc32c;
 pub use clock::Clock;
