@@ -4,12 +4,17 @@
 //! directory, the in-process s3s-fs server of the tests. Prints a table.
 //!
 //! `cargo run --release -p silt-tokio --example engine_bench` (full sizes) or `-- --quick`.
+//! `-- --scale` runs the scales instead: a 4 GiB file under a 256 MiB memory limit,
+//! and startup with 1 000, 10 000 and 100 000 entries, a tenth of each awaiting upload. It
+//! needs about 10 GiB in `TMPDIR` (cache files and the s3s-fs bucket live there; a tmpfs
+//! keeps the disk out of the figures) and takes about ten minutes.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use silt_tokio::CacheManager;
 use std::io::{Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MIB: usize = 1 << 20;
@@ -17,8 +22,96 @@ const MIB: usize = 1 << 20;
 struct Sizes {
     rss_file_mib: usize,
     memory_limit_mib: u64,
+    /// One startup case with this many entries, all awaiting upload.
     entries: usize,
+    /// Startup cases with these many entries, a tenth of each awaiting upload (instead).
+    startup_series: &'static [usize],
     seq_mib: usize,
+}
+
+/// Open, write 4 KiB, close for `keys`, `parallel` at a time.
+async fn create_files(engine: &Arc<CacheManager>, keys: Vec<String>, parallel: usize) {
+    let data = bytes::Bytes::from(support::pattern(4096, 9));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut keys = keys.into_iter();
+    loop {
+        while tasks.len() < parallel {
+            let Some(key) = keys.next() else { break };
+            let (engine, data) = (engine.clone(), data.clone());
+            tasks.spawn(async move {
+                let f = engine.open(&key, true).await.expect("open");
+                f.write(0, data).await.expect("write");
+                f.close().await.expect("close");
+            });
+        }
+        match tasks.join_next().await {
+            Some(r) => r.expect("create task"),
+            None => return,
+        }
+    }
+}
+
+/// Startup with `total` entries, a tenth awaiting upload, for each `total` in `series`: one
+/// cache directory grown from case to case (earlier entries uploaded, so clean), each start
+/// timed three times (the median is reported).
+async fn startup_series(series: &[usize], rows: &mut Vec<(String, String)>) {
+    if series.is_empty() {
+        return;
+    }
+    let remote = support::bucket("bench-scale").await;
+    let dir = tempfile::tempdir().expect("cache dir");
+    let make = || {
+        let mut o = support::options(dir.path(), &remote);
+        o.core.write_back_delay = Duration::from_secs(3600);
+        o
+    };
+    let mut entries = 0usize;
+    for &total in series {
+        let pending = total / 10;
+        let engine = Arc::new(CacheManager::start(make()).await.expect("start"));
+        let t = Instant::now();
+        let clean: Vec<String> = (entries..total - pending)
+            .map(|i| format!("scale/{i:07}.bin"))
+            .collect();
+        entries += clean.len();
+        create_files(&engine, clean, 32).await;
+        // Everything so far goes up and stays cached, clean.
+        engine.flush(true).await.expect("flush");
+        let waiting: Vec<String> = (0..pending)
+            .map(|i| format!("pending-{total}/{i:06}.bin"))
+            .collect();
+        entries += waiting.len();
+        create_files(&engine, waiting, 32).await;
+        let populate = t.elapsed();
+        let Ok(engine) = Arc::try_unwrap(engine) else {
+            panic!("the create tasks are done");
+        };
+        engine.stop().await.expect("stop");
+        let mut starts = Vec::new();
+        let mut after = (0, 0);
+        for _ in 0..3 {
+            let t = Instant::now();
+            let engine = CacheManager::start(make()).await.expect("restart");
+            starts.push(t.elapsed());
+            let st = engine.status().await.expect("status");
+            after = (st.uploads_pending(), st.cached_bytes);
+            engine.stop().await.expect("stop");
+        }
+        starts.sort();
+        rows.push((
+            format!("startup with {total} entries, {pending} of them awaiting upload"),
+            format!(
+                "start {} (median of 3; {} and {}); {} uploads pending and {} MiB cached after it; building the cache took {:.0} s",
+                ms(starts[1]),
+                ms(starts[0]),
+                ms(starts[2]),
+                after.0,
+                after.1 >> 20,
+                populate.as_secs_f64()
+            ),
+        ));
+        assert_eq!(entries, total);
+    }
 }
 
 fn peak_rss_mib() -> f64 {
@@ -46,18 +139,29 @@ fn mib_s(bytes: usize, d: Duration) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let scale = std::env::args().any(|a| a == "--scale");
     let sizes = if quick {
         Sizes {
             rss_file_mib: 64,
             memory_limit_mib: 32,
             entries: 500,
+            startup_series: &[],
             seq_mib: 16,
+        }
+    } else if scale {
+        Sizes {
+            rss_file_mib: 4096,
+            memory_limit_mib: 256,
+            entries: 0,
+            startup_series: &[1_000, 10_000, 100_000],
+            seq_mib: 256,
         }
     } else {
         Sizes {
             rss_file_mib: 1024,
             memory_limit_mib: 256,
             entries: 10_000,
+            startup_series: &[],
             seq_mib: 256,
         }
     };
@@ -102,7 +206,8 @@ async fn main() {
     }
 
     // 2. Startup with entries pending upload.
-    {
+    startup_series(sizes.startup_series, &mut rows).await;
+    if sizes.entries > 0 {
         let remote = support::bucket("bench-start").await;
         let dir = tempfile::tempdir().expect("cache dir");
         let make = || {
@@ -228,7 +333,13 @@ async fn main() {
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "silt engine benchmark, nproc {nproc}, mode {} (run took {:.1} s; release build; redb index and cache files in a temporary directory, in-process s3s-fs)\n",
-        if quick { "quick" } else { "full" },
+        if quick {
+            "quick"
+        } else if scale {
+            "scale"
+        } else {
+            "full"
+        },
         started.elapsed().as_secs_f64()
     );
     println!("| case | value |\n|---|---|");
