@@ -18,6 +18,8 @@
 //! - [`metrics`]: the OpenMetrics registry the loop keeps and its HTTP endpoint;
 //!   [`control`]: the control socket of `silt status` and `silt flush`; [`Services`]
 //!   starts both for a running engine; [`StatusReport`] is `silt status --json`.
+//! - [`fsck()`]: checks a cache directory no engine runs on (clean chunks' CRCs, index
+//!   against cache files), repairs what is safe and reports the rest.
 
 #![warn(missing_docs)]
 
@@ -29,6 +31,7 @@ pub mod disk;
 mod error;
 mod events;
 pub mod exec;
+pub mod fsck;
 mod handle;
 mod instance;
 mod lock;
@@ -47,6 +50,7 @@ pub use checksum::hardware_crc32c;
 pub use clock::Clock;
 pub use command::{Client, Command, Link, Page, StopReport};
 pub use error::{Error, Result};
+pub use fsck::{fsck, FsckError, FsckOptions, FsckReport};
 pub use handle::FileHandle;
 pub use lock::CacheLock;
 pub use memory::{min_memory_limit, split_memory_limit, WriteBudget, WriteFigures, WritePermit};

@@ -1,5 +1,6 @@
 //! The command line: `silt [flags] BUCKET[:PREFIX] MOUNTPOINT` (TigrisFS's shape),
-//! `silt demo [DIR]`, `silt status [--json]` and `silt flush [--wait]`.
+//! `silt demo [DIR]`, `silt status [--json]`, `silt flush [--wait]`, `silt conflicts
+//! [--json]`, `silt fsck [--dry-run] [--json]` and `silt config init [--force]`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -45,6 +46,58 @@ pub enum Command {
     /// Upload everything pending now, skipping the write-back delay; with --wait, return
     /// once every upload is done (progress shown on a terminal).
     Flush(FlushArgs),
+    /// List the conflict copies: objects changed in the bucket under local edits, whose
+    /// local version was kept beside them.
+    Conflicts(ConflictsArgs),
+    /// Check the cache (CRCs of clean chunks, index against cache files), repair what is
+    /// safe and report the rest. Runs only while no mount uses the cache.
+    Fsck(FsckArgs),
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `silt config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write the commented configuration template (every key at its default).
+    Init(ConfigInitArgs),
+}
+
+/// `silt config init [--force] [--config FILE]`.
+#[derive(Debug, Args)]
+pub struct ConfigInitArgs {
+    /// Where to write it (default: ~/.tigrisfs/config.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Replace a file that is already there.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `silt conflicts [--json]`.
+#[derive(Debug, Args)]
+pub struct ConflictsArgs {
+    /// Print the conflicts as JSON (the schema of docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Which cache.
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// `silt fsck [--dry-run] [--json]`.
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Report only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON (the schema of docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Which cache.
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// Which cache a subcommand talks to: `--cache-dir`, `cache_dir` in the configuration, or
@@ -137,6 +190,10 @@ pub struct CommonArgs {
     /// Memory for buffers in MiB, or with a unit (512MiB, 2GiB).
     #[arg(long, value_name = "MIB")]
     pub memory_limit: Option<String>,
+    /// Size budget of the cache in GiB, decimals allowed (configuration key cache_size_gb;
+    /// default 10).
+    #[arg(long, value_name = "GIB", visible_alias = "cache-size-gb")]
+    pub cache_size: Option<String>,
     /// How long the kernel keeps file attributes before asking again (500ms, 1s, 1m).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub stat_cache_ttl: Duration,
@@ -180,6 +237,9 @@ impl CommonArgs {
         }
         if let Some(limit) = &self.memory_limit {
             flags.push(("memory-limit".to_string(), limit.clone()));
+        }
+        if let Some(size) = &self.cache_size {
+            flags.push(("cache-size-gb".to_string(), size.clone()));
         }
         if let Some(addr) = &self.metrics_addr {
             flags.push(("metrics-addr".to_string(), addr.clone()));
@@ -349,6 +409,38 @@ mod tests {
             m.common.config_flags(),
             vec![("metrics-addr".to_string(), "127.0.0.1:9100".to_string())]
         );
+    }
+
+    #[test]
+    fn conflicts_fsck_config_init_and_cache_size_parse() {
+        match parse(&["silt", "conflicts", "--json", "--cache-dir", "/c"]).command {
+            Some(Command::Conflicts(c)) => {
+                assert!(c.json);
+                assert_eq!(c.cache.cache_dir.as_deref(), Some("/c"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["silt", "fsck", "--dry-run", "b:p"]).command {
+            Some(Command::Fsck(f)) => {
+                assert!(f.dry_run && !f.json);
+                assert_eq!(f.cache.target.as_deref(), Some("b:p"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["silt", "config", "init", "--force", "--config", "/x.yaml"]).command {
+            Some(Command::Config(ConfigCommand::Init(i))) => {
+                assert!(i.force);
+                assert_eq!(i.config, Some(PathBuf::from("/x.yaml")));
+            }
+            other => panic!("{other:?}"),
+        }
+        for flag in ["--cache-size", "--cache-size-gb"] {
+            let m = parse(&["silt", flag, "2.5", "b", "/m"]).mount;
+            assert_eq!(
+                m.common.config_flags(),
+                vec![("cache-size-gb".to_string(), "2.5".to_string())]
+            );
+        }
     }
 
     #[test]

@@ -3,10 +3,13 @@
 
 pub mod args;
 mod cache_arg;
+mod config_cmd;
+mod conflicts_cmd;
 mod daemon;
 mod demo_cmd;
 mod engine;
 mod flush_cmd;
+mod fsck_cmd;
 pub mod logging;
 mod mount_cmd;
 mod serve;
@@ -22,6 +25,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Demo(args)) => demo_cmd::run(args),
         Some(Command::Status(args)) => status_cmd::run(args),
         Some(Command::Flush(args)) => flush_cmd::run(args),
+        Some(Command::Conflicts(args)) => conflicts_cmd::run(args),
+        Some(Command::Fsck(args)) => fsck_cmd::run(args),
+        Some(Command::Config(command)) => config_cmd::run(command),
         None => mount_cmd::run(cli.mount),
     }
 }

@@ -7,11 +7,25 @@ use anyhow::{bail, Context};
 use silt_engine::control::{self, ControlError};
 use silt_engine::StatusReport;
 use std::fmt::Write as _;
+use std::path::Path;
 
 /// Prints the status.
 pub fn run(args: StatusArgs) -> anyhow::Result<()> {
     let (dir, settings) = cache_arg::resolve(&args.cache)?;
-    let report = match control::request(&dir, "status") {
+    let report = fetch(&dir, &settings)?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&report).context("encoding the status")?;
+        println!("{text}");
+    } else {
+        print!("{}", text(&report));
+    }
+    Ok(())
+}
+
+/// The status of the cache in `dir`: from the mount running on it (control socket), else
+/// read from its index under its lock.
+pub fn fetch(dir: &Path, settings: &silt_config::Settings) -> anyhow::Result<StatusReport> {
+    let report = match control::request(dir, "status") {
         Ok(reply) => match (reply.ok, reply.status) {
             (true, Some(s)) => s,
             _ => bail!(
@@ -21,22 +35,12 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             ),
         },
         Err(ControlError::NotRunning(_) | ControlError::Unsupported) => {
-            silt_engine::offline_status(
-                &dir,
-                settings.index_backend.name(),
-                settings.core_config(0),
-            )
-            .with_context(|| format!("reading the cache in {}", dir.display()))?
+            silt_engine::offline_status(dir, settings.index_backend.name(), settings.core_config(0))
+                .with_context(|| format!("reading the cache in {}", dir.display()))?
         }
         Err(e) => return Err(e).context("asking the mount"),
     };
-    if args.json {
-        let text = serde_json::to_string_pretty(&report).context("encoding the status")?;
-        println!("{text}");
-    } else {
-        print!("{}", text(&report));
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// Bytes for a person: `512 B`, `1.5 MiB`.
