@@ -77,6 +77,9 @@ pub(crate) enum RemoteCtx {
         req: crate::ids::RequestId,
         dir: String,
         after: Option<String>,
+        /// `StatCache::changes` when the listing was asked: the names it brings are
+        /// remembered only if no local change happened meanwhile.
+        epoch: u64,
     },
     /// Fire and forget (abort of an abandoned multipart upload).
     Ignore,

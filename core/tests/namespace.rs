@@ -220,3 +220,24 @@ fn a_prefix_is_a_directory_even_when_the_server_fails_the_head_of_its_name() {
         }
     }
 }
+
+#[test]
+fn names_a_listing_brought_are_statted_without_asking_the_server_again() {
+    let mut w = World::new(small_config());
+    w.put_object("d/a", b"0123");
+    w.put_object("d/sub/x", b"x");
+    let (names, _) = page(&mut w, "d/", None, 100);
+    assert_eq!(names, vec!["d/a".to_string(), "d/sub/".to_string()]);
+    let before = w.remote_log.len();
+    assert_eq!(kind(&mut w, "d/a"), Some((FileKind::File, 4)));
+    assert_eq!(kind(&mut w, "d/sub"), Some((FileKind::Directory, 0)));
+    assert_eq!(
+        w.remote_log.len(),
+        before,
+        "ls -l after a listing asks nothing"
+    );
+    // A local change is seen at once, whatever the listing said.
+    let r = ask(&mut w, Request::Unlink { key: "d/a".into() });
+    assert_eq!(r, Ok(Reply::Unlinked));
+    assert_eq!(kind(&mut w, "d/a"), None);
+}

@@ -347,6 +347,12 @@ impl Core {
             }
             return;
         }
+        if super::dirs::is_marker(&path) && self.delete_below(&path, jid) {
+            // A directory's marker goes after every delete below it (looked at again on the
+            // next pass): servers that keep objects as files remove a folder only once it is
+            // empty, and a folder left behind would list as a directory again.
+            return;
+        }
         let uploading = self.uploading_to(&path);
         match etag {
             None if !uploading && token.is_empty() => self.remove_record(jid),
@@ -536,6 +542,17 @@ impl Core {
             },
             RemoteOp::Head { key: path },
         );
+    }
+
+    /// True when a delete other than `except` is journaled for a key below `prefix`.
+    fn delete_below(&mut self, prefix: &str, except: JournalId) -> bool {
+        self.journal.below(prefix).iter().any(|id| {
+            *id != except
+                && self
+                    .journal
+                    .get(id)
+                    .is_some_and(|j| !j.finished && matches!(j.rec.op, JournalOp::Delete { .. }))
+        })
     }
 
     /// Deletes a directory marker unconditionally, without asking what the key holds: a

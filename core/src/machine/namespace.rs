@@ -40,6 +40,9 @@ pub(crate) struct StatCache {
     by_expiry: BTreeSet<(Instant, String)>,
     /// Keys asked of the server, with the requests waiting for the answer.
     waiting: BTreeMap<String, Vec<StatWaiter>>,
+    /// Bumped by every local change of a name: an answer asked for before one is not
+    /// remembered (it may predate the change).
+    changes: u64,
 }
 
 /// Entries the cache remembers at most; the oldest go first.
@@ -52,7 +55,7 @@ impl StatCache {
     }
 
     fn put(&mut self, key: String, attr: Option<Attr>, expires: Instant, now: Instant) {
-        self.forget(&key);
+        self.remove(&key);
         while let Some((t, k)) = self.by_expiry.first().cloned() {
             if t > now && self.known.len() < STAT_CACHE_MAX {
                 break;
@@ -67,11 +70,16 @@ impl StatCache {
     /// Forgets what the server said about `key` and the directories above it: local state
     /// changed them (a directory may hold nothing once its last key is deleted here).
     pub fn forget(&mut self, key: &str) {
+        self.changes += 1;
         let ancestors = key.match_indices('/').map(|(i, _)| &key[..i]);
         for k in std::iter::once(key).chain(ancestors) {
-            if let Some((t, _)) = self.known.remove(k) {
-                self.by_expiry.remove(&(t, k.to_string()));
-            }
+            self.remove(k);
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some((t, _)) = self.known.remove(key) {
+            self.by_expiry.remove(&(t, key.to_string()));
         }
     }
 }
@@ -230,6 +238,7 @@ impl Core {
             req,
             dir: dir.clone(),
             after: after.clone(),
+            epoch: self.stat_cache.changes,
         };
         // After a subdirectory, ask for the names past everything below it: the server
         // would list the subdirectory again for any key below it after its name.
@@ -250,6 +259,7 @@ impl Core {
         req: RequestId,
         dir: String,
         after: Option<String>,
+        epoch: u64,
         result: Result<RemoteOk, RemoteError>,
     ) {
         let page = match result {
@@ -260,7 +270,8 @@ impl Core {
             }
             Err(e) => return self.reply(req, Err(FileError::Io(format!("object store: {e}")))),
         };
-        let (entries, next) = self.overlay(&dir, after.as_deref(), page);
+        let remember = epoch == self.stat_cache.changes;
+        let (entries, next) = self.overlay(&dir, after.as_deref(), page, remember);
         // A subdirectory the server lists may hold nothing but keys deleted here: ask.
         let mut doubtful = Vec::new();
         for e in &entries {
@@ -277,6 +288,28 @@ impl Core {
         let page = self.probes.park_page(req, entries, next, doubtful.len());
         for name in doubtful {
             self.start_probe(name.clone(), ProbeFor::ListPage { page, name });
+        }
+    }
+
+    /// What a listing said of the names it brought, remembered as a HEAD's answer would be
+    /// (for `stat_ttl`), so that a lookup of each name after a listing (`ls -l`) asks the
+    /// server nothing: files, and subdirectories under which no delete is journaled here
+    /// (those are probed). A name that is both an object and a prefix is the object, as
+    /// `Stat` answers. Names the cache holds are answered from local state anyway.
+    fn remember_listed(&mut self, names: &BTreeMap<String, Attr>) {
+        let expires = self.now.plus(self.cfg.stat_ttl);
+        let now = self.now;
+        for (name, attr) in names {
+            let key = name.strip_suffix('/').unwrap_or(name);
+            let is_dir = name.ends_with('/');
+            if self.names.contains_key(key) || (is_dir && names.contains_key(key)) {
+                continue;
+            }
+            if is_dir && self.pending_delete_below(name) {
+                continue;
+            }
+            self.stat_cache
+                .put(key.to_string(), Some(attr.clone()), expires, now);
         }
     }
 
@@ -303,6 +336,7 @@ impl Core {
         dir: &str,
         after: Option<&str>,
         page: RemotePage,
+        remember: bool,
     ) -> (Vec<DirEntry>, Option<String>) {
         let mut remote: BTreeMap<String, Attr> = BTreeMap::new();
         for o in page.objects {
@@ -342,6 +376,9 @@ impl Core {
             if !hidden {
                 names.insert(key, attr);
             }
+        }
+        if remember {
+            self.remember_listed(&names);
         }
         // Held keys in the span: files directly in `dir` with their local attributes, and
         // the subdirectory of any deeper one (skipping the rest of that subtree).

@@ -579,7 +579,12 @@ impl Core {
             RemoteCtx::Delete { jid, checked } => self.on_delete_done(jid, checked, result),
             RemoteCtx::Stat { key } => self.on_stat_done(key, result),
             RemoteCtx::Probe { id } => self.on_probe_page(id, result),
-            RemoteCtx::List { req, dir, after } => self.on_list_done(req, dir, after, result),
+            RemoteCtx::List {
+                req,
+                dir,
+                after,
+                epoch,
+            } => self.on_list_done(req, dir, after, epoch, result),
             RemoteCtx::Ignore => {}
         }
     }

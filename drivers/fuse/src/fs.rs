@@ -9,10 +9,11 @@ use crate::dirs::DirStream;
 use crate::errno::errno;
 use crate::handles::{Handles, OpenFile};
 use crate::inodes::{child_path, Inodes, Node, ROOT};
+use crate::readdir::{self, DirSlot};
 use bytes::Bytes;
 use fuser::{
-    Errno, FileHandle, FileType, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
-    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 use silt_core::{Attr, FileKind};
@@ -51,6 +52,11 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The inode table.
+    pub(crate) fn inodes(&self) -> &Inodes {
+        &self.inodes
+    }
+
     /// The engine.
     pub fn manager(&self) -> &Arc<CacheManager> {
         &self.manager
@@ -138,7 +144,7 @@ impl SiltFs {
 }
 
 /// Reports a request's failure at debug level (ENOENT is routine) and returns the errno.
-fn failed(op: &str, path: &str, err: &silt_tokio::Error) -> Errno {
+pub(crate) fn failed(op: &str, path: &str, err: &silt_tokio::Error) -> Errno {
     let code = errno(err);
     if code == Errno::ENOENT {
         tracing::debug!(op, path, "not found");
@@ -214,7 +220,9 @@ impl fuser::Filesystem for SiltFs {
         let wanted = InitFlags::FUSE_ASYNC_READ
             | InitFlags::FUSE_BIG_WRITES
             | InitFlags::FUSE_ATOMIC_O_TRUNC
-            | InitFlags::FUSE_PARALLEL_DIROPS;
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO;
         let supported = wanted & config.capabilities();
         if config.add_capabilities(supported).is_err() {
             tracing::warn!("the kernel refused FUSE capabilities it offered");
@@ -639,49 +647,35 @@ impl fuser::Filesystem for SiltFs {
             return reply.error(Errno::EBADF);
         };
         self.spawn(|s| async move {
-            let mut stream = dir.lock().await;
-            let path = stream.path().to_string();
-            let parent = match path.rsplit_once('/') {
-                Some((p, _)) => s.inodes.assign(p, true, false),
-                None => ROOT,
-            };
-            // Offsets: 1 after ".", 2 after "..", n + 3 after the n-th name.
-            let mut off = offset;
-            let mut added = false;
-            loop {
-                let full = match off {
-                    0 => reply.add(ino, 1, FileType::Directory, "."),
-                    1 => reply.add(INodeNo(parent), 2, FileType::Directory, ".."),
-                    _ => {
-                        let index = usize::try_from(off - 2).unwrap_or(usize::MAX);
-                        match stream.get(&s.manager, index).await {
-                            Ok(Some(l)) => {
-                                let child =
-                                    s.inodes
-                                        .assign(&child_path(&path, &l.name), l.is_dir(), false);
-                                let kind = if l.is_dir() {
-                                    FileType::Directory
-                                } else {
-                                    FileType::RegularFile
-                                };
-                                reply.add(INodeNo(child), off + 1, kind, &l.name)
-                            }
-                            Ok(None) => break,
-                            Err(e) if !added => {
-                                return reply.error(failed("readdir", &path, &e));
-                            }
-                            // Send what is there; the kernel asks again from here.
-                            Err(_) => break,
-                        }
-                    }
-                };
-                if full {
-                    break;
-                }
-                added = true;
-                off += 1;
+            let add = |d: DirSlot<'_>| reply.add(INodeNo(d.ino), d.next, d.kind, d.name);
+            match readdir::fill(&s, dir, ino.0, offset, false, add).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
             }
-            reply.ok();
+        });
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let Some(dir) = self.shared.handles.dir(fh.0) else {
+            return reply.error(Errno::EBADF);
+        };
+        self.spawn(|s| async move {
+            let ttl = *s.ttl();
+            let add = |d: DirSlot<'_>| {
+                let attr = s.attr(d.ino, d.attr);
+                reply.add(INodeNo(d.ino), d.next, d.name, &ttl, &attr, Generation(0))
+            };
+            match readdir::fill(&s, dir, ino.0, offset, true, add).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
         });
     }
 

@@ -23,6 +23,7 @@ mod fs;
 mod handles;
 pub mod inodes;
 mod mount;
+mod readdir;
 
 pub use attrs::Ownership;
 pub use errno::errno;

@@ -169,3 +169,48 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
     let report = bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");
     assert!(report.clean, "{report:?}");
 }
+
+#[test]
+fn ls_l_of_a_listed_directory_asks_the_server_for_nothing_per_name() {
+    require_fuse();
+    let rt = runtime();
+    let root = tempfile::tempdir().expect("tempdir");
+    let buckets = root.path().join("buckets");
+    let cache = root.path().join("cache");
+    let mnt = root.path().join("mnt");
+    fs::create_dir_all(&mnt).expect("mount point");
+    let _guard = DetachOnDrop(mnt.clone());
+    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
+    server.ensure_bucket(BUCKET).expect("bucket");
+    let remote = bounded(&rt, "probe", remote(&server));
+    for i in 0..300 {
+        let key = format!("many/f{i:03}");
+        bounded(&rt, "put", put(&remote, &key, format!("{i}").as_bytes()));
+    }
+    let caps = remote.capabilities();
+    let cfg = server.remote_config(BUCKET);
+    let counted = bounded(&rt, "connect", async move {
+        let s3 = silt_s3::S3Remote::connect(&cfg).await;
+        s3.set_capabilities(caps);
+        std::sync::Arc::new(support::gets::Counting::new(s3))
+    });
+    let manager = bounded(&rt, "engine", engine_on(&cache, &counted, caps));
+    let mounted = mount(&rt, manager, &mnt);
+
+    assert!(fs::metadata(mnt.join("many")).expect("stat").is_dir());
+    let before = counted.heads();
+    let mut sizes = 0;
+    for entry in fs::read_dir(mnt.join("many")).expect("read_dir") {
+        let entry = entry.expect("entry");
+        sizes += entry.metadata().expect("metadata").len();
+    }
+    let want: u64 = (0..300).map(|i: u32| i.to_string().len() as u64).sum();
+    assert_eq!(sizes, want, "every size as the listing gave it");
+    assert_eq!(
+        counted.heads(),
+        before,
+        "ls -l sent a HEAD per name instead of using the listing"
+    );
+    let report = bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
+    assert!(report.clean, "{report:?}");
+}

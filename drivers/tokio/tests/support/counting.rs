@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub struct Counting<S> {
     inner: S,
     gets: AtomicU64,
+    heads: AtomicU64,
     writes: AtomicU64,
     tokens: Mutex<Vec<String>>,
     fail_writes: AtomicBool,
@@ -24,6 +25,7 @@ impl<S> Counting<S> {
         Counting {
             inner,
             gets: AtomicU64::new(0),
+            heads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             tokens: Mutex::new(Vec::new()),
             fail_writes: AtomicBool::new(false),
@@ -83,6 +85,11 @@ impl<S> Counting<S> {
         self.gets.load(Ordering::SeqCst)
     }
 
+    /// HEADs sent so far.
+    pub fn heads(&self) -> u64 {
+        self.heads.load(Ordering::SeqCst)
+    }
+
     /// PUTs and multipart completions sent so far.
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::SeqCst)
@@ -91,6 +98,7 @@ impl<S> Counting<S> {
 
 impl<S: ObjectStore> ObjectStore for Counting<S> {
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        self.heads.fetch_add(1, Ordering::SeqCst);
         self.inner.head(key).await
     }
 
