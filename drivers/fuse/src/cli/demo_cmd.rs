@@ -35,6 +35,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         other => other?,
     }
+    super::busy::check(&mountpoint)?;
     let mut common = args.common;
     if common.cache_dir.is_none() {
         common.cache_dir = Some(dir.join("cache").to_string_lossy().into_owned());

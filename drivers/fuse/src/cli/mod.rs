@@ -2,6 +2,7 @@
 //! serving the mount until a signal, and the subcommands that talk to a running mount.
 
 pub mod args;
+mod busy;
 mod cache_arg;
 mod config_cmd;
 mod conflicts_cmd;

@@ -17,6 +17,7 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("missing MOUNTPOINT"))?;
     let (bucket, prefix) = split_target(&target).map_err(|e| anyhow!(e))?;
     silt_fuse::preflight(&mountpoint)?;
+    super::busy::check(&mountpoint)?;
     let settings = settings::load(&args.common)?;
     let cache_dir = settings::cache_dir(
         &settings,
