@@ -27,17 +27,14 @@ pub fn check(mountpoint: &Path) -> anyhow::Result<()> {
 /// What `table` (mountinfo lines) has mounted at `path`: "TYPE SOURCE" of the last
 /// (topmost) mount there.
 fn mounted_at(table: &str, path: &str) -> Option<String> {
-    table
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let at = unescape(fields.get(4)?);
-            let dash = fields.iter().position(|f| *f == "-")?;
-            let fstype = fields.get(dash + 1)?;
-            let source = unescape(fields.get(dash + 2)?);
-            (at == path).then(|| format!("{fstype} {source}"))
-        })
-        .last()
+    table.lines().rev().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let at = unescape(fields.get(4)?);
+        let dash = fields.iter().position(|f| *f == "-")?;
+        let fstype = fields.get(dash + 1)?;
+        let source = unescape(fields.get(dash + 2)?);
+        (at == path).then(|| format!("{fstype} {source}"))
+    })
 }
 
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.
