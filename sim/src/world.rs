@@ -146,6 +146,8 @@ pub struct World {
     flush_req: Option<RequestId>,
     /// The entry the rename in flight moves, if it was cached.
     renaming: Option<silt_core::EntryId>,
+    /// The entry the open with truncate in flight opens, if it was cached.
+    opening: Option<silt_core::EntryId>,
     /// A request sent by the final checks, and its answer once it came.
     awaited: Option<(RequestId, Option<Result<Reply, FileError>>)>,
     next_req: u64,
@@ -214,6 +216,7 @@ impl World {
             awaited: None,
             conflicts_seen: Vec::new(),
             renaming: None,
+            opening: None,
             flush_req: None,
             next_req: 1,
             ops_done: 0,
@@ -328,6 +331,13 @@ impl World {
                 self.result.conflicts += 1;
                 self.touch(&c.original_key);
                 self.touch(&c.conflict_key);
+                if self.opening == Some(c.entry) {
+                    // An open with truncate of this entry, waiting for its truncate: the
+                    // handle it answers with is on the conflict copy, and so is the truncate.
+                    if let Some((_, op @ Op::Open { .. })) = self.pending.as_mut() {
+                        set_op_key(op, c.conflict_key.clone());
+                    }
+                }
                 if let Some(h) = self.handles.remove(&c.original_key) {
                     self.handles.insert(c.conflict_key.clone(), h);
                     // A request in flight on the handle now works on the conflict copy.
@@ -650,6 +660,16 @@ impl World {
         // The entry a rename moves, as the core names it before the rename.
         self.renaming = match &op {
             Op::Rename { from, .. } => self.core.lookup(from).map(|(id, _)| id),
+            _ => None,
+        };
+        // The entry an open with truncate opens, when the cache holds it: its answer waits
+        // for the truncate, and the open follows the entry if it becomes a conflict copy.
+        self.opening = match &op {
+            Op::Open {
+                key,
+                truncate: true,
+                ..
+            } => self.core.lookup(key).map(|(id, _)| id),
             _ => None,
         };
         self.pending = Some((req, op));

@@ -167,3 +167,11 @@ fn an_attempted_upload_is_kept_when_the_entry_returns_to_its_base() {
 fn complete_is_sent_once_per_attempt() {
     assert_clean(12_081);
 }
+
+/// An open with truncate waits for its truncate; the entry became a conflict copy meanwhile:
+/// the open (its handle and its truncate) follows the entry to the copy, as open handles do
+/// (a model fix; the core was consistent).
+#[test]
+fn an_open_with_truncate_follows_its_entry_into_a_conflict_copy() {
+    assert_clean(42_669);
+}
