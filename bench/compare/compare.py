@@ -156,7 +156,8 @@ class Server:
 
 
 class Probe:
-    """Server-side activity during one measurement: requests by operation, bytes in/out."""
+    """Server-side activity during one measurement: requests by operation, bytes of object
+    files read and written."""
 
     def __init__(self, server):
         self.server = server
@@ -165,10 +166,12 @@ class Probe:
 
     def finish(self):
         io1 = self.server.io()
+        # rchar/wchar count read()/write() calls: the server's object files (GET served,
+        # PUT and parts stored, parts assembled), not its sockets (recv/send).
         return {
             "requests": self.server.requests_since(self.log0),
-            "server_mib_received": round((io1["rchar"] - self.io0["rchar"]) / MIB, 1),
-            "server_mib_sent": round((io1["wchar"] - self.io0["wchar"]) / MIB, 1),
+            "server_file_read_mib": round((io1["rchar"] - self.io0["rchar"]) / MIB, 1),
+            "server_file_write_mib": round((io1["wchar"] - self.io0["wchar"]) / MIB, 1),
         }
 
 
@@ -210,6 +213,9 @@ class Local(System):
         return f"a directory on the same disk ({self.root})"
 
 
+STARTED = []  # every mount started, for the teardown
+
+
 class Mounted(System):
     def __init__(self, work, server, args):
         super().__init__(work, server)
@@ -237,6 +243,8 @@ class Mounted(System):
         if mounted(self.root):
             raise SystemExit(f"{self.root} is still mounted: unmount it first")
         t0 = time.perf_counter()
+        if self not in STARTED:
+            STARTED.append(self)
         with open(self.logfile, "ab") as logf:
             self.proc = subprocess.Popen(self.command(), stdout=logf, stderr=logf, env=self.env(),
                                          start_new_session=True)
@@ -536,11 +544,11 @@ class Bench:
         log("seeded the bucket and the local folder")
 
     def teardown(self):
-        for name, s in getattr(self, "systems", {}).items():
+        for s in STARTED:
             try:
                 s.stop()
             except Exception as e:  # noqa: BLE001 - always go on stopping the others
-                log(f"stopping {name}: {e}")
+                log(f"stopping {s.name} ({s.root}): {e}")
         if getattr(self, "server", None):
             self.server.stop()
 
@@ -789,27 +797,32 @@ class Bench:
 
     # -- scale rows (silt only)
     def scale(self):
-        a = self.args
-        res = {}
+        """The scale rows, silt only, on the bucket `scale` of the same server."""
+        self.scale_results = {}
         root = os.path.join(self.work, "scale")
-        os.makedirs(root, exist_ok=True)
-        sbucket = "scale"
-        # entries: 1 000 folders of 100 files; each folder exists as a prefix beforehand
-        # (plain files in the server's folder), since the mount has no mkdir yet.
+        os.makedirs(os.path.join(self.server.root, "scale"), exist_ok=True)
+        if "remount" in self.args.scale_rows:
+            self.scale_remount(root)
+        if "rss" in self.args.scale_rows:
+            self.scale_rss(root)
+
+    def scale_remount(self, root):
+        """Remount with many cached entries and many pending uploads: files written through
+        the mount (100 per folder; each folder exists beforehand as a prefix, since the
+        mount has no mkdir yet), uploaded; then more written under a 1 h write-back delay
+        and left pending; then three timed remounts."""
+        a = self.args
         n_dirs = a.scale_entries // 100
         p_dirs = a.scale_pending // 100
-        bucket_dir = os.path.join(self.server.root, sbucket)
-        for d in range(n_dirs):
-            os.makedirs(os.path.join(bucket_dir, "entries", f"c{d:04d}"), exist_ok=True)
-            with open(os.path.join(bucket_dir, "entries", f"c{d:04d}", ".keep"), "wb"):
-                pass
-        for d in range(p_dirs):
-            os.makedirs(os.path.join(bucket_dir, "entries", f"p{d:04d}"), exist_ok=True)
-            with open(os.path.join(bucket_dir, "entries", f"p{d:04d}", ".keep"), "wb"):
-                pass
+        bucket_dir = os.path.join(self.server.root, "scale")
+        for kind, n in (("c", n_dirs), ("p", p_dirs)):
+            for d in range(n):
+                os.makedirs(os.path.join(bucket_dir, "entries", f"{kind}{d:04d}"), exist_ok=True)
+                with open(os.path.join(bucket_dir, "entries", f"{kind}{d:04d}", ".keep"), "wb"):
+                    pass
         mnt = os.path.join(root, "mnt")
         cache = os.path.join(root, "cache")
-        fast = Silt(self.work, self.server, a, bucket=sbucket, prefix="entries/", write_back_delay="0s",
+        fast = Silt(self.work, self.server, a, bucket="scale", prefix="entries/", write_back_delay="1s",
                     root=mnt, cache=cache)
         log(f"scale: writing {a.scale_entries} files through silt, each uploaded")
         fast.start()
@@ -820,7 +833,7 @@ class Bench:
                  3600, interval=2, what="the scale entries in the bucket")
         log(f"scale: uploaded after {time.perf_counter() - t0:.0f} s")
         fast.stop()
-        slow = Silt(self.work, self.server, a, bucket=sbucket, prefix="entries/", write_back_delay="1h",
+        slow = Silt(self.work, self.server, a, bucket="scale", prefix="entries/", write_back_delay="1h",
                     root=mnt, cache=cache)
         slow.start()
         write_many(mnt, "p", p_dirs)
@@ -832,29 +845,35 @@ class Bench:
         for _ in range(3):
             drop_caches()
             times.append(slow.start())
-            st = os.stat(os.path.join(mnt, "c0000"))
-            del st
+            os.stat(os.path.join(mnt, "c0000"))
             slow.stop()
-        res["remount"] = times
+        self.scale_results["remount"] = times
         log(f"scale: remount ready in {times}")
-        # peak RSS writing a 4 GiB file with --memory-limit 256
-        rss = Silt(self.work, self.server, a, bucket=sbucket, prefix="rss/", write_back_delay=a.write_back_delay,
+
+    def scale_rss(self, root):
+        """Peak RSS (VmHWM) of the silt process writing a large file in 1 MiB writes + fsync
+        under --memory-limit 256 until the file is in the bucket. The default write-back
+        delay (5 s): the file is uploaded once, after the write."""
+        a = self.args
+        bucket_dir = os.path.join(self.server.root, "scale")
+        rss = Silt(self.work, self.server, a, bucket="scale", prefix="rss/", write_back_delay="5s",
                    memory_limit=256, root=os.path.join(root, "mnt-rss"), cache=os.path.join(root, "cache-rss"))
         rss.start()
         size = a.rss_gib << 30
         t0 = time.perf_counter()
         write_file(os.path.join(rss.root, "big.bin"), "rss", size)
         t_write = time.perf_counter() - t0
+        log(f"scale: {a.rss_gib} GiB written in {t_write:.1f} s, peak RSS so far {rss.rss_peak_mib():.0f} MiB")
         probes = list(self.first_last_size("rss", size))
-        wait_for(lambda: file_has(os.path.join(bucket_dir, "rss", "big.bin"), size, probes), a.timeout * 4, interval=0.2, what="the 4 GiB file in the bucket")
+        wait_for(lambda: file_has(os.path.join(bucket_dir, "rss", "big.bin"), size, probes), a.timeout * 4,
+                 interval=0.2, what="the large file in the bucket")
         t_bucket = time.perf_counter() - t0
-        res["rss_mib"] = rss.rss_peak_mib()
-        res["rss_write_s"] = t_write
-        res["rss_bucket_s"] = t_bucket
-        log(f"scale: peak RSS {res['rss_mib']:.0f} MiB; written in {t_write:.1f} s, in the bucket after {t_bucket:.1f} s")
+        self.scale_results["rss_mib"] = rss.rss_peak_mib()
+        self.scale_results["rss_write_s"] = t_write
+        self.scale_results["rss_bucket_s"] = t_bucket
+        log(f"scale: peak RSS {self.scale_results['rss_mib']:.0f} MiB; in the bucket after {t_bucket:.1f} s")
         rss.stop()
         shutil.rmtree(os.path.join(bucket_dir, "rss"), ignore_errors=True)
-        self.scale_results = res
 
     def first_last_size(self, tag, size):
         first = last = None
@@ -959,12 +978,13 @@ def render(bench, header):
             cells.append(cell)
         reftxt = {"local": " (x: ratio to the local disk)", "aws s3 cp": f" (x: ratio to {AWS_REF.get(row, 'aws s3 cp')})"}.get(ref, "")
         out.append(f"| {title}{reftxt} | " + " | ".join(cells) + " |")
-    if getattr(bench, "scale_results", None):
-        r = bench.scale_results
+    r = getattr(bench, "scale_results", None) or {}
+    if "remount" in r:
         t = r["remount"]
         out.append(f"| S1. silt remount with {bench.args.scale_entries} cached entries and "
                    f"{bench.args.scale_pending} pending uploads: start until the mount answers (3 runs) | | | "
                    f"{fmt_secs(statistics.median(t))} ({', '.join(fmt_secs(x) for x in t)}) | | |")
+    if "rss_mib" in r:
         out.append(f"| S2. silt peak RSS writing a {bench.args.rss_gib} GiB file (1 MiB writes + fsync) "
                    f"with `--memory-limit 256`, until it is in the bucket | | | {r['rss_mib']:.0f} MiB "
                    f"(written in {r['rss_write_s']:.1f} s, in the bucket after {r['rss_bucket_s']:.1f} s) | | |")
@@ -1022,11 +1042,13 @@ def targets(bench, meds):
             ahead.append(f"{row}: behind {', '.join(behind)} (silt {fmt_secs(sv)})")
     lines.append("- ahead of rclone and s3fs on every row: "
                  + ("met" if not ahead else "missed on " + "; ".join(ahead)))
-    if getattr(bench, "scale_results", None):
-        m = statistics.median(bench.scale_results["remount"])
+    r = getattr(bench, "scale_results", None) or {}
+    if "remount" in r:
+        m = statistics.median(r["remount"])
         lines.append(f"- remount with {bench.args.scale_entries} entries and {bench.args.scale_pending} pending: "
                      f"{fmt_secs(m)}, target 0.3 s: {'met' if m < 0.3 else 'missed'}")
-        x = bench.scale_results["rss_mib"]
+    if "rss_mib" in r:
+        x = r["rss_mib"]
         lines.append(f"- peak RSS writing {bench.args.rss_gib} GiB under --memory-limit 256: {x:.0f} MiB, "
                      f"target 320 MiB: {'met' if x < 320 else 'missed'}")
     return "\n".join(lines)
@@ -1075,6 +1097,7 @@ def main():
     p.add_argument("--scale", action="store_true", help="also the scale rows (silt: remount with many entries; peak RSS writing 4 GiB)")
     p.add_argument("--scale-only", action="store_true", help="only the scale rows")
     p.add_argument("--tree-dirs", type=int, default=64, help="directories of 100 files copied by cp -r (default 64)")
+    p.add_argument("--scale-rows", default="remount,rss", help="which scale rows (default remount,rss)")
     p.add_argument("--scale-entries", type=int, default=100000)
     p.add_argument("--scale-pending", type=int, default=10000)
     p.add_argument("--rss-gib", type=int, default=4)
@@ -1094,6 +1117,12 @@ def main():
     a.s3s_fs = os.path.abspath(a.s3s_fs)
     if os.geteuid() != 0:
         raise SystemExit("run as root (drop_caches, mounts)")
+    # Started in the background by a script, SIGINT may be ignored: take SIGINT and SIGTERM
+    # both as a request to stop cleanly (unmount, stop the server, print what was measured).
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     if a.scale_only:
         a.scale = True
         a.reps = 0
