@@ -55,6 +55,9 @@ pub struct CoreConfig {
     /// How long what the server said about a key the cache does not hold (its attributes,
     /// or that it does not exist) is believed (TigrisFS's `--stat-cache-ttl`).
     pub stat_ttl: Duration,
+    /// Keys below a directory above which renaming it answers `CrossDevice` (EXDEV), so that
+    /// `mv` copies instead of one transaction renaming them all.
+    pub dir_rename_limit: usize,
     /// Bytes the core may hold in memory at once (see `machine/memory.rs`): fetches in flight,
     /// read buffers, fetched chunks kept in memory on a full disk, upload bodies in flight.
     /// Work that would go past it waits; one upload body and one fetch always proceed when
@@ -115,6 +118,7 @@ impl Default for CoreConfig {
             read_buffer_limit: 64 * MIB,
             memory_limit: 768 * MIB,
             stat_ttl: Duration::from_secs(60),
+            dir_rename_limit: 10_000,
             write_back_delay: Duration::from_secs(5),
             commit_interval: Duration::from_secs(5),
             retry_initial: Duration::from_secs(1),

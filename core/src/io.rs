@@ -96,6 +96,17 @@ pub enum Request {
         /// The directory's key, without the trailing `/`.
         key: String,
     },
+    /// Rename the directory `from` to `to` (no trailing `/`): every key below it, journaled
+    /// in one index transaction (all or none after a crash), answered once that is durable.
+    /// `NotEmpty` when something is at `to/` already, `NotADirectory` when `from` or `to` is a
+    /// file, `CrossDevice` above `CoreConfig::dir_rename_limit` keys or while a file below
+    /// is busy (then `mv` copies instead).
+    RenameDir {
+        /// The directory's key.
+        from: String,
+        /// Its new key.
+        to: String,
+    },
     /// Upload now: every queued or retrying upload and delete becomes due at once (the
     /// write-back delay and the retry backoff are skipped) and every entry's state is
     /// committed, as the periodic commit would. Answered at once with `Flushed`; nothing is
@@ -209,10 +220,13 @@ pub enum FileError {
     /// A directory that still holds names (ENOTEMPTY).
     #[error("directory not empty")]
     NotEmpty,
-    /// A rename the cache does not do in place: a directory (EXDEV; `mv` then copies and
-    /// deletes).
-    #[error("cannot rename a directory in place")]
+    /// A rename the cache does not do in place (EXDEV; `mv` then copies and deletes): a
+    /// directory with too many keys below it, or with a file below it in use.
+    #[error("cannot rename this directory in place")]
     CrossDevice,
+    /// A request that makes no sense, such as moving a directory into itself (EINVAL).
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// The target is busy (EBUSY).
     #[error("target is busy: {0}")]
     Busy(String),

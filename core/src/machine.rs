@@ -14,6 +14,7 @@
 
 mod chunk_table;
 mod commit;
+mod dir_rename;
 mod dirs;
 mod dirty;
 mod entry;
@@ -68,10 +69,12 @@ pub(crate) enum RemoteCtx {
     },
     /// A journaled delete.
     Delete { jid: JournalId, checked: bool },
-    /// The HEAD of a stat of a key the cache does not hold.
-    Stat { key: String },
+    /// The HEAD of a stat of a key the cache does not hold (`retried`: the second one).
+    Stat { key: String, retried: bool },
     /// A page of a directory probe (`dirs.rs`).
     Probe { id: u64 },
+    /// A page of the walk of a directory being renamed (`dir_rename.rs`).
+    DirWalk { id: u64 },
     /// A page of a directory for a `List` request.
     List {
         req: crate::ids::RequestId,
@@ -106,6 +109,7 @@ pub struct Core {
     pub(crate) memory_waiters: memory::MemoryWaiters,
     pub(crate) stat_cache: namespace::StatCache,
     pub(crate) probes: dirs::Probes,
+    pub(crate) dir_renames: dir_rename::Batches,
     pub(crate) commit: CommitState,
     pub(crate) space: evict::SpaceState,
     pub(crate) poisoned: Option<String>,
@@ -158,6 +162,7 @@ impl Core {
             memory_waiters: memory::MemoryWaiters::default(),
             stat_cache: namespace::StatCache::default(),
             probes: dirs::Probes::default(),
+            dir_renames: dir_rename::Batches::default(),
             commit: CommitState::default(),
             space: evict::SpaceState::default(),
             poisoned: None,

@@ -266,3 +266,143 @@ fn a_crash_after_mkdir_keeps_the_directory_and_uploads_its_marker() {
         "the marker went up after the restart"
     );
 }
+
+fn rename_dir(w: &mut World, from: &str, to: &str) -> Result<Reply, FileError> {
+    w.call(Request::RenameDir {
+        from: from.into(),
+        to: to.into(),
+    })
+}
+
+#[test]
+fn a_directory_rename_moves_every_key_below_it_held_or_only_on_the_server() {
+    let mut w = World::new(small_config());
+    w.put_object("src/remote.txt", b"remote bytes");
+    w.put_object("src/deep/er.txt", b"deeper");
+    write_file(&mut w, "src/local.txt", b"local");
+    assert_eq!(mkdir(&mut w, "src/empty"), Ok(Reply::DirCreated));
+    assert_eq!(rename_dir(&mut w, "src", "dst"), Ok(Reply::Renamed));
+    assert_eq!(stat(&mut w, "src"), Err(FileError::NotFound));
+    assert_eq!(
+        names(&mut w, "dst/"),
+        vec!["dst/deep/", "dst/empty/", "dst/local.txt", "dst/remote.txt"]
+    );
+    assert!(w.drive(10_000), "uploads settle");
+    for (key, data) in [
+        ("dst/remote.txt", &b"remote bytes"[..]),
+        ("dst/deep/er.txt", b"deeper"),
+        ("dst/local.txt", b"local"),
+        ("dst/empty/", b""),
+    ] {
+        let o = w
+            .bucket
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} in the bucket"));
+        assert_eq!(&o.data[..], data, "{key}");
+    }
+    for gone in [
+        "src/remote.txt",
+        "src/deep/er.txt",
+        "src/local.txt",
+        "src/empty/",
+    ] {
+        assert!(
+            !w.bucket.contains_key(gone),
+            "{gone} is still in the bucket"
+        );
+    }
+}
+
+#[test]
+fn a_directory_rename_refuses_what_it_cannot_do_in_one_transaction() {
+    let mut w = World::new(silt_core::CoreConfig {
+        dir_rename_limit: 2,
+        ..small_config()
+    });
+    for k in ["big/a", "big/b", "big/c"] {
+        w.put_object(k, b"x");
+    }
+    assert_eq!(
+        rename_dir(&mut w, "big", "other"),
+        Err(FileError::CrossDevice)
+    );
+    w.put_object("two/a", b"x");
+    w.put_object("full/x", b"x");
+    assert_eq!(rename_dir(&mut w, "two", "full"), Err(FileError::NotEmpty));
+    assert!(matches!(
+        rename_dir(&mut w, "two", "two/inside"),
+        Err(FileError::Invalid(_))
+    ));
+    assert_eq!(
+        rename_dir(&mut w, "nothing", "else"),
+        Err(FileError::NotFound)
+    );
+    write_file(&mut w, "file", b"x");
+    assert_eq!(
+        rename_dir(&mut w, "file", "else"),
+        Err(FileError::NotADirectory)
+    );
+}
+
+#[test]
+fn a_crash_leaves_a_directory_rename_whole_or_not_at_all() {
+    // Before the transaction is durable: everything under the old name.
+    let mut w = World::new(small_config());
+    write_file(&mut w, "d/one", b"1");
+    write_file(&mut w, "d/two", b"2");
+    assert!(w.drive(10_000));
+    let r = w.request(Request::RenameDir {
+        from: "d".into(),
+        to: "e".into(),
+    });
+    // The listings answered and every fsync done, but no index transaction made durable.
+    for _ in 0..200 {
+        let listed = w
+            .answer_remote_where(|op| matches!(op, silt_core::RemoteOp::List { .. }))
+            .is_some();
+        if !listed && !w.run_local() {
+            w.tick(5);
+        }
+    }
+    assert!(!w.txns.is_empty(), "the rename's transaction is out");
+    assert!(w.reply(r).is_none(), "not answered before its commit");
+    let mut after = World::recover(small_config(), w.index.clone());
+    after.files = w.files.clone();
+    after.bucket = w.bucket.clone();
+    assert_eq!(names(&mut after, "d/"), vec!["d/one", "d/two"]);
+    assert_eq!(names(&mut after, ""), vec!["d/"]);
+    // Answered: everything under the new name, and it reaches the bucket after a restart.
+    for _ in 0..1000 {
+        if w.reply(r).is_some() {
+            break;
+        }
+        let listed = w
+            .answer_remote_where(|op| matches!(op, silt_core::RemoteOp::List { .. }))
+            .is_some();
+        if !listed && !w.run_local() && !w.run_index() {
+            w.tick(5);
+        }
+    }
+    assert_eq!(w.reply(r), Some(&Ok(Reply::Renamed)));
+    let mut after = World::recover(small_config(), w.index.clone());
+    after.files = w.files.clone();
+    after.bucket = w.bucket.clone();
+    assert_eq!(names(&mut after, ""), vec!["e/"]);
+    assert!(after.drive(10_000));
+    assert!(after.bucket.contains_key("e/one") && after.bucket.contains_key("e/two"));
+    assert!(!after.bucket.contains_key("d/one") && !after.bucket.contains_key("d/two"));
+}
+
+#[test]
+fn after_a_directory_rename_the_old_name_is_gone_at_once() {
+    let mut w = World::new(small_config());
+    assert_eq!(mkdir(&mut w, "tree"), Ok(Reply::DirCreated));
+    write_file(&mut w, "tree/a/f", b"f");
+    assert!(w.drive(10_000));
+    assert_eq!(names(&mut w, ""), vec!["tree/"]);
+    assert_eq!(stat(&mut w, "tree"), Ok(FileKind::Directory));
+    assert_eq!(rename_dir(&mut w, "tree", "moved"), Ok(Reply::Renamed));
+    assert_eq!(stat(&mut w, "tree"), Err(FileError::NotFound));
+    assert_eq!(stat(&mut w, "tree/a"), Err(FileError::NotFound));
+    assert_eq!(names(&mut w, ""), vec!["moved/"]);
+}

@@ -81,6 +81,8 @@ impl Options {
             read_buffer_limit: (chunk_size * 12).min(memory_limit / 2),
             memory_limit,
             stat_ttl: Duration::from_millis(1000),
+            // Small, so that some renames of a directory answer EXDEV.
+            dir_rename_limit: 6,
             write_back_delay: Duration::from_millis(pick(400)),
             commit_interval: Duration::from_millis(50 + pick(1000)),
             retry_initial: Duration::from_millis(10 + pick(100)),

@@ -65,6 +65,11 @@ enum Op {
     Rmdir {
         key: String,
     },
+    /// A rename of the directory `from` (every key below it) to `to`.
+    RenameDir {
+        from: String,
+        to: String,
+    },
     /// A read of `len` bytes at `off`; `verify` learns the file (an unknown version).
     Read {
         key: String,
@@ -349,6 +354,7 @@ impl World {
                                 | Op::Rename { .. }
                                 | Op::Mkdir { .. }
                                 | Op::Rmdir { .. }
+                                | Op::RenameDir { .. }
                         );
                         if !by_name && op_key(op) == c.original_key {
                             set_op_key(op, c.conflict_key.clone());
@@ -486,6 +492,15 @@ impl World {
                 self.input(Input::Local(io, result));
             }
             Ev::Index(id, staged) => {
+                // A crash in the middle of a directory rename (its entries syncing, their
+                // transaction out): after recovery all of its keys must be under one name.
+                let renaming_dir = matches!(self.pending, Some((_, Op::RenameDir { .. })));
+                if renaming_dir
+                    && self.faults
+                    && self.rng.below(100) < u64::from(self.opts.crash_per_mille)
+                {
+                    return self.crash();
+                }
                 // Events in flight are dropped at a crash, so a staged commit is never stale.
                 self.index
                     .commit_staged(&staged)
@@ -585,6 +600,14 @@ impl World {
                 self.model.dir(key).rmdir_sent();
                 self.listing_touch(&format!("{key}/"));
                 Request::Rmdir { key: key.clone() }
+            }
+            Op::RenameDir { from, to } => {
+                self.listing_touch(&format!("{from}/"));
+                self.listing_touch(&format!("{to}/"));
+                Request::RenameDir {
+                    from: from.clone(),
+                    to: to.clone(),
+                }
             }
             Op::Read { key, off, len, .. } => Request::Read {
                 handle: self.handles[key],
@@ -744,10 +767,17 @@ impl World {
                 12..=14 => {
                     let pool = names::DIR_POOL;
                     let dir = pool[self.rng.below(pool.len() as u64) as usize].to_string();
-                    match (self.rng.below(4), self.listing.is_some()) {
+                    match (self.rng.below(5), self.listing.is_some()) {
                         (0, _) => Op::Mkdir { key: dir },
                         (1, _) => Op::Rmdir { key: dir },
                         (2, _) => Op::Stat { key: dir },
+                        (3, _) => {
+                            let to = pool[self.rng.below(pool.len() as u64) as usize];
+                            Op::RenameDir {
+                                from: dir,
+                                to: to.to_string(),
+                            }
+                        }
                         (_, true) => self.list_op(&key),
                         (_, false) => self.list_op(&format!("{dir}/")),
                     }
@@ -1015,6 +1045,7 @@ impl World {
                 f.relearning = f.now.is_some();
                 f.now = None;
             }
+            (Op::RenameDir { from, to }, r) => self.check_rename_dir(&from, &to, r),
             (Op::Mkdir { key }, r) => self.check_mkdir(&key, r),
             (Op::Rmdir { key }, r) => self.check_rmdir(&key, r),
             (Op::Open { key, .. }, Err(FileError::NotFound)) => {
@@ -1207,10 +1238,16 @@ impl World {
         }
         self.disk.crash(&mut self.rng);
         self.index.crash();
-        if let Some((_, Op::Rename { from, to })) = self.pending.take() {
-            // A rename in flight may or may not have happened: both keys are lost to the model.
-            *self.model.file(&from) = MFile::lost();
-            *self.model.file(&to) = MFile::lost();
+        let mut renaming_dir = None;
+        match self.pending.take() {
+            Some((_, Op::Rename { from, to })) => {
+                // A rename in flight may or may not have happened: both keys are lost to the
+                // model.
+                *self.model.file(&from) = MFile::lost();
+                *self.model.file(&to) = MFile::lost();
+            }
+            Some((_, Op::RenameDir { from, to })) => renaming_dir = Some((from, to)),
+            _ => {}
         }
         // A conversion to a conflict copy that was not committed is undone by the crash: the
         // local version may then reach its original key after all. The model cannot tell
@@ -1239,6 +1276,9 @@ impl World {
         // Invariant 6: what the core rebuilt is what the index held.
         let differing = checker::recovered_entries(&recovered, &self.core);
         self.found(differing);
+        if let Some((from, to)) = renaming_dir {
+            self.recovered_dir_rename(&from, &to);
+        }
         self.input(Input::Timeout);
         self.schedule(self.now, Ev::DiskReading);
         self.drain();
@@ -1399,7 +1439,7 @@ fn op_key(op: &Op) -> &str {
         | Op::Stat { key }
         | Op::Mkdir { key }
         | Op::Rmdir { key } => key,
-        Op::Rename { from, .. } => from,
+        Op::Rename { from, .. } | Op::RenameDir { from, .. } => from,
         Op::List { dir, .. } => dir,
     }
 }
@@ -1454,7 +1494,7 @@ fn set_op_key(op: &mut Op, new: String) {
         | Op::Stat { key }
         | Op::Mkdir { key }
         | Op::Rmdir { key } => *key = new,
-        Op::Rename { from, .. } => *from = new,
+        Op::Rename { from, .. } | Op::RenameDir { from, .. } => *from = new,
         Op::List { dir, .. } => *dir = new,
     }
 }

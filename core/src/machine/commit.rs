@@ -19,6 +19,8 @@ pub(crate) enum Waiter {
     Reply(RequestId, Reply),
     /// Start sending this upload: its record and the entry's snapshot are committed.
     StartUpload(JournalId),
+    /// One moved entry of a directory rename (`dir_rename.rs`).
+    DirRename(u64),
 }
 
 /// What the index will hold of one entry once the transaction in flight is durable.
@@ -48,7 +50,9 @@ impl Core {
             }
             return;
         }
-        if self.commit.in_flight.is_some() {
+        if self.commit.in_flight.is_some() || self.dir_renames.holding() {
+            // A directory rename's entries go in one transaction: none leaves before all
+            // have synced.
             return;
         }
         let mut ops: Vec<IndexOp> = std::mem::take(&mut self.commit.pending_ops);
@@ -151,6 +155,7 @@ impl Core {
             match w {
                 Waiter::Reply(req, reply) => self.reply(req, Ok(reply)),
                 Waiter::StartUpload(jid) => self.upload_persisted(jid),
+                Waiter::DirRename(id) => self.dir_rename_acked(id, true),
             }
         }
     }
@@ -172,6 +177,10 @@ impl Core {
     }
 
     pub(crate) fn fail_waiter(&mut self, w: Waiter) {
+        if let Waiter::DirRename(id) = w {
+            self.dir_renames.synced(id);
+            return self.dir_rename_acked(id, false);
+        }
         if let Waiter::Reply(req, _) = w {
             let why = self
                 .poisoned

@@ -121,12 +121,16 @@ pub(crate) enum ProbeFor {
     Stat {
         key: String,
         head_error: Option<String>,
+        /// The HEAD was asked a second time already (see `finish_probe`).
+        retried: bool,
     },
     /// An `Rmdir` of `key`.
     Rmdir { req: RequestId, key: String },
     /// A subdirectory `name` listed in a page of a `List` whose every key below may be
     /// deleted here.
     ListPage { page: u64, name: String },
+    /// The target of a directory rename must hold nothing.
+    RenameTarget { walk: u64 },
 }
 
 /// What a probe found.
@@ -317,7 +321,7 @@ impl Core {
         };
         p.marker |= seen.marker;
         p.stack.extend(seen.descend);
-        let stat = matches!(p.purpose, ProbeFor::Stat { .. } | ProbeFor::ListPage { .. });
+        let stat = !matches!(p.purpose, ProbeFor::Rmdir { .. });
         if seen.child || (stat && p.marker) {
             let answer = ProbeAnswer {
                 marker: p.marker,
@@ -374,12 +378,25 @@ impl Core {
             return;
         };
         match p.purpose {
-            ProbeFor::Stat { key, head_error } => {
+            ProbeFor::Stat {
+                key,
+                head_error,
+                retried,
+            } => {
                 // A HEAD that failed on a name whose every key below is deleted here failed
                 // on the folder those keys make on servers that store objects as files.
                 let explained = self.pending_delete_below(&p.root);
                 let found = match (answer, head_error) {
                     (Ok(a), _) if a.exists() => Ok(Some(Attr::directory(0))),
+                    (Ok(_), Some(_)) if !explained && !retried => {
+                        // Nothing below after all: the failed HEAD may have met a folder
+                        // that was going away. Asked once more, its answer decides.
+                        let ctx = RemoteCtx::Stat {
+                            key: key.clone(),
+                            retried: true,
+                        };
+                        return self.emit_remote(ctx, RemoteOp::Head { key });
+                    }
                     (Ok(_), Some(e)) if !explained => Err(FileError::Io(e)),
                     (Ok(_), _) => Ok(None),
                     (Err(e), _) => Err(FileError::Io(e)),
@@ -388,6 +405,7 @@ impl Core {
             }
             ProbeFor::Rmdir { req, key } => self.rmdir_found(req, key, answer),
             ProbeFor::ListPage { page, name } => self.list_probe_done(page, name, answer),
+            ProbeFor::RenameTarget { walk } => self.rename_target_probed(walk, answer),
         }
     }
 }

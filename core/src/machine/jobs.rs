@@ -894,6 +894,9 @@ impl Core {
                 self.reply(req, Ok(reply));
                 return;
             }
+            if let Waiter::DirRename(id) = w {
+                self.dir_renames.synced(id);
+            }
             self.commit.ready.push(w);
         }
     }

@@ -38,8 +38,9 @@ pub(crate) struct StatCache {
     /// Key -> (expiry, attributes or `None`: not found).
     known: BTreeMap<String, (Instant, Option<Attr>)>,
     by_expiry: BTreeSet<(Instant, String)>,
-    /// Keys asked of the server, with the requests waiting for the answer.
-    waiting: BTreeMap<String, Vec<StatWaiter>>,
+    /// Keys asked of the server, with the requests waiting for the answer and `changes` when
+    /// it was asked.
+    waiting: BTreeMap<String, (u64, Vec<StatWaiter>)>,
     /// Bumped by every local change of a name: an answer asked for before one is not
     /// remembered (it may predate the change).
     changes: u64,
@@ -115,10 +116,19 @@ impl Core {
         if let Some(known) = self.stat_cache.get(&key, self.now) {
             return self.deliver_stat(waiter(req), key, Ok(known));
         }
-        let waiting = self.stat_cache.waiting.entry(key.clone()).or_default();
+        let epoch = self.stat_cache.changes;
+        let waiting = &mut self
+            .stat_cache
+            .waiting
+            .entry(key.clone())
+            .or_insert((epoch, Vec::new()))
+            .1;
         waiting.push(waiter(req));
         if waiting.len() == 1 {
-            let ctx = RemoteCtx::Stat { key: key.clone() };
+            let ctx = RemoteCtx::Stat {
+                key: key.clone(),
+                retried: false,
+            };
             self.emit_remote(ctx, RemoteOp::Head { key });
         }
     }
@@ -191,7 +201,12 @@ impl Core {
             .is_some_and(|(k, _)| k.starts_with(dir))
     }
 
-    pub(crate) fn on_stat_done(&mut self, key: String, result: Result<RemoteOk, RemoteError>) {
+    pub(crate) fn on_stat_done(
+        &mut self,
+        key: String,
+        retried: bool,
+        result: Result<RemoteOk, RemoteError>,
+    ) {
         match result {
             Ok(RemoteOk::Head(Some(info))) => self.stat_found(key, Ok(Some(file_attr(&info)))),
             r @ (Ok(RemoteOk::Head(None)) | Err(_)) => {
@@ -200,7 +215,12 @@ impl Core {
                     Err(e) => Some(format!("object store: {e}")),
                 };
                 let root = format!("{key}/");
-                self.start_probe(root, ProbeFor::Stat { key, head_error });
+                let purpose = ProbeFor::Stat {
+                    key,
+                    head_error,
+                    retried,
+                };
+                self.start_probe(root, purpose);
             }
             Ok(other) => {
                 let e = FileError::Io(format!("unexpected answer {other:?}"));
@@ -212,15 +232,21 @@ impl Core {
     /// What the server said of `key` (a file, a directory, nothing, or an error) reaches the
     /// requests waiting for it.
     pub(crate) fn stat_found(&mut self, key: String, found: Result<Option<Attr>, FileError>) {
-        let waiting = self.stat_cache.waiting.remove(&key).unwrap_or_default();
+        let (epoch, waiting) = self.stat_cache.waiting.remove(&key).unwrap_or_default();
         // Local state may have changed while the server was asked: it decides then.
         let local = self.stat_locally(&key);
+        // The answer is remembered only if nothing changed here since it was asked, and no
+        // delete is journaled below the name (the server still shows what goes away).
+        let settled =
+            epoch == self.stat_cache.changes && !self.pending_delete_below(&format!("{key}/"));
         let answer = match (local, found) {
             (Some(local), _) => Ok(local),
             (None, Ok(attr)) => {
-                let expires = self.now.plus(self.cfg.stat_ttl);
-                let now = self.now;
-                self.stat_cache.put(key.clone(), attr.clone(), expires, now);
+                if settled {
+                    let expires = self.now.plus(self.cfg.stat_ttl);
+                    let now = self.now;
+                    self.stat_cache.put(key.clone(), attr.clone(), expires, now);
+                }
                 Ok(attr)
             }
             (None, Err(e)) => Err(e),

@@ -50,6 +50,7 @@ impl Core {
                 | Request::Rename { .. }
                 | Request::Mkdir { .. }
                 | Request::Rmdir { .. }
+                | Request::RenameDir { .. }
         );
         if durable {
             if let Some(why) = self.poisoned.clone() {
@@ -64,6 +65,7 @@ impl Core {
             Request::Open { key, flags } => self.open(req, key, flags),
             Request::Mkdir { key } => self.mkdir(req, key),
             Request::Rmdir { key } => self.rmdir(req, key),
+            Request::RenameDir { from, to } => self.rename_dir(req, from, to),
             Request::Read {
                 handle,
                 offset,
@@ -475,9 +477,22 @@ impl Core {
     }
 
     fn rename_entry(&mut self, req: RequestId, eid: EntryId, to: String) {
+        if let Err(e) = self.move_entry(eid, to, Waiter::Reply(req, Reply::Renamed)) {
+            self.reply(req, Err(e));
+        }
+    }
+
+    /// Moves the entry to `to` (see `rename_entry`); `waiter` is told once the move is
+    /// durable.
+    pub(crate) fn move_entry(
+        &mut self,
+        eid: EntryId,
+        to: String,
+        waiter: Waiter,
+    ) -> Result<(), FileError> {
         self.entries.wake(&eid);
         let Some(from) = self.entries.get(&eid).and_then(|e| e.key.clone()) else {
-            return self.reply(req, Err(FileError::NotFound));
+            return Err(FileError::NotFound);
         };
         // A replaced target that is cached is removed first (journaled delete of whatever it
         // has there, including a version its own upload may have stored unseen); then the
@@ -486,15 +501,14 @@ impl Core {
         let precondition = match self.named(&to) {
             Some(t) => {
                 let Some(te) = self.entries.get(&t) else {
-                    return;
+                    return Ok(());
                 };
                 let busy = te
                     .upload
                     .and_then(|j| self.journal.get(&j))
                     .is_some_and(|j| j.in_progress());
                 if busy {
-                    return self
-                        .reply(req, Err(FileError::Busy(format!("{to} is being uploaded"))));
+                    return Err(FileError::Busy(format!("{to} is being uploaded")));
                 }
                 self.vacate(t, &to);
                 self.stat_cache.forget(&to);
@@ -519,7 +533,7 @@ impl Core {
         self.stat_cache.forget(&to);
         self.names.insert(to.clone(), eid);
         let Some(e) = self.entries.get_mut(&eid) else {
-            return;
+            return Ok(());
         };
         e.key = Some(to);
         e.target_precondition = precondition;
@@ -531,7 +545,8 @@ impl Core {
             }
         }
         self.ensure_upload_queued(eid);
-        self.enqueue_sync(eid, Some(Waiter::Reply(req, Reply::Renamed)));
+        self.enqueue_sync(eid, Some(waiter));
+        Ok(())
     }
 
     /// Forgets an unlinked, closed entry: removed from the index and its file deleted.
@@ -577,8 +592,9 @@ impl Core {
                 self.on_upload_done(jid, attempt, step, result)
             }
             RemoteCtx::Delete { jid, checked } => self.on_delete_done(jid, checked, result),
-            RemoteCtx::Stat { key } => self.on_stat_done(key, result),
+            RemoteCtx::Stat { key, retried } => self.on_stat_done(key, retried, result),
             RemoteCtx::Probe { id } => self.on_probe_page(id, result),
+            RemoteCtx::DirWalk { id } => self.on_dir_walk_page(id, result),
             RemoteCtx::List {
                 req,
                 dir,

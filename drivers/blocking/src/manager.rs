@@ -132,6 +132,13 @@ impl CacheManager {
         wait(self.client.rmdir(key))
     }
 
+    /// Renames the directory `from` to `to` (every key below it, all or none after a crash);
+    /// returns once durable. `Error::CrossDevice` above the core's `dir_rename_limit` keys or
+    /// while a file below is in use (copy instead), `Error::NotEmpty` when `to` holds names.
+    pub fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
+        wait(self.client.rename_dir(from, to))
+    }
+
     /// Renames `from` to `to` (replacing `to`); returns once journaled durably.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
         wait(self.client.rename(from, to))

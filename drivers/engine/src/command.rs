@@ -170,6 +170,19 @@ impl<L: Link> Client<L> {
         }
     }
 
+    /// Renames the directory `from` to `to`: every key below it, in one journaled
+    /// transaction; returns once it is durable.
+    pub async fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
+        let req = Request::RenameDir {
+            from: from.to_string(),
+            to: to.to_string(),
+        };
+        match self.request(req).await? {
+            Reply::Renamed => Ok(()),
+            other => Err(unexpected("rename_dir", other)),
+        }
+    }
+
     /// Renames `from` to `to` (replacing `to`); returns once journaled durably.
     pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
         let req = Request::Rename {

@@ -87,9 +87,13 @@ pub enum Error {
     /// A directory that still holds names (ENOTEMPTY).
     #[error("directory not empty")]
     NotEmpty,
-    /// A rename not done in place: a directory (EXDEV; `mv` then copies and deletes).
-    #[error("cannot rename a directory in place")]
+    /// A rename not done in place (EXDEV; `mv` then copies and deletes): a directory with
+    /// too many keys below it or a file below it in use.
+    #[error("cannot rename this directory in place")]
     CrossDevice,
+    /// A request that makes no sense, such as moving a directory into itself (EINVAL).
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// The target is busy (EBUSY).
     #[error("target is busy: {0}")]
     Busy(String),
@@ -151,6 +155,7 @@ impl From<FileError> for Error {
             FileError::NotADirectory => Error::NotADirectory,
             FileError::NotEmpty => Error::NotEmpty,
             FileError::CrossDevice => Error::CrossDevice,
+            FileError::Invalid(s) => Error::Invalid(s),
             FileError::Busy(s) => Error::Busy(s),
             FileError::Io(s) => Error::Io(s),
         }

@@ -5,7 +5,8 @@ use silt_tokio::Error;
 
 /// The errno for an engine error: `NotFound` is ENOENT, `NoSpace` ENOSPC, `NameTooLong`
 /// ENAMETOOLONG, `BadHandle` EBADF, `Busy` EBUSY, `Exists` EEXIST, `IsDirectory` EISDIR,
-/// `NotADirectory` ENOTDIR, `NotEmpty` ENOTEMPTY, `CrossDevice` EXDEV; everything else (I/O, a stopped or failed
+/// `NotADirectory` ENOTDIR, `NotEmpty` ENOTEMPTY, `CrossDevice` EXDEV, `Invalid` EINVAL;
+/// everything else (I/O, a stopped or failed
 /// engine, a bug) is EIO.
 pub fn errno(err: &Error) -> Errno {
     match err {
@@ -19,6 +20,7 @@ pub fn errno(err: &Error) -> Errno {
         Error::NotADirectory => Errno::ENOTDIR,
         Error::NotEmpty => Errno::ENOTEMPTY,
         Error::CrossDevice => Errno::EXDEV,
+        Error::Invalid(_) => Errno::EINVAL,
         _ => Errno::EIO,
     }
 }

@@ -406,8 +406,18 @@ impl fuser::Filesystem for SiltFs {
                 },
             };
             if from_is_dir {
-                // Not done in place yet: EXDEV makes `mv` copy and delete instead.
-                return reply.error(Errno::EXDEV);
+                if no_replace && s.manager.stat(&to).await.is_ok() {
+                    return reply.error(Errno::EEXIST);
+                }
+                // Every key below, in one transaction; EXDEV (too many keys, or a file in
+                // use) makes `mv` copy and delete instead.
+                return match s.manager.rename_dir(&from, &to).await {
+                    Ok(()) => {
+                        s.inodes.rename_tree(&from, &to);
+                        reply.ok();
+                    }
+                    Err(e) => reply.error(failed("rename", &from, &e)),
+                };
             }
             match s.manager.stat(&to).await {
                 Ok(a) if kind_of(&a) => return reply.error(Errno::EISDIR),

@@ -188,6 +188,29 @@ impl Inodes {
         }
     }
 
+    /// A directory moved: `from` and every path below it take the new name, keeping their
+    /// numbers.
+    pub fn rename_tree(&self, from: &str, to: &str) {
+        self.rename(from, to);
+        let mut t = self.lock();
+        let below = format!("{from}/");
+        let moved: Vec<String> = t
+            .by_path
+            .keys()
+            .filter(|p| p.starts_with(&below))
+            .cloned()
+            .collect();
+        for old in moved {
+            let new = format!("{to}/{}", &old[below.len()..]);
+            if let Some(ino) = t.by_path.remove(&old) {
+                if let Some(e) = t.by_ino.get_mut(&ino) {
+                    e.node.path = new.clone();
+                }
+                t.by_path.insert(new, ino);
+            }
+        }
+    }
+
     /// How many inodes the table holds (the root included).
     pub fn len(&self) -> usize {
         self.lock().by_ino.len()

@@ -130,6 +130,13 @@ impl CacheManager {
         self.client.rmdir(key).await
     }
 
+    /// Renames the directory `from` to `to` (every key below it, all or none after a crash);
+    /// returns once durable. `Error::CrossDevice` above the core's `dir_rename_limit` keys or
+    /// while a file below is in use (copy instead), `Error::NotEmpty` when `to` holds names.
+    pub async fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
+        self.client.rename_dir(from, to).await
+    }
+
     /// Renames `from` to `to` (replacing `to`); returns once journaled durably.
     pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
         self.client.rename(from, to).await

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 pub(super) const PAGE: u32 = 2;
 
 /// Directories the workload makes and removes (the files' key pool has names below some).
-pub(super) const DIR_POOL: &[&str] = &["dir", "sub", "sub/dir", "m", "m/n", ".."];
+pub(super) const DIR_POOL: &[&str] = &["dir", "sub", "sub/dir", "m", "m/n", "..", "x", "y/z"];
 
 /// A listing the client is paging through, interleaved with its other requests.
 #[derive(Debug, Default)]
@@ -218,6 +218,129 @@ impl World {
         };
         if let Some(p) = problem {
             self.violation(Invariant::ReadsLatest, format!("rmdir {key:?}: {p}"));
+        }
+    }
+}
+
+impl World {
+    /// Checks the answer to `RenameDir(from, to)` against the model, and records it.
+    pub(super) fn check_rename_dir(&mut self, from: &str, to: &str, r: Result<Reply, FileError>) {
+        if from == to {
+            // Nothing moves (answered at once).
+            return;
+        }
+        let problem = match &r {
+            Ok(Reply::Renamed) => {
+                let had = self.model.dir_known(from);
+                self.move_dir_in_model(from, to);
+                (had == Known::Absent).then(|| "renamed a directory the model has not".into())
+            }
+            Err(FileError::NotEmpty) => (self.model.dir_known(to) == Known::Absent)
+                .then(|| "ENOTEMPTY for a target the model has nothing at".into()),
+            Err(FileError::NotFound) => (self.model.dir_known(from) == Known::Directory)
+                .then(|| "ENOENT for a directory the model has".into()),
+            Err(FileError::Invalid(_)) => (!format!("{to}/").starts_with(&format!("{from}/")))
+                .then(|| "EINVAL for a target outside the source".into()),
+            // Busy files, too many keys, a file in the way: the caller copies instead.
+            Err(FileError::CrossDevice | FileError::NotADirectory) => None,
+            Err(FileError::Io(e)) if self.faults && e.contains("object store") => None,
+            other => Some(format!("unexpected answer {other:?}")),
+        };
+        if let Some(p) = problem {
+            self.violation(
+                Invariant::ReadsLatest,
+                format!("rename of directory {from:?} to {to:?}: {p}"),
+            );
+        }
+    }
+
+    /// Every file and marker of the model below `from/` moves below `to/` (content moves; an
+    /// outside writer's version stays with its key, as for a file rename); open handles
+    /// follow.
+    pub(super) fn move_dir_in_model(&mut self, from: &str, to: &str) {
+        let (fd, td) = (format!("{from}/"), format!("{to}/"));
+        let keys: Vec<String> = self
+            .model
+            .files
+            .keys()
+            .filter(|k| k.starts_with(&fd))
+            .cloned()
+            .collect();
+        for old in keys {
+            let new = format!("{td}{}", &old[fd.len()..]);
+            self.touch(&old);
+            self.touch(&new);
+            let Some(mut f) = self.model.files.remove(&old) else {
+                continue;
+            };
+            let from_disturbed = f.disturbed;
+            f.disturbed |= self.model.files.get(&new).is_some_and(|t| t.disturbed);
+            self.model.files.insert(new.clone(), f);
+            self.model.files.insert(
+                old.clone(),
+                crate::model::MFile {
+                    disturbed: from_disturbed,
+                    ever_disturbed: from_disturbed,
+                    ..crate::model::MFile::absent()
+                },
+            );
+            if let Some(h) = self.handles.remove(&old) {
+                self.handles.insert(new, h);
+            }
+        }
+        let dirs: Vec<String> = self
+            .model
+            .dirs
+            .keys()
+            .filter(|d| *d == from || d.starts_with(&fd))
+            .cloned()
+            .collect();
+        for old in dirs {
+            let new = format!("{to}{}", &old[from.len()..]);
+            if let Some(d) = self.model.dirs.remove(&old) {
+                self.model.dirs.insert(new, d);
+                self.model.dirs.insert(old, crate::view::MDir::default());
+            }
+        }
+    }
+
+    /// A crash came while `RenameDir(from, to)` was in flight: after recovery the cache
+    /// holds every key of the directory under the new name or under the old one, never a
+    /// mix (one index transaction), and the model follows what it finds.
+    pub(super) fn recovered_dir_rename(&mut self, from: &str, to: &str) {
+        let (fd, td) = (format!("{from}/"), format!("{to}/"));
+        let mut rel: Vec<String> = self
+            .model
+            .files
+            .keys()
+            .filter_map(|k| k.strip_prefix(&fd).map(str::to_string))
+            .collect();
+        rel.extend(self.model.dirs.keys().filter_map(|d| {
+            if d == from {
+                Some(String::new())
+            } else {
+                d.strip_prefix(&fd).map(|r| format!("{r}/"))
+            }
+        }));
+        let at_new = rel
+            .iter()
+            .filter(|r| self.core.lookup(&format!("{td}{r}")).is_some())
+            .count();
+        let at_old = rel
+            .iter()
+            .filter(|r| self.core.lookup(&format!("{fd}{r}")).is_some())
+            .count();
+        if at_new > 0 && at_old > 0 {
+            self.violation(
+                Invariant::AcknowledgedDurable,
+                format!(
+                    "a crash left the rename of {from:?} to {to:?} half done: \
+                     {at_new} keys under the new name, {at_old} under the old"
+                ),
+            );
+        }
+        if at_new > 0 {
+            self.move_dir_in_model(from, to);
         }
     }
 }
