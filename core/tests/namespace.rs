@@ -251,3 +251,19 @@ fn names_a_listing_brought_are_statted_without_asking_the_server_again() {
     assert_eq!(r, Ok(Reply::Unlinked));
     assert_eq!(kind(&mut w, "d/a"), None);
 }
+
+#[test]
+fn a_create_right_after_a_lookup_that_found_nothing_asks_the_server_nothing_more() {
+    let mut w = World::new(small_config());
+    assert_eq!(kind(&mut w, "new.txt"), None);
+    let before = w.remote_log.len();
+    let r = ask(
+        &mut w,
+        Request::Open {
+            key: "new.txt".into(),
+            flags: silt_core::OpenFlags::CREATE,
+        },
+    );
+    assert!(matches!(r, Ok(Reply::Opened { size: 0, .. })), "{r:?}");
+    assert_eq!(w.remote_log.len(), before, "the create sent another HEAD");
+}

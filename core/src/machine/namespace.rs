@@ -68,6 +68,11 @@ impl StatCache {
         self.known.insert(key, (expires, attr));
     }
 
+    /// True when the server said, within its TTL, that `key` is nothing.
+    pub fn known_absent(&self, key: &str, now: Instant) -> bool {
+        self.get(key, now) == Some(None)
+    }
+
     /// Forgets what the server said about `key` and the directories above it: local state
     /// changed them (a directory may hold nothing once its last key is deleted here).
     pub fn forget(&mut self, key: &str) {

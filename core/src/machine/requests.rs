@@ -259,7 +259,14 @@ impl Core {
     }
 
     pub(crate) fn lookup_remote(&mut self, key: String, p: Pending) {
-        if self.pending_delete(&key) {
+        // A create of a name the server said, within `stat_ttl`, it does not have (the
+        // kernel's lookup just before a create) asks again nothing: if another writer made
+        // it meanwhile, the upload's `If-None-Match: *` finds out and keeps ours as a conflict
+        // copy.
+        let known_absent = matches!(p, Pending::Open { flags, .. } if flags.create)
+            && self.stat_cache.known_absent(&key, self.now)
+            && !self.lookups.contains_key(&key);
+        if known_absent || self.pending_delete(&key) {
             self.lookups.entry(key.clone()).or_default().push(p);
             self.on_lookup_done(key, 0, Ok(RemoteOk::Head(None)));
             return;
