@@ -42,7 +42,13 @@ pub struct StoreOptions {
 pub struct Store {
     data: PathBuf,
     shared: Arc<Shared>,
+    /// Containers kept open for [`Store::execute`], by entry (at most `OPEN_HANDLES`).
+    open: std::sync::Mutex<std::collections::HashMap<EntryId, Arc<Container>>>,
 }
+
+/// Cache files [`Store::execute`] keeps open at most: a read of a cached file then costs one
+/// `pread`, not an open, a read and a close.
+const OPEN_HANDLES: usize = 256;
 
 /// State shared by a store and its containers.
 #[derive(Debug)]
@@ -79,6 +85,7 @@ impl Store {
         private_dir(&data)?;
         Ok(Store {
             data,
+            open: std::sync::Mutex::new(std::collections::HashMap::new()),
             shared: Arc::new(Shared {
                 cache_dir: cache_dir.to_path_buf(),
                 telemetry: Telemetry::default(),
@@ -151,6 +158,44 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::from_io("open", &path, e)),
         }
+    }
+
+    /// The container of `id`, kept open for later calls: created if `create`, else `None`
+    /// when there is none.
+    pub(crate) fn kept_open(&self, id: EntryId, create: bool) -> Result<Option<Arc<Container>>> {
+        if let Some(c) = self.open_handles().get(&id) {
+            return Ok(Some(c.clone()));
+        }
+        let opened = if create {
+            Some(self.create(id)?)
+        } else {
+            self.open_existing(id)?
+        };
+        let Some(c) = opened else {
+            return Ok(None);
+        };
+        let c = Arc::new(c);
+        let mut open = self.open_handles();
+        if open.len() >= OPEN_HANDLES {
+            // Any one goes: a later call opens it again.
+            if let Some(k) = open.keys().next().copied() {
+                open.remove(&k);
+            }
+        }
+        Ok(Some(open.entry(id).or_insert(c).clone()))
+    }
+
+    /// Closes the kept container of `id`, if any (before the file is removed: the core
+    /// orders a removal alone, so no other call holds it).
+    pub(crate) fn close_kept(&self, id: EntryId) {
+        self.open_handles().remove(&id);
+    }
+
+    fn open_handles(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<EntryId, Arc<Container>>> {
+        // A panic while holding the map leaves it consistent (inserts and removes only).
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Deletes the container of `id`; deleting a missing one succeeds.
