@@ -3,7 +3,7 @@
 # full) and s3fs (-o use_cache) on the same workloads against one loopback s3s-fs server,
 # with `aws s3 cp` as the reference for the bucket rows. Prints one markdown table.
 #
-#   sudo bench/compare/run.sh                  # 3 repetitions, about 15 minutes on 2 cores
+#   sudo bench/compare/run.sh                  # 3 repetitions, about 12 minutes on 2 cores
 #   sudo bench/compare/run.sh --reps 1         # a quick look
 #   sudo bench/compare/run.sh --scale          # also the scale rows (silt: 110 000 files, 4 GiB)
 #   sudo bench/compare/run.sh --help           # every option
