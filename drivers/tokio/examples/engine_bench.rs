@@ -8,6 +8,14 @@
 //! and startup with 1 000, 10 000 and 100 000 entries, a tenth of each awaiting upload. It
 //! needs about 10 GiB in `TMPDIR` (cache files and the s3s-fs bucket live there; a tmpfs
 //! keeps the disk out of the figures) and takes about ten minutes.
+//!
+//! `-- --throughput [--size MIB] [--reps N] [--random-reads N]` runs only the throughput
+//! table: sequential 1 MiB writes + fsync, cached sequential reads, cold sequential reads
+//! and 4 KiB random reads through the engine, the same I/O on a plain file in the same
+//! directory, and `aws s3 cp` upload and download of the same file against the same
+//! in-process server; medians of the repetitions (defaults: 256 MiB, 5 repetitions, 4096
+//! random reads). It needs the AWS CLI (`aws`) on `PATH` and, to drop the page cache
+//! before the cold cases, root.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -136,10 +144,47 @@ fn mib_s(bytes: usize, d: Duration) -> String {
     format!("{:.0} MiB/s", bytes as f64 / MIB as f64 / d.as_secs_f64())
 }
 
+const USAGE: &str = "usage: engine_bench [--quick | --scale | --throughput [--size MIB] [--reps N] [--random-reads N]]";
+
+/// The value after `flag` in `args`, parsed; exits with the usage on a bad one.
+fn flag_value(args: &[String], flag: &str, default: usize) -> usize {
+    match args.iter().position(|a| a == flag) {
+        None => default,
+        Some(i) => match args.get(i + 1).and_then(|v| v.parse::<usize>().ok()) {
+            Some(v) if v > 0 => v,
+            _ => {
+                eprintln!("{flag} needs a positive number\n{USAGE}");
+                std::process::exit(2);
+            }
+        },
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let scale = std::env::args().any(|a| a == "--scale");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--quick" | "--scale" | "--throughput" => i += 1,
+            "--size" | "--reps" | "--random-reads" => i += 2,
+            other => {
+                eprintln!("unknown argument {other:?}\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+    if args.iter().any(|a| a == "--throughput") {
+        throughput::run(throughput::Config {
+            size_mib: flag_value(&args, "--size", 256),
+            reps: flag_value(&args, "--reps", 5),
+            random_reads: flag_value(&args, "--random-reads", 4096),
+        })
+        .await;
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let scale = args.iter().any(|a| a == "--scale");
     let sizes = if quick {
         Sizes {
             rss_file_mib: 64,
@@ -345,5 +390,503 @@ async fn main() {
     println!("| case | value |\n|---|---|");
     for (case, value) in rows {
         println!("| {case} | {value} |");
+    }
+}
+
+/// `--throughput`: the engine's sequential and random I/O next to the same I/O on a plain
+/// file in the cache directory and `aws s3 cp` against the same in-process server.
+mod throughput {
+    use super::{support, MIB};
+    use silt_s3::{ObjectStore, S3Remote};
+    use silt_tokio::{CacheManager, FileHandle};
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::path::Path;
+    use std::process::Command;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use support::counting::Counting;
+
+    type Remote = Arc<Counting<S3Remote>>;
+
+    pub struct Config {
+        pub size_mib: usize,
+        pub reps: usize,
+        pub random_reads: usize,
+    }
+
+    /// Distinct 1 MiB pieces the file is made of (piece `i % PIECES` at MiB `i`).
+    const PIECES: usize = 16;
+    const BLOCK: usize = 4096;
+
+    const WRITE: usize = 0;
+    const TO_BUCKET: usize = 1;
+    const SEQ_DROPPED: usize = 2;
+    const SEQ_WARM: usize = 3;
+    const SEQ_RESTART: usize = 4;
+    const RAND_WARM: usize = 5;
+    const RAND_DROPPED: usize = 6;
+    const COLD: usize = 7;
+
+    /// One workload: its durations per run in each column (empty: not measured).
+    struct Row {
+        name: String,
+        bytes: usize,
+        /// Requests per run, for a time per request (random reads); 0 for none.
+        ops: usize,
+        silt: Vec<Duration>,
+        disk: Vec<Duration>,
+        aws: Vec<Duration>,
+    }
+
+    impl Row {
+        fn new(name: String, bytes: usize, ops: usize) -> Row {
+            Row {
+                name,
+                bytes,
+                ops,
+                silt: Vec::new(),
+                disk: Vec::new(),
+                aws: Vec::new(),
+            }
+        }
+    }
+
+    fn median(v: &[Duration]) -> Option<Duration> {
+        let mut v = v.to_vec();
+        v.sort();
+        match v.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(v[n / 2]),
+            n => Some((v[n / 2 - 1] + v[n / 2]) / 2),
+        }
+    }
+
+    fn cell(row: &Row, v: &[Duration]) -> String {
+        let Some(m) = median(v) else {
+            return "-".into();
+        };
+        let min = v.iter().min().copied().unwrap_or(m);
+        let max = v.iter().max().copied().unwrap_or(m);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let rate = row.bytes as f64 / MIB as f64 / m.as_secs_f64();
+        let per_op = if row.ops > 0 {
+            format!(", {:.1} µs/read", m.as_secs_f64() * 1e6 / row.ops as f64)
+        } else {
+            String::new()
+        };
+        format!(
+            "{rate:.0} MiB/s, {:.0} ms{per_op} ({:.0}-{:.0})",
+            ms(m),
+            ms(min),
+            ms(max)
+        )
+    }
+
+    fn ratio(a: &[Duration], b: &[Duration]) -> String {
+        match (median(a), median(b)) {
+            (Some(a), Some(b)) => format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64()),
+            _ => "-".into(),
+        }
+    }
+
+    fn load_average() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into())
+    }
+
+    /// Writes dirty pages back (so the next timed step does not pay for the previous one),
+    /// then drops the page cache when `drop` and allowed (root). Returns whether it dropped.
+    fn settle(drop: bool) -> bool {
+        let _ = Command::new("sync").status();
+        drop && super::drop_caches()
+    }
+
+    /// The AWS CLI with a private configuration: the test server's credentials, us-east-1,
+    /// path-style addressing.
+    struct Aws {
+        endpoint: String,
+        home: tempfile::TempDir,
+        version: String,
+    }
+
+    impl Aws {
+        fn new(endpoint: &str) -> Aws {
+            let home = tempfile::tempdir().expect("aws config dir");
+            let mut aws = Aws {
+                endpoint: endpoint.to_string(),
+                home,
+                version: String::new(),
+            };
+            let out = match aws.command().arg("--version").output() {
+                Ok(out) if out.status.success() => out,
+                Ok(out) => {
+                    eprintln!(
+                        "`aws --version` failed ({}): {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    Self::how_to_install();
+                }
+                Err(e) => {
+                    eprintln!("cannot run `aws` (the AWS CLI): {e}");
+                    Self::how_to_install();
+                }
+            };
+            // AWS CLI v1 prints its version on stderr, v2 on stdout.
+            let text = [out.stdout, out.stderr].concat();
+            aws.version = String::from_utf8_lossy(&text).trim().to_string();
+            aws.run(&["configure", "set", "default.s3.addressing_style", "path"]);
+            aws
+        }
+
+        fn how_to_install() -> ! {
+            eprintln!(
+                "--throughput compares the engine with `aws s3 cp` and needs the AWS CLI on PATH.\n\
+                 Install it with `apt-get install awscli` (what bench/compare/run.sh does) or\n\
+                 `python3 -m pip install awscli`, then run this again."
+            );
+            std::process::exit(2);
+        }
+
+        fn command(&self) -> Command {
+            let mut c = Command::new("aws");
+            for var in [
+                "AWS_PROFILE",
+                "AWS_ENDPOINT_URL",
+                "AWS_CA_BUNDLE",
+                "AWS_REGION",
+            ] {
+                c.env_remove(var);
+            }
+            c.env("AWS_CONFIG_FILE", self.home.path().join("config"))
+                .env(
+                    "AWS_SHARED_CREDENTIALS_FILE",
+                    self.home.path().join("credentials"),
+                )
+                .env("AWS_ACCESS_KEY_ID", support::server::ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", support::server::SECRET_KEY)
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("AWS_EC2_METADATA_DISABLED", "true");
+            c
+        }
+
+        /// Runs `aws ARGS` and returns how long it took; exits on a failure.
+        fn run(&self, args: &[&str]) -> Duration {
+            let t = Instant::now();
+            let out = self.command().args(args).output().expect("run the AWS CLI");
+            let took = t.elapsed();
+            if !out.status.success() {
+                eprintln!(
+                    "`aws {}` failed ({}):\n{}{}",
+                    args.join(" "),
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                std::process::exit(1);
+            }
+            took
+        }
+
+        /// `aws s3 cp FROM TO` against the server.
+        fn cp(&self, from: &str, to: &str) -> Duration {
+            self.run(&[
+                "--endpoint-url",
+                &self.endpoint,
+                "s3",
+                "cp",
+                "--only-show-errors",
+                from,
+                to,
+            ])
+        }
+    }
+
+    async fn start(dir: &Path, remote: &Remote) -> CacheManager {
+        let mut o = support::options(dir, remote);
+        // Uploads only when flushed (the write rows measure the cache alone); the production
+        // commit interval instead of the tests' short one.
+        o.core.write_back_delay = Duration::from_secs(3600);
+        o.core.commit_interval = silt_core::CoreConfig::default().commit_interval;
+        CacheManager::start(o).await.expect("start the engine")
+    }
+
+    fn disk_seq_read(path: &Path, n: usize) -> Duration {
+        let t = Instant::now();
+        let mut f = std::fs::File::open(path).expect("open the plain file");
+        let mut buf = vec![0u8; MIB];
+        for _ in 0..n {
+            f.read_exact(&mut buf).expect("read the plain file");
+        }
+        t.elapsed()
+    }
+
+    async fn silt_seq_read(f: &FileHandle, n: usize) -> Duration {
+        let t = Instant::now();
+        for i in 0..n {
+            let got = f.read((i * MIB) as u64, MIB as u64).await.expect("read");
+            assert_eq!(got.len(), MIB);
+        }
+        t.elapsed()
+    }
+
+    fn disk_random_read(path: &Path, offsets: &[u64]) -> Duration {
+        let t = Instant::now();
+        let mut f = std::fs::File::open(path).expect("open the plain file");
+        let mut buf = vec![0u8; BLOCK];
+        for &off in offsets {
+            f.seek(SeekFrom::Start(off)).expect("seek the plain file");
+            f.read_exact(&mut buf).expect("read the plain file");
+        }
+        t.elapsed()
+    }
+
+    async fn silt_random_read(f: &FileHandle, offsets: &[u64]) -> Duration {
+        let t = Instant::now();
+        for &off in offsets {
+            let got = f.read(off, BLOCK as u64).await.expect("read");
+            assert_eq!(got.len(), BLOCK);
+        }
+        t.elapsed()
+    }
+
+    /// Every MiB of `f` against the pieces the file was written from (untimed).
+    async fn verify(f: &FileHandle, pieces: &[bytes::Bytes], n: usize, what: &str) {
+        for i in 0..n {
+            let got = f.read((i * MIB) as u64, MIB as u64).await.expect("read");
+            assert!(got == pieces[i % PIECES], "{what}: MiB {i} differs");
+        }
+    }
+
+    pub async fn run(cfg: Config) {
+        let n = cfg.size_mib;
+        let bytes = n * MIB;
+        let load_start = load_average();
+        let started = Instant::now();
+
+        let remote = support::bucket("bench-throughput").await;
+        // A second cache's view of the bucket, for the cold reads.
+        let remote_b = support::same_bucket(&remote).await;
+        let bucket = remote.inner().bucket().to_string();
+        let aws = Aws::new(&support::server::s3s_fs().endpoint);
+        let mut aws_start: Vec<Duration> = (0..3).map(|_| aws.run(&["--version"])).collect();
+        aws_start.sort();
+
+        let pieces: Vec<bytes::Bytes> = (0..PIECES)
+            .map(|i| bytes::Bytes::from(support::pattern(MIB, i as u8 * 17 + 3)))
+            .collect();
+        // 4 KiB-aligned offsets, the same every run (xorshift).
+        let blocks = (bytes / BLOCK) as u64;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let offsets: Vec<u64> = (0..cfg.random_reads)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % blocks) * BLOCK as u64
+            })
+            .collect();
+        let random_bytes = cfg.random_reads * BLOCK;
+
+        let mut rows = vec![
+            Row::new(
+                format!("sequential write, {n} MiB in 1 MiB writes + fsync (aws: upload of the file)"),
+                bytes,
+                0,
+            ),
+            Row::new(
+                "the same write + fsync, then until the bucket has it (engine: + `flush(true)`; aws: upload)".into(),
+                bytes,
+                0,
+            ),
+            Row::new("cached sequential read, 1 MiB reads, page cache dropped".into(), bytes, 0),
+            Row::new("cached sequential read, 1 MiB reads, page cache warm".into(), bytes, 0),
+            Row::new(
+                "cached sequential read after an engine restart (chunks CRC-checked at first read), page cache dropped".into(),
+                bytes,
+                0,
+            ),
+            Row::new(
+                format!("{} random 4 KiB reads of the cached file, page cache warm", cfg.random_reads),
+                random_bytes,
+                cfg.random_reads,
+            ),
+            Row::new(
+                format!("{} random 4 KiB reads of the cached file, page cache dropped", cfg.random_reads),
+                random_bytes,
+                cfg.random_reads,
+            ),
+            Row::new(
+                "cold sequential read, 1 MiB reads (engine: empty cache, fetched from the bucket; plain file: page cache dropped; aws: download)".into(),
+                bytes,
+                0,
+            ),
+        ];
+        let mut dropped_all = true;
+        let mut cold_gets = Vec::new();
+
+        for rep in 0..cfg.reps {
+            let key = format!("tp/r{rep}.bin");
+            let aws_key = format!("aws/r{rep}.bin");
+            let cache_a = tempfile::tempdir().expect("cache dir");
+            let cache_b = tempfile::tempdir().expect("second cache dir");
+            let plain_dir = cache_a.path().join("plain");
+            std::fs::create_dir(&plain_dir).expect("plain dir");
+            let plain = plain_dir.join("file.bin");
+            let download = plain_dir.join("download.bin");
+            let plain_s = plain.to_str().expect("utf-8 temporary path").to_string();
+            let download_s = download.to_str().expect("utf-8 temporary path").to_string();
+
+            // 1. Sequential write + fsync; the engine's upload; aws upload.
+            settle(false);
+            let t = Instant::now();
+            {
+                let mut f = std::fs::File::create(&plain).expect("create the plain file");
+                for i in 0..n {
+                    f.write_all(&pieces[i % PIECES])
+                        .expect("write the plain file");
+                }
+                f.sync_all().expect("fsync the plain file");
+            }
+            rows[WRITE].disk.push(t.elapsed());
+            settle(false);
+            let engine = start(cache_a.path(), &remote).await;
+            let f = engine.open(&key, true).await.expect("open");
+            let t = Instant::now();
+            for i in 0..n {
+                f.write((i * MIB) as u64, pieces[i % PIECES].clone())
+                    .await
+                    .expect("write");
+            }
+            f.sync_range().await.expect("fsync");
+            let wrote = t.elapsed();
+            f.close().await.expect("close");
+            let t = Instant::now();
+            engine.flush(true).await.expect("flush");
+            let uploaded = t.elapsed();
+            rows[WRITE].silt.push(wrote);
+            rows[TO_BUCKET].silt.push(wrote + uploaded);
+            settle(false);
+            let up = aws.cp(&plain_s, &format!("s3://{bucket}/{aws_key}"));
+            rows[WRITE].aws.push(up);
+            rows[TO_BUCKET].aws.push(up);
+
+            // 2. Cached sequential reads: page cache dropped, then warm.
+            let f = engine.open(&key, false).await.expect("reopen");
+            dropped_all &= settle(true);
+            rows[SEQ_DROPPED].disk.push(disk_seq_read(&plain, n));
+            settle(true);
+            rows[SEQ_DROPPED].silt.push(silt_seq_read(&f, n).await);
+            // The drop before the engine's read evicted the plain file: read both once
+            // (untimed) so that both are in the page cache.
+            disk_seq_read(&plain, n);
+            silt_seq_read(&f, n).await;
+            rows[SEQ_WARM].disk.push(disk_seq_read(&plain, n));
+            rows[SEQ_WARM].silt.push(silt_seq_read(&f, n).await);
+            if rep == 0 {
+                verify(&f, &pieces, n, "cached read").await;
+            }
+
+            // 3. Random 4 KiB reads: warm (the whole file is in the page cache), then dropped.
+            rows[RAND_WARM]
+                .disk
+                .push(disk_random_read(&plain, &offsets));
+            rows[RAND_WARM]
+                .silt
+                .push(silt_random_read(&f, &offsets).await);
+            settle(true);
+            rows[RAND_DROPPED]
+                .disk
+                .push(disk_random_read(&plain, &offsets));
+            settle(true);
+            rows[RAND_DROPPED]
+                .silt
+                .push(silt_random_read(&f, &offsets).await);
+            f.close().await.expect("close");
+            engine.stop().await.expect("stop");
+
+            // 4. Cached sequential read after a restart.
+            let engine = start(cache_a.path(), &remote).await;
+            let f = engine.open(&key, false).await.expect("open after restart");
+            settle(true);
+            rows[SEQ_RESTART].disk.push(disk_seq_read(&plain, n));
+            settle(true);
+            rows[SEQ_RESTART].silt.push(silt_seq_read(&f, n).await);
+            f.close().await.expect("close");
+            engine.stop().await.expect("stop");
+
+            // 5. Cold sequential read: a second, empty cache on the same bucket; aws download.
+            let engine_b = start(cache_b.path(), &remote_b).await;
+            let f = engine_b.open(&key, false).await.expect("open, cold");
+            settle(true);
+            rows[COLD].disk.push(disk_seq_read(&plain, n));
+            settle(true);
+            let gets = remote_b.gets();
+            rows[COLD].silt.push(silt_seq_read(&f, n).await);
+            cold_gets.push(remote_b.gets() - gets);
+            if rep == 0 {
+                verify(&f, &pieces, n, "cold read").await;
+            }
+            f.close().await.expect("close");
+            engine_b.stop().await.expect("stop");
+            settle(true);
+            let down = aws.cp(&format!("s3://{bucket}/{key}"), &download_s);
+            rows[COLD].aws.push(down);
+            if rep == 0 {
+                let a = std::fs::read(&plain).expect("read the plain file");
+                let b = std::fs::read(&download).expect("read the download");
+                assert!(a == b, "aws download differs from the file");
+            }
+
+            remote.inner().delete(&key, None).await.expect("delete");
+            remote.inner().delete(&aws_key, None).await.expect("delete");
+            eprintln!(
+                "run {}/{} done ({:.0} s so far)",
+                rep + 1,
+                cfg.reps,
+                started.elapsed().as_secs_f64()
+            );
+        }
+
+        cold_gets.sort_unstable();
+        let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+        println!(
+            "silt engine throughput: {n} MiB file, medians of {} runs (min-max ms in brackets); \
+             nproc {nproc}; load average {load_start} at the start, {} at the end; run took {:.0} s; \
+             page cache {}; cache directories and the plain file under {}; in-process s3s-fs \
+             (its bucket in the same temporary directory); {}, which takes {:.0} ms to start \
+             (`aws --version`, median of 3), included in its times\n",
+            cfg.reps,
+            load_average(),
+            started.elapsed().as_secs_f64(),
+            if dropped_all {
+                "dropped before the cold and \"dropped\" cases (sync; echo 3 > /proc/sys/vm/drop_caches)"
+            } else {
+                "NOT dropped (not root): the \"dropped\" rows read from memory"
+            },
+            std::env::temp_dir().display(),
+            aws.version,
+            aws_start[1].as_secs_f64() * 1000.0,
+        );
+        println!("| workload | silt engine | plain file, same directory | aws s3 cp | silt / plain | silt / aws |");
+        println!("|---|---|---|---|---|---|");
+        for row in &rows {
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                row.name,
+                cell(row, &row.silt),
+                cell(row, &row.disk),
+                cell(row, &row.aws),
+                ratio(&row.silt, &row.disk),
+                ratio(&row.silt, &row.aws)
+            );
+        }
+        println!(
+            "\ncold read: the engine sent {} GETs per run (median; {}-{})",
+            cold_gets[cold_gets.len() / 2],
+            cold_gets[0],
+            cold_gets[cold_gets.len() - 1]
+        );
     }
 }
