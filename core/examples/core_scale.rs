@@ -356,6 +356,7 @@ impl Bucket {
                 data,
                 precondition,
                 token,
+                ..
             } => {
                 if !self.holds(key, precondition.as_ref()) {
                     return Err(RemoteError::PreconditionFailed);
@@ -538,6 +539,7 @@ impl Seed {
             dirty: Vec::new(),
             clean_chunks,
             atime,
+            mtime_ms: None,
         });
         if self.with_bucket {
             self.objects.push((key, Object::zeros(etag, size)));
@@ -564,6 +566,7 @@ impl Seed {
             }],
             clean_chunks: Vec::new(),
             atime,
+            mtime_ms: None,
         });
         let jid = JournalId(self.next_id());
         self.rec.journal.push(JournalRecord {
@@ -582,6 +585,7 @@ impl Seed {
             token: String::new(),
             multipart: None,
             next_attempt: Instant::from_millis(next_attempt),
+            mtime_ms: None,
         });
         id
     }

@@ -47,6 +47,17 @@ pub enum Request {
         /// New size.
         size: u64,
     },
+    /// Set the file's modification time (`utimens`, `touch`, `cp -p`): kept locally at once
+    /// (after the writes asked before it), durable when answered, and stored as object
+    /// metadata `x-amz-meta-mtime`; for a file whose bytes are all unchanged the object is
+    /// copied server-side with the new metadata, never uploaded again. A later write sets
+    /// the time to that write's.
+    SetMtime {
+        /// Handle from `Open`.
+        handle: HandleId,
+        /// Modification time, ms since the Unix epoch.
+        mtime_ms: u64,
+    },
     /// Close a handle.
     Close {
         /// Handle from `Open`.
@@ -170,6 +181,8 @@ pub enum Reply {
     Synced,
     /// `Truncate` done.
     Truncated,
+    /// `SetMtime` done: the time is durable.
+    MtimeSet,
     /// `Close` done.
     Closed,
     /// `Unlink` done and journaled.
@@ -342,7 +355,8 @@ pub struct ObjectInfo {
     pub etag: String,
     /// Size.
     pub size: u64,
-    /// Last-modified, ms since the Unix epoch.
+    /// Modification time, ms since the Unix epoch: the object's `x-amz-meta-mtime` when it
+    /// has one, else its Last-Modified.
     pub mtime_ms: u64,
     /// The upload token stored with it, if silt uploaded it.
     pub token: Option<String>,
@@ -375,6 +389,9 @@ pub enum RemoteOp {
         precondition: Option<Precondition>,
         /// Token stored as object metadata.
         token: String,
+        /// Modification time stored as object metadata (`x-amz-meta-mtime`), ms since the
+        /// Unix epoch.
+        mtime_ms: u64,
     },
     /// CreateMultipartUpload.
     CreateMultipart {
@@ -382,6 +399,9 @@ pub enum RemoteOp {
         key: String,
         /// Token stored as object metadata.
         token: String,
+        /// Modification time stored as object metadata (`x-amz-meta-mtime`), ms since the
+        /// Unix epoch.
+        mtime_ms: u64,
     },
     /// UploadPart.
     UploadPart {

@@ -74,6 +74,10 @@ pub struct EntryRecord {
     pub clean_chunks: Vec<CleanChunk>,
     /// Logical access time (LRU).
     pub atime: u64,
+    /// The local version's modification time (ms since the Unix epoch), once set here: by a
+    /// write or truncate (the time it landed) or by [`crate::Request::SetMtime`]. Uploads
+    /// store it as object metadata (`x-amz-meta-mtime`); `None`: the base version's.
+    pub mtime_ms: Option<u64>,
 }
 
 /// What a journal record asks of the remote.
@@ -155,6 +159,9 @@ pub struct JournalRecord {
     pub multipart: Option<MultipartProgress>,
     /// Earliest time of the next attempt.
     pub next_attempt: Instant,
+    /// The snapshot's modification time (ms since the Unix epoch), stored with the new
+    /// version as `x-amz-meta-mtime`; `None` in records written before it was kept.
+    pub mtime_ms: Option<u64>,
 }
 
 /// A conflict: the local version could not replace the remote one and was kept as a copy.
@@ -283,6 +290,7 @@ impl EntryRecord {
             dirty: Vec::new(),
             clean_chunks: Vec::new(),
             atime: self.atime,
+            mtime_ms: self.mtime_ms,
         }
     }
 }
@@ -312,6 +320,7 @@ impl JournalRecord {
                 part_crcs: Vec::new(),
             }),
             next_attempt: self.next_attempt,
+            mtime_ms: self.mtime_ms,
         }
     }
 }
@@ -441,6 +450,7 @@ mod tests {
             dirty: Vec::new(),
             clean_chunks: Vec::new(),
             atime: u64::from(n),
+            mtime_ms: (n % 4 == 1).then(|| u64::from(n) * 1000),
         }
     }
 
@@ -474,6 +484,7 @@ mod tests {
                     .collect(),
             }),
             next_attempt: Instant::from_millis(u64::from(parts)),
+            mtime_ms: (parts % 2 == 1).then_some(u64::from(parts) * 1000),
         }
     }
 

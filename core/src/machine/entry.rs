@@ -105,9 +105,10 @@ pub(crate) struct Entry {
     /// landed upload is committed, a crash brings the entry back to depending on the version
     /// it copied from: that version must not be deleted before (`journal::try_start_delete`).
     recorded_source: Option<SourceVersion>,
-    /// When a write or truncate last landed (ms since the Unix epoch), in memory: a file
-    /// being written shows it as its mtime; after a restart the base version's mtime.
-    pub modified_ms: Option<u64>,
+    /// The local version's modification time (ms since the Unix epoch) once set here: when
+    /// a write or truncate last landed, or what `SetMtime` set. Persisted with the entry and
+    /// sent with its uploads as object metadata; `None`: the base version's.
+    pub mtime_ms: Option<u64>,
     /// A `Materialize` job is queued (see `journal::break_source_cycle`).
     pub materializing: bool,
     /// What it counts for in the entry table's totals and indexes (kept by the table).
@@ -163,7 +164,7 @@ impl Entry {
             dropped: false,
             durable_dirty: RangeSet::new(),
             recorded_source: None,
-            modified_ms: None,
+            mtime_ms: None,
             materializing: false,
             accounted: Accounted::default(),
         }
@@ -179,6 +180,7 @@ impl Entry {
         e.target_precondition = r.target_precondition.clone();
         e.local_size = r.local_size;
         e.generation = r.generation;
+        e.mtime_ms = r.mtime_ms;
         let mut dirty = RangeMap::new();
         for d in &r.dirty {
             dirty.insert(d.offset..d.offset + d.len, d.generation);
@@ -218,6 +220,7 @@ impl Entry {
             dirty: Vec::new(),
             clean_chunks: Vec::new(),
             atime: self.recorded_atime,
+            mtime_ms: self.mtime_ms,
         }
     }
 
@@ -253,6 +256,7 @@ impl Entry {
                 })
                 .collect(),
             atime: self.recorded_atime,
+            mtime_ms: self.mtime_ms,
         }
     }
 
@@ -278,7 +282,22 @@ impl Entry {
             && (!self.dirty.is_empty()
                 || self.base.is_none()
                 || self.local_size != self.base_size()
-                || self.key != self.remote_key)
+                || self.key != self.remote_key
+                || self.mtime_pending())
+    }
+
+    /// True when the modification time set here is not the base version's: the object's
+    /// metadata must be replaced (a server-side copy when no byte changed).
+    pub fn mtime_pending(&self) -> bool {
+        match (self.mtime_ms, &self.base) {
+            (Some(m), Some(b)) => m != b.mtime_ms,
+            _ => false,
+        }
+    }
+
+    /// The modification time of the local version: set here, else the base version's.
+    pub fn effective_mtime(&self) -> Option<u64> {
+        self.mtime_ms.or(self.base.as_ref().map(|b| b.mtime_ms))
     }
 
     /// Non-dirty live bytes of `c` inside `range` that are not present: they must be fetched

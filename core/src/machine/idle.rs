@@ -26,6 +26,9 @@ pub(crate) struct IdleEntry {
     etag: Box<str>,
     size: u64,
     mtime_ms: u64,
+    /// The entry's own modification time is set (and equal to the base version's, since
+    /// it has nothing to upload).
+    mtime_set: bool,
     generation: u64,
     atime: u64,
     recorded_atime: u64,
@@ -66,7 +69,10 @@ impl IdleEntry {
         }
         let key = e.key.as_deref()?;
         let base = e.base.as_ref()?;
-        if e.remote_key.as_deref() != Some(key) || e.local_size != base.size {
+        if e.remote_key.as_deref() != Some(key)
+            || e.local_size != base.size
+            || e.mtime_ms.is_some_and(|m| m != base.mtime_ms)
+        {
             return None;
         }
         let chunks = e
@@ -94,6 +100,7 @@ impl IdleEntry {
             etag: base.etag.as_str().into(),
             size: base.size,
             mtime_ms: base.mtime_ms,
+            mtime_set: e.mtime_ms.is_some(),
             generation: e.generation,
             atime: e.atime,
             recorded_atime: e.recorded_atime(),
@@ -116,6 +123,7 @@ impl IdleEntry {
                 r.dirty.is_empty()
                     && r.remote_key.as_ref() == Some(key)
                     && r.local_size == base.size
+                    && r.mtime_ms.is_none_or(|m| m == base.mtime_ms)
                     && r.clean_chunks.len() <= IDLE_MAX_CHUNKS
                     && r.clean_chunks.windows(2).all(|w| w[0].index < w[1].index)
                     && r.clean_chunks.iter().all(|c| c.index < live_chunks)
@@ -137,6 +145,7 @@ impl IdleEntry {
             etag: base.etag.into_boxed_str(),
             size: base.size,
             mtime_ms: base.mtime_ms,
+            mtime_set: r.mtime_ms.is_some(),
             generation: r.generation,
             atime: r.atime,
             recorded_atime: r.atime,
@@ -163,6 +172,7 @@ impl IdleEntry {
         let mut e = Entry::new(id, self.key.to_string(), Some(base), self.recorded_atime);
         e.target_precondition = precondition;
         e.generation = self.generation;
+        e.mtime_ms = self.mtime_set.then_some(self.mtime_ms);
         e.atime = self.atime;
         for (i, c) in self.chunks.iter().enumerate() {
             e.load_clean_chunk(c.index, c.crc32c, self.verified & (1 << i) != 0);
@@ -227,6 +237,7 @@ mod tests {
                 })
                 .collect(),
             atime: 42,
+            mtime_ms: None,
         }
     }
 
@@ -239,16 +250,19 @@ mod tests {
             Precondition::IfMatch("\"other\"".into()),
             Precondition::IfNoneMatch,
         ] {
-            let r = record(&[0, 2], p);
-            let full = Entry::from_record(&r, 1000);
-            let Ok(idle) = IdleEntry::from_record(r.clone(), 1000) else {
-                panic!("a clean, committed record is idle");
-            };
-            let woken = idle.wake(r.id);
-            assert_eq!(woken.record(), r);
-            assert_eq!(woken.record(), full.record());
-            let again = IdleEntry::of(&woken).map(|i| i.wake(r.id).record());
-            assert_eq!(again, Some(r));
+            for mtime_ms in [None, Some(9)] {
+                let mut r = record(&[0, 2], p.clone());
+                r.mtime_ms = mtime_ms;
+                let full = Entry::from_record(&r, 1000);
+                let Ok(idle) = IdleEntry::from_record(r.clone(), 1000) else {
+                    panic!("a clean, committed record is idle");
+                };
+                let woken = idle.wake(r.id);
+                assert_eq!(woken.record(), r);
+                assert_eq!(woken.record(), full.record());
+                let again = IdleEntry::of(&woken).map(|i| i.wake(r.id).record());
+                assert_eq!(again, Some(r));
+            }
         }
     }
 
@@ -285,6 +299,8 @@ mod tests {
         renamed.key = Some("dir/b".into());
         let mut grown = record(&[0], Precondition::IfNoneMatch);
         grown.local_size = 3000;
+        let mut touched = record(&[0], Precondition::IfNoneMatch);
+        touched.mtime_ms = Some(10);
         let beyond = record(&[0, 3], Precondition::IfNoneMatch);
         let many: Vec<u64> = (0..=IDLE_MAX_CHUNKS as u64).collect();
         let mut big = record(&many, Precondition::IfNoneMatch);
@@ -293,7 +309,7 @@ mod tests {
             ..b
         });
         big.local_size = 1000 * many.len() as u64;
-        for r in [dirty, renamed, grown, beyond, big] {
+        for r in [dirty, renamed, grown, touched, beyond, big] {
             assert!(IdleEntry::from_record(r, 1000).is_err());
         }
     }

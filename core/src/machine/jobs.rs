@@ -41,6 +41,11 @@ pub(crate) enum Job {
     Sync {
         waiter: Option<Waiter>,
     },
+    /// Set the modification time, then answer once that is durable (a sync).
+    SetMtime {
+        req: RequestId,
+        mtime_ms: u64,
+    },
     Backfill {
         chunk: u64,
         etag: String,
@@ -55,7 +60,7 @@ pub(crate) enum Job {
     UploadDone {
         jid: JournalId,
         etag: String,
-        landed_size: Option<u64>,
+        landed: Option<super::upload::Recognised>,
     },
     Invalidate {
         base: Option<BaseVersion>,
@@ -293,6 +298,16 @@ impl Core {
                 self.emit_local(eid, op);
                 running(Running::new(Job::Truncate { req, size, opened }, 1))
             }
+            Job::SetMtime { req, mtime_ms } => {
+                e.mtime_ms = Some(mtime_ms);
+                e.persist_wanted = true;
+                e.sync_queued = true;
+                e.queue.push_front(Job::Sync {
+                    waiter: Some(Waiter::Reply(req, Reply::MtimeSet)),
+                });
+                self.ensure_upload_queued(eid);
+                Started::Done
+            }
             Job::Sync { waiter } => {
                 let snap = e.snapshot();
                 if e.unsynced {
@@ -357,12 +372,8 @@ impl Core {
                 };
                 self.read_for(eid, range, job)
             }
-            Job::UploadDone {
-                jid,
-                etag,
-                landed_size,
-            } => {
-                self.apply_upload_success(eid, jid, etag, landed_size);
+            Job::UploadDone { jid, etag, landed } => {
+                self.apply_upload_success(eid, jid, etag, landed);
                 self.wake_parked(eid);
                 Started::Done
             }
@@ -670,7 +681,7 @@ impl Core {
                         let Some(e) = self.entries.get_mut(&eid) else {
                             return;
                         };
-                        e.modified_ms = Some(now_ms);
+                        e.mtime_ms = Some(now_ms);
                         // Writes share the current generation, so adjacent dirty ranges merge;
                         // an upload's start moves the entry to a new one (`start_upload`).
                         e.write_landed(offset..end, atime, cs);
@@ -738,7 +749,7 @@ impl Core {
                     return;
                 };
                 e.truncated(size, cs);
-                e.modified_ms = Some(now_ms);
+                e.mtime_ms = Some(now_ms);
                 self.ensure_upload_queued(eid);
                 if let Some(req) = req {
                     self.reply(req, Ok(truncated_reply(opened)));
@@ -838,7 +849,7 @@ impl Core {
                 self.forget_buffers(eid);
                 self.entries.remove(&eid);
             }
-            Job::UploadDone { .. } => {}
+            Job::UploadDone { .. } | Job::SetMtime { .. } => {}
         }
     }
 

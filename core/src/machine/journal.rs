@@ -171,6 +171,7 @@ impl Core {
             token: String::new(),
             multipart: None,
             next_attempt,
+            mtime_ms: None,
         };
         self.journal.insert(JournalEntry::new(rec, self.now));
         id

@@ -179,10 +179,7 @@ impl Core {
     /// The attributes of a held entry, from local state.
     fn held_attr(&self, eid: EntryId) -> Option<Attr> {
         let e = self.entries.get(&eid)?;
-        let mtime_ms = e
-            .modified_ms
-            .or(e.base.as_ref().map(|b| b.mtime_ms))
-            .unwrap_or(0);
+        let mtime_ms = e.effective_mtime().unwrap_or(0);
         let version = match (&e.base, e.needs_upload()) {
             (Some(b), false) => b.etag.clone(),
             _ => format!(

@@ -46,6 +46,7 @@ impl Core {
         let durable = matches!(
             r,
             Request::Fsync { .. }
+                | Request::SetMtime { .. }
                 | Request::Unlink { .. }
                 | Request::Rename { .. }
                 | Request::Mkdir { .. }
@@ -102,6 +103,9 @@ impl Core {
                     size,
                     opened: None,
                 })
+            }
+            Request::SetMtime { handle, mtime_ms } => {
+                self.with_handle(req, handle, |_| Job::SetMtime { req, mtime_ms })
             }
             Request::Fsync { handle } => match self.handles.get(&handle).copied() {
                 Some(eid) => self.enqueue_sync(eid, Some(Waiter::Reply(req, Reply::Synced))),

@@ -32,6 +32,23 @@ use crate::records::{
 use bytes::Bytes;
 use std::ops::Range;
 
+/// A version of ours recognised by its token (a HEAD), not answered by the upload itself: it
+/// may be any attempt's, so its size and modification time come from the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Recognised {
+    pub size: u64,
+    pub mtime_ms: u64,
+}
+
+impl Recognised {
+    fn of(info: &ObjectInfo) -> Option<Recognised> {
+        Some(Recognised {
+            size: info.size,
+            mtime_ms: info.mtime_ms,
+        })
+    }
+}
+
 /// The remote step an upload's operation belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -73,6 +90,14 @@ impl Core {
             e.target_precondition.clone()
         };
         let (generation, len, source_key) = (e.generation, e.local_size, e.remote_key.clone());
+        let mtime_ms = e.effective_mtime().unwrap_or(self.now.as_millis());
+        // Every byte unchanged from a version on the server (a rename, a new mtime, a cut):
+        // copied server-side, part by part, whatever the size; never sent again.
+        let copy_only = len > 0
+            && e.base.is_some()
+            && source_key.is_some()
+            && e.dirty().is_empty()
+            && len <= e.base_size();
         let part_size = self.cfg.part_size_for(len);
         let base_etag = e.base.as_ref().map(|b| b.etag.clone());
         let Some(j) = self.journal.get_mut(&jid) else {
@@ -88,6 +113,7 @@ impl Core {
             j.rec.source_key = source_key;
             j.rec.base_etag = base_etag;
             j.rec.precondition = precondition;
+            j.rec.mtime_ms = Some(mtime_ms);
             if j.rec.token.is_empty() {
                 // One token per record, kept across restarts of its snapshot: any attempt of
                 // it that landed unseen is recognised as ours. Taken over from the claim on
@@ -98,7 +124,7 @@ impl Core {
                     i => format!("silt-{i:016x}-{}", jid.0),
                 });
             }
-            j.rec.multipart = (len > threshold).then(|| MultipartProgress {
+            j.rec.multipart = (len > threshold || copy_only).then(|| MultipartProgress {
                 upload_id: String::new(),
                 part_size,
                 parts_done: Vec::new(),
@@ -209,6 +235,7 @@ impl Core {
             return;
         };
         let (attempt, key, token) = (j.attempt, j.rec.path.clone(), j.rec.token.clone());
+        let mtime_ms = j.rec.mtime_ms.unwrap_or(self.now.as_millis());
         let ctx = |step| RemoteCtx::Upload { jid, attempt, step };
         match j.rec.multipart.clone() {
             None => {
@@ -224,7 +251,14 @@ impl Core {
                 self.enqueue_upload_read(eid, jid, attempt, None, 0..len);
             }
             Some(mp) if mp.upload_id.is_empty() => {
-                self.emit_remote(ctx(Step::Create), RemoteOp::CreateMultipart { key, token });
+                self.emit_remote(
+                    ctx(Step::Create),
+                    RemoteOp::CreateMultipart {
+                        key,
+                        token,
+                        mtime_ms,
+                    },
+                );
             }
             Some(mp) if j.must_list_parts() => {
                 self.emit_remote(
@@ -451,6 +485,7 @@ impl Core {
     ) {
         let cs = self.cfg.chunk_size;
         let conditional = self.cfg.conditional_put;
+        let now_ms = self.now.as_millis();
         let Some(j) = self.journal.get_mut(&jid) else {
             return;
         };
@@ -489,6 +524,7 @@ impl Core {
                     data: body.clone(),
                     precondition,
                     token: j.rec.token.clone(),
+                    mtime_ms: j.rec.mtime_ms.unwrap_or(now_ms),
                 };
                 j.body = Some(body);
                 self.emit_remote(ctx(Step::Put), op);
@@ -546,6 +582,7 @@ impl Core {
         result: Result<RemoteOk, RemoteError>,
     ) {
         let overwrite_bug = self.cfg.planted(Bug::RetryPreconditionAsOverwrite);
+        let now_ms = self.now.as_millis();
         let Some(j) = self.journal.get_mut(&jid) else {
             return;
         };
@@ -556,8 +593,9 @@ impl Core {
         match (step, result) {
             (Step::PreCheck, Ok(RemoteOk::Head(info))) => {
                 if info.as_ref().and_then(|i| i.token.as_ref()) == Some(&j.rec.token) {
-                    let (etag, size) = info.map(|i| (i.etag, i.size)).unwrap_or_default();
-                    self.upload_succeeded(jid, etag, Some(size));
+                    let landed = info.as_ref().and_then(Recognised::of);
+                    let etag = info.map(|i| i.etag).unwrap_or_default();
+                    self.upload_succeeded(jid, etag, landed);
                 } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
                     let ctx = RemoteCtx::Upload {
                         jid,
@@ -575,6 +613,7 @@ impl Core {
                                 data: j.body.clone().unwrap_or_default(),
                                 precondition: None,
                                 token: j.rec.token.clone(),
+                                mtime_ms: j.rec.mtime_ms.unwrap_or(now_ms),
                             };
                             self.emit_remote(ctx, op);
                         }
@@ -609,6 +648,7 @@ impl Core {
                     data: j.body.clone().unwrap_or_default(),
                     precondition: None,
                     token: j.rec.token.clone(),
+                    mtime_ms: j.rec.mtime_ms.unwrap_or(now_ms),
                 };
                 self.emit_remote(
                     RemoteCtx::Upload {
@@ -628,7 +668,11 @@ impl Core {
             (Step::Put, Err(RemoteError::PreconditionFailed)) if super::dirs::is_marker(&key) => {
                 // A marker refused by `If-None-Match: *`: the directory is there already (a
                 // marker's version is never needed: deleting one is unconditional).
-                self.upload_succeeded(jid, String::new(), Some(0));
+                let landed = Recognised {
+                    size: 0,
+                    mtime_ms: j.rec.mtime_ms.unwrap_or(now_ms),
+                };
+                self.upload_succeeded(jid, String::new(), Some(landed));
             }
             (
                 Step::Put | Step::Complete,
@@ -641,8 +685,8 @@ impl Core {
                     .as_ref()
                     .filter(|i| i.token.as_ref() == Some(&j.rec.token))
                 {
-                    let (etag, size) = (i.etag.clone(), i.size);
-                    self.upload_succeeded(jid, etag, Some(size));
+                    let etag = i.etag.clone();
+                    self.upload_succeeded(jid, etag, Recognised::of(i));
                 } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
                     // Not a conflict (e.g. the multipart upload expired): start over.
                     self.restart_upload(jid);
@@ -729,7 +773,7 @@ impl Core {
         if ours && j.phase != Phase::Finishing {
             j.attempt += 1;
             j.phase = Phase::Running;
-            self.upload_succeeded(jid, info.etag.clone(), Some(info.size));
+            self.upload_succeeded(jid, info.etag.clone(), Recognised::of(info));
         }
         ours || self.claimed_version_landed(eid, info)
     }
@@ -775,7 +819,7 @@ impl Core {
         j.changed = true;
         j.attempt += 1;
         j.phase = Phase::Running;
-        self.upload_succeeded(jid, info.etag.clone(), Some(info.size));
+        self.upload_succeeded(jid, info.etag.clone(), Recognised::of(info));
         true
     }
 
@@ -789,7 +833,7 @@ impl Core {
         self.emit_remote(ctx, RemoteOp::Head { key });
     }
 
-    fn upload_succeeded(&mut self, jid: JournalId, etag: String, landed_size: Option<u64>) {
+    fn upload_succeeded(&mut self, jid: JournalId, etag: String, landed: Option<Recognised>) {
         let Some(eid) = self.upload_entry(jid) else {
             return;
         };
@@ -797,27 +841,20 @@ impl Core {
             return;
         };
         j.phase = Phase::Finishing;
-        self.enqueue_front(
-            eid,
-            Job::UploadDone {
-                jid,
-                etag,
-                landed_size,
-            },
-        );
+        self.enqueue_front(eid, Job::UploadDone { jid, etag, landed });
     }
 
     /// Runs as a job of the entry: the new version is in the bucket.
-    /// `landed_size` is set when the success was recognised by token (HEAD), not answered:
+    /// `landed` is set when the success was recognised by token (HEAD), not answered:
     /// the version may come from any attempt.
     pub(crate) fn apply_upload_success(
         &mut self,
         eid: EntryId,
         jid: JournalId,
         etag: String,
-        landed_size: Option<u64>,
+        landed: Option<Recognised>,
     ) {
-        let direct = landed_size.is_none();
+        let direct = landed.is_none();
         let cs = self.cfg.chunk_size;
         let clean_all = self.cfg.planted(Bug::CleanWritesDuringUpload);
         let now = self.now;
@@ -854,8 +891,11 @@ impl Core {
             LandedUpload {
                 base: BaseVersion {
                     etag: etag.clone(),
-                    size: landed_size.unwrap_or(rec.len),
-                    mtime_ms: now.as_millis(),
+                    size: landed.map_or(rec.len, |l| l.size),
+                    mtime_ms: landed
+                        .map(|l| l.mtime_ms)
+                        .or(rec.mtime_ms)
+                        .unwrap_or(now.as_millis()),
                 },
                 path: rec.path.clone(),
                 generation: rec.generation,

@@ -30,6 +30,7 @@ fn entry(id: u64, key: &str, base: Option<u64>, local_size: u64) -> EntryRecord 
         dirty: Vec::new(),
         clean_chunks: Vec::new(),
         atime: id,
+        mtime_ms: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn put(key: &str) -> RemoteOp {
         data: Bytes::from_static(b"body"),
         precondition: None,
         token: "tok".into(),
+        mtime_ms: 1_700_000_000_000,
     }
 }
 

@@ -31,6 +31,8 @@ mod factory;
 #[cfg(feature = "fjall")]
 mod fjall_index;
 mod group;
+#[cfg(any(feature = "redb", feature = "fjall"))]
+mod legacy;
 mod memory;
 pub mod migrate;
 #[cfg(feature = "redb")]
@@ -56,9 +58,9 @@ use silt_core::{
 };
 
 /// Version of the on-disk layout: the tables, their keys, and the encoding of the core's
-/// records in them. Any change is a new version with a step in [`migrate`]. Version 3:
-/// chunks, dirty extents and multipart parts in tables of their own.
-pub const SCHEMA_VERSION: u32 = 3;
+/// records in them. Any change is a new version with a step in [`migrate`]. Version 4:
+/// entry and journal records carry the modification time stored with uploads.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The cache index. Reads see the last committed state; [`CacheIndex::commit`] is atomic (all
 /// of its operations or none survive a crash) and durable when it returns `Ok`.

@@ -20,11 +20,16 @@
 //!   `uploads` keep only the records' heads. A commit then writes only what changed (the
 //!   core's delta operations). Migration from 2: every entry and journal record is split
 //!   into its head and its rows.
+//! - **4**: entry records gain `mtime_ms` (the modification time set locally) and journal
+//!   records `mtime_ms` (the time their upload stores as `x-amz-meta-mtime`), both `None`
+//!   for records of older versions. Migration from 3: every head row is decoded in the old
+//!   layout ([`crate::legacy`]) and written again in the new one; chunk, extent and part
+//!   rows are unchanged.
 
 #[cfg(any(feature = "redb", feature = "fjall"))]
 use crate::codec::{self, table, Write};
 #[cfg(any(feature = "redb", feature = "fjall"))]
-use crate::{rows::Rows, schema3};
+use crate::{legacy, rows::Rows, schema3};
 use crate::{IndexError, Result, SCHEMA_VERSION};
 #[cfg(any(feature = "redb", feature = "fjall"))]
 use silt_core::{EntryRecord, JournalRecord};
@@ -80,17 +85,35 @@ pub(crate) fn decode_version(path: &Path, bytes: &[u8]) -> Result<u32> {
 /// as it was.
 #[cfg(any(feature = "redb", feature = "fjall"))]
 pub(crate) fn steps(from: u32, rows: &impl Rows) -> Result<Vec<Write>> {
-    // Versions 1 and 2 store whole records in `entries` and `uploads`.
-    let entries: Vec<EntryRecord> = schema3::decode_table(rows, table::ENTRIES)?;
+    // Versions 1 to 3 share one record layout (whole records in 1 and 2, heads in 3).
+    let entries: Vec<EntryRecord> =
+        schema3::decode_table::<legacy::EntryRecordV3>(rows, table::ENTRIES)?
+            .into_iter()
+            .map(EntryRecord::from)
+            .collect();
+    let journal = || -> Result<Vec<JournalRecord>> {
+        Ok(
+            schema3::decode_table::<legacy::JournalRecordV3>(rows, table::UPLOADS)?
+                .into_iter()
+                .map(JournalRecord::from)
+                .collect(),
+        )
+    };
     let mut out = Vec::new();
     for version in from..SCHEMA_VERSION {
         match version {
             1 => out.extend(codec::lru_rows(&entries)),
+            // Whole records split into heads and rows, written in the current layout.
             2 => {
-                let journal: Vec<JournalRecord> = schema3::decode_table(rows, table::UPLOADS)?;
                 out.extend(entries.iter().flat_map(schema3::entry_rows));
-                out.extend(journal.iter().flat_map(schema3::journal_rows));
+                out.extend(journal()?.iter().flat_map(schema3::journal_rows));
             }
+            // Heads written again in the current layout (step 2 already did, from 2 or 1).
+            3 if from == 3 => {
+                out.extend(entries.iter().map(schema3::entry_head_row));
+                out.extend(journal()?.iter().map(schema3::journal_head_row));
+            }
+            3 => {}
             other => unreachable!("plan() never asks to migrate from version {other}"),
         }
     }

@@ -142,23 +142,33 @@ fn extent_rows(e: &EntryRecord) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_
 
 /// The head row and the chunk and extent rows of a whole entry (not its `lru` row).
 pub(crate) fn entry_rows(e: &EntryRecord) -> Vec<Write> {
-    let mut out = vec![Write::Put(
-        table::ENTRIES,
-        codec::entry_key(e.id).to_vec(),
-        codec::encode(&e.head()),
-    )];
+    let mut out = vec![entry_head_row(e)];
     out.extend(chunk_rows(e).map(|(k, v)| Write::Put(table::CHUNKS, k, v)));
     out.extend(extent_rows(e).map(|(k, v)| Write::Put(table::EXTENTS, k, v)));
     out
 }
 
-/// The head row and the part rows of a whole journal record.
-pub(crate) fn journal_rows(j: &JournalRecord) -> Vec<Write> {
-    let mut out = vec![Write::Put(
+/// The `entries` row of an entry: its head.
+pub(crate) fn entry_head_row(e: &EntryRecord) -> Write {
+    Write::Put(
+        table::ENTRIES,
+        codec::entry_key(e.id).to_vec(),
+        codec::encode(&e.head()),
+    )
+}
+
+/// The `uploads` row of a journal record: its head.
+pub(crate) fn journal_head_row(j: &JournalRecord) -> Write {
+    Write::Put(
         table::UPLOADS,
         codec::upload_key(j.id).to_vec(),
         codec::encode(&j.head()),
-    )];
+    )
+}
+
+/// The head row and the part rows of a whole journal record.
+pub(crate) fn journal_rows(j: &JournalRecord) -> Vec<Write> {
+    let mut out = vec![journal_head_row(j)];
     out.extend(part_rows(j).map(|(k, v)| Write::Put(table::PARTS, k, v)));
     out
 }

@@ -81,6 +81,7 @@ fn entry(id: u64, chunks: u64) -> EntryRecord {
             })
             .collect(),
         atime: id,
+        mtime_ms: None,
     }
 }
 
@@ -106,6 +107,7 @@ fn upload(id: u64, parts: u32) -> JournalRecord {
             part_crcs: (1..=parts).map(|n| (n, Some(n))).collect(),
         }),
         next_attempt: Instant::from_millis(0),
+        mtime_ms: None,
     }
 }
 

@@ -166,8 +166,10 @@ fn opens_and_finds_every_record(version: u32, backend: &str) {
                     generation: 99,
                 },
             ),
+            // A field schema 4 added, on a migrated record.
             IndexOp::PutEntryHead(EntryRecord {
                 atime: 5000,
+                mtime_ms: Some(1_700_000_000_123),
                 ..want.entries[2].clone()
             }),
             IndexOp::PutPart(
@@ -275,6 +277,26 @@ fn redb_v1_fixture_opens_with_every_record() {
 #[test]
 fn fjall_v1_fixture_opens_with_every_record() {
     opens_and_finds_every_record(1, "fjall");
+}
+
+#[test]
+fn redb_failed_migration_from_v3_leaves_v3() {
+    failed_migration_leaves_the_old_index(3, "redb");
+}
+
+#[test]
+fn fjall_failed_migration_from_v3_leaves_v3() {
+    failed_migration_leaves_the_old_index(3, "fjall");
+}
+
+#[test]
+fn redb_v3_fixture_opens_with_every_record() {
+    opens_and_finds_every_record(3, "redb");
+}
+
+#[test]
+fn fjall_v3_fixture_opens_with_every_record() {
+    opens_and_finds_every_record(3, "fjall");
 }
 
 #[test]

@@ -12,6 +12,9 @@ pub struct Object {
     pub data: Bytes,
     /// The cache's upload token (object metadata), if the cache stored it.
     pub token: Option<String>,
+    /// The modification time stored as metadata (`x-amz-meta-mtime`), ms since the Unix
+    /// epoch, if the writer stored one.
+    pub mtime_ms: Option<u64>,
     /// Time it was stored (the caller's milliseconds), its last-modified.
     pub created_ms: u64,
 }

@@ -8,6 +8,7 @@ use crate::object::Object;
 use crate::store::{MemStore, Upload};
 use bytes::Bytes;
 use silt_core::{ListedObject, ObjectInfo, Precondition, RemoteError, RemotePage};
+use silt_remote::Meta;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -32,7 +33,7 @@ impl MemStore {
         self.objects.get(key).map(|o| ObjectInfo {
             etag: o.etag.clone(),
             size: o.data.len() as u64,
-            mtime_ms: o.created_ms,
+            mtime_ms: o.mtime_ms.unwrap_or(o.created_ms),
             token: o.token.clone(),
         })
     }
@@ -63,7 +64,7 @@ impl MemStore {
         key: &str,
         data: &Bytes,
         precondition: Option<&Precondition>,
-        token: Option<&str>,
+        meta: Meta<'_>,
         now_ms: u64,
         observe: &mut Observer<'_>,
     ) -> Result<String, RemoteError> {
@@ -75,21 +76,23 @@ impl MemStore {
         observe(Effect::Write {
             key,
             previous: cur,
-            token,
+            token: meta.token,
             condition_enforced: enforced,
         });
         self.bytes_received += data.len() as u64;
-        Ok(self.store(key, data.clone(), token.map(str::to_string), now_ms))
+        let stored = (meta.token.map(str::to_string), meta.mtime_ms);
+        Ok(self.store(key, data.clone(), stored, now_ms))
     }
 
-    pub(crate) fn op_create_multipart(&mut self, key: &str, token: Option<&str>) -> String {
+    pub(crate) fn op_create_multipart(&mut self, key: &str, meta: Meta<'_>) -> String {
         self.next += 1;
         let id = format!("mpu-{}", self.next);
         self.uploads.insert(
             id.clone(),
             Upload {
                 key: key.to_string(),
-                token: token.map(str::to_string),
+                token: meta.token.map(str::to_string),
+                mtime_ms: meta.mtime_ms,
                 parts: BTreeMap::new(),
             },
         );
@@ -191,9 +194,9 @@ impl MemStore {
             token: u.token.as_deref(),
             condition_enforced: enforced,
         });
-        let token = u.token.clone();
+        let stored = (u.token.clone(), u.mtime_ms);
         self.uploads.remove(upload_id);
-        Ok(self.store(key, Bytes::from(body), token, now_ms))
+        Ok(self.store(key, Bytes::from(body), stored, now_ms))
     }
 
     pub(crate) fn op_abort(&mut self, upload_id: &str) -> Result<(), RemoteError> {
@@ -286,7 +289,7 @@ impl MemStore {
             token: src.token.as_deref(),
             condition_enforced: enforced,
         });
-        let (data, token) = (src.data.clone(), src.token.clone());
-        Ok(self.store(dest_key, data, token, now_ms))
+        let (data, stored) = (src.data.clone(), (src.token.clone(), src.mtime_ms));
+        Ok(self.store(dest_key, data, stored, now_ms))
     }
 }

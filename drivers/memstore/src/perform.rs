@@ -5,6 +5,7 @@ use crate::faults::{FaultRates, OpKind, When};
 use crate::ops::Observer;
 use crate::store::MemStore;
 use silt_core::{Precondition, RemoteError, RemoteOk, RemoteOp};
+use silt_remote::Meta;
 
 impl MemStore {
     /// Executes `op` at `now_ms` (the caller's clock, kept as the last-modified time of what
@@ -113,18 +114,32 @@ impl MemStore {
                 data,
                 precondition,
                 token,
+                mtime_ms,
             } => self
                 .op_put(
                     key,
                     data,
                     precondition.as_ref(),
-                    Some(token),
+                    Meta {
+                        token: Some(token),
+                        mtime_ms: Some(*mtime_ms),
+                    },
                     now_ms,
                     observe,
                 )
                 .map(|etag| RemoteOk::Stored { etag }),
-            RemoteOp::CreateMultipart { key, token } => Ok(RemoteOk::Created {
-                upload_id: self.op_create_multipart(key, Some(token)),
+            RemoteOp::CreateMultipart {
+                key,
+                token,
+                mtime_ms,
+            } => Ok(RemoteOk::Created {
+                upload_id: self.op_create_multipart(
+                    key,
+                    Meta {
+                        token: Some(token),
+                        mtime_ms: Some(*mtime_ms),
+                    },
+                ),
             }),
             RemoteOp::UploadPart {
                 upload_id,

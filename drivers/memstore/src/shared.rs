@@ -5,7 +5,7 @@ use crate::faults::OpKind;
 use crate::store::MemStore;
 use bytes::Bytes;
 use silt_core::{ObjectInfo, Precondition, RemotePage};
-use silt_remote::{ErrorKind, Got, Listed, Listing, ObjectStore, RemoteError, Result};
+use silt_remote::{ErrorKind, Got, Listed, Listing, Meta, ObjectStore, RemoteError, Result};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -120,19 +120,19 @@ impl ObjectStore for SharedStore {
         key: &str,
         data: Bytes,
         precondition: Option<&Precondition>,
-        token: Option<&str>,
+        meta: Meta<'_>,
     ) -> Result<String> {
         self.run(OpKind::Put, "PutObject", key, |s, now| {
-            s.op_put(key, &data, precondition, token, now, &mut |_| {})
+            s.op_put(key, &data, precondition, meta, now, &mut |_| {})
         })
     }
 
-    async fn create_multipart(&self, key: &str, token: Option<&str>) -> Result<String> {
+    async fn create_multipart(&self, key: &str, meta: Meta<'_>) -> Result<String> {
         self.run(
             OpKind::CreateMultipart,
             "CreateMultipartUpload",
             key,
-            |s, _| Ok(s.op_create_multipart(key, token)),
+            |s, _| Ok(s.op_create_multipart(key, meta)),
         )
     }
 

@@ -13,6 +13,7 @@ use std::ops::Index;
 pub(crate) struct Upload {
     pub(crate) key: String,
     pub(crate) token: Option<String>,
+    pub(crate) mtime_ms: Option<u64>,
     /// Part number -> (ETag, content).
     pub(crate) parts: BTreeMap<u32, (String, Bytes)>,
 }
@@ -76,7 +77,7 @@ impl MemStore {
     /// Stores `data` at `key` as someone other than the cache (no token, no condition, no
     /// [`crate::Effect`]). Returns the new ETag.
     pub fn outside_put(&mut self, key: &str, data: Bytes, now_ms: u64) -> String {
-        self.store(key, data, None, now_ms)
+        self.store(key, data, (None, None), now_ms)
     }
 
     /// Deletes `key` as someone other than the cache. Returns the version removed.
@@ -110,15 +111,17 @@ impl MemStore {
         &mut self,
         key: &str,
         data: Bytes,
-        token: Option<String>,
+        meta: (Option<String>, Option<u64>),
         now_ms: u64,
     ) -> String {
+        let (token, mtime_ms) = meta;
         let etag = self.etag();
         self.versions.0.insert(etag.clone(), data.clone());
         let object = Object {
             etag: etag.clone(),
             data,
             token,
+            mtime_ms,
             created_ms: now_ms,
         };
         self.objects.0.insert(key.to_string(), object);

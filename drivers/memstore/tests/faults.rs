@@ -11,6 +11,7 @@ fn put(key: &str) -> RemoteOp {
         data: Bytes::from_static(b"x"),
         precondition: None,
         token: "t".into(),
+        mtime_ms: 1_700_000_000_000,
     }
 }
 

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use silt_core::{Precondition, RemoteOk, RemoteOp};
 use silt_memstore::{Fault, OpKind, SharedStore};
-use silt_remote::{execute, ErrorKind, ObjectStore};
+use silt_remote::{execute, ErrorKind, Meta, ObjectStore};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -25,7 +25,7 @@ fn the_trait_round_trips_objects_and_multipart() {
         "k",
         Bytes::from_static(b"hello"),
         Some(&Precondition::IfNoneMatch),
-        Some("tok"),
+        Meta::token("tok"),
     ))
     .expect("put");
     let info = now(s.head("k")).expect("head").expect("there");
@@ -35,14 +35,19 @@ fn the_trait_round_trips_objects_and_multipart() {
     );
     let got = now(s.get_range("k", 1..3, Some(&e1))).expect("get");
     assert_eq!((&got.data[..], got.object_size), (&b"el"[..], 5));
-    let err =
-        now(s.put("k", Bytes::new(), Some(&Precondition::IfNoneMatch), None)).expect_err("412");
+    let err = now(s.put(
+        "k",
+        Bytes::new(),
+        Some(&Precondition::IfNoneMatch),
+        Meta::NONE,
+    ))
+    .expect_err("412");
     assert_eq!(
         (err.kind, err.status, err.op),
         (ErrorKind::PreconditionFailed, Some(412), "PutObject")
     );
 
-    let id = now(s.create_multipart("big", Some("tok"))).expect("create");
+    let id = now(s.create_multipart("big", Meta::token("tok"))).expect("create");
     let p1 = now(s.upload_part("big", &id, 1, Bytes::from_static(b"ab"))).expect("part");
     let p2 = now(s.upload_part_copy("big", &id, 2, "k", &e1, 0..5)).expect("copy part");
     assert_eq!(now(s.list_parts("big", &id)).expect("parts").len(), 2);
@@ -104,6 +109,7 @@ fn faults_reach_the_trait_and_the_core_sees_their_classes() {
         data: Bytes::from_static(b"x"),
         precondition: None,
         token: "t".into(),
+        mtime_ms: 1_700_000_000_000,
     };
     assert!(matches!(
         now(execute(&s, &op)),

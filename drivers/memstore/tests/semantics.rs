@@ -10,6 +10,7 @@ fn put(key: &str, data: &[u8], precondition: Option<Precondition>) -> RemoteOp {
         data: Bytes::copy_from_slice(data),
         precondition,
         token: "t1".into(),
+        mtime_ms: 1_700_000_000_000,
     }
 }
 
@@ -106,6 +107,7 @@ fn multipart_with_copied_parts_builds_the_object() {
         &RemoteOp::CreateMultipart {
             key: "k".into(),
             token: "tok".into(),
+            mtime_ms: 1_700_000_000_000,
         },
         1,
     ) else {
@@ -195,6 +197,7 @@ fn a_small_part_but_the_last_is_refused_for_good() {
         &RemoteOp::CreateMultipart {
             key: "k".into(),
             token: "tok".into(),
+            mtime_ms: 1_700_000_000_000,
         },
         0,
     ) else {
@@ -385,6 +388,7 @@ fn the_same_calls_give_the_same_names() {
             &RemoteOp::CreateMultipart {
                 key: "c".into(),
                 token: "t".into(),
+                mtime_ms: 1_700_000_000_000,
             },
             2,
         ) {

@@ -1,6 +1,6 @@
 //! Runs one of the core's remote operations through an [`ObjectStore`].
 
-use crate::store::ObjectStore;
+use crate::store::{Meta, ObjectStore};
 use silt_core::{RemoteError, RemoteOk, RemoteOp};
 
 /// Executes `op` and answers as the core expects.
@@ -24,12 +24,22 @@ pub async fn execute<S: ObjectStore>(store: &S, op: &RemoteOp) -> Result<RemoteO
             data,
             precondition,
             token,
+            mtime_ms,
         } => store
-            .put(key, data.clone(), precondition.as_ref(), Some(token))
+            .put(
+                key,
+                data.clone(),
+                precondition.as_ref(),
+                meta(token, *mtime_ms),
+            )
             .await
             .map(|etag| RemoteOk::Stored { etag }),
-        RemoteOp::CreateMultipart { key, token } => store
-            .create_multipart(key, Some(token))
+        RemoteOp::CreateMultipart {
+            key,
+            token,
+            mtime_ms,
+        } => store
+            .create_multipart(key, meta(token, *mtime_ms))
             .await
             .map(|upload_id| RemoteOk::Created { upload_id }),
         RemoteOp::UploadPart {
@@ -88,4 +98,12 @@ pub async fn execute<S: ObjectStore>(store: &S, op: &RemoteOp) -> Result<RemoteO
             .map(|()| RemoteOk::Done),
     };
     r.map_err(|e| e.to_core())
+}
+
+/// The metadata of a version the core uploads: its token and modification time.
+fn meta(token: &str, mtime_ms: u64) -> Meta<'_> {
+    Meta {
+        token: Some(token),
+        mtime_ms: Some(mtime_ms),
+    }
 }

@@ -13,4 +13,4 @@ mod store;
 
 pub use error::{ErrorKind, RemoteError, Result};
 pub use execute::execute;
-pub use store::{Got, Listed, Listing, ObjectStore};
+pub use store::{Got, Listed, Listing, Meta, ObjectStore};

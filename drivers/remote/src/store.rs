@@ -40,6 +40,32 @@ pub struct Listing {
     pub prefixes: Vec<String>,
 }
 
+/// What silt stores with a new object version as user metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meta<'a> {
+    /// The upload token (`x-amz-meta-silt-token`): recognises our own version after a crash.
+    pub token: Option<&'a str>,
+    /// The modification time (`x-amz-meta-mtime`, seconds since the Unix epoch with up to
+    /// three decimals, as s3fs and rclone write it), ms since the Unix epoch.
+    pub mtime_ms: Option<u64>,
+}
+
+impl<'a> Meta<'a> {
+    /// No metadata.
+    pub const NONE: Meta<'static> = Meta {
+        token: None,
+        mtime_ms: None,
+    };
+
+    /// Only a token.
+    pub fn token(token: &'a str) -> Meta<'a> {
+        Meta {
+            token: Some(token),
+            mtime_ms: None,
+        }
+    }
+}
+
 /// An S3-compatible object store. Keys are relative to the configured prefix. Every write
 /// can carry a precondition on the version it replaces.
 pub trait ObjectStore: Send + Sync {
@@ -56,21 +82,21 @@ pub trait ObjectStore: Send + Sync {
         if_match: Option<&str>,
     ) -> impl Future<Output = Result<Got>> + Send;
 
-    /// PutObject with `If-Match` / `If-None-Match: *`, storing `token` as metadata. Returns
-    /// the new ETag.
+    /// PutObject with `If-Match` / `If-None-Match: *`, storing `meta`. Returns the new ETag.
     fn put(
         &self,
         key: &str,
         data: Bytes,
         precondition: Option<&Precondition>,
-        token: Option<&str>,
+        meta: Meta<'_>,
     ) -> impl Future<Output = Result<String>> + Send;
 
-    /// CreateMultipartUpload, storing `token` as metadata. Returns the upload id.
+    /// CreateMultipartUpload, storing `meta` with the version it completes. Returns the
+    /// upload id.
     fn create_multipart(
         &self,
         key: &str,
-        token: Option<&str>,
+        meta: Meta<'_>,
     ) -> impl Future<Output = Result<String>> + Send;
 
     /// UploadPart. Returns the part's ETag.

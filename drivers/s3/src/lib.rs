@@ -20,6 +20,7 @@
 mod compat;
 mod config;
 mod error;
+pub mod mtime;
 mod partial;
 mod probe;
 mod s3;
@@ -34,4 +35,4 @@ pub use partial::{
 pub use probe::{probe, Capabilities};
 pub use s3::{S3Remote, TOKEN_METADATA};
 pub use silt_remote::execute;
-pub use store::{Got, Listed, Listing, ObjectStore};
+pub use store::{Got, Listed, Listing, Meta, ObjectStore};

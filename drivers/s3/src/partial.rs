@@ -9,7 +9,7 @@
 //! conditional PUT.
 
 use crate::error::{ErrorKind, RemoteError, Result};
-use crate::store::ObjectStore;
+use crate::store::{Meta, ObjectStore};
 use bytes::Bytes;
 use silt_core::Precondition;
 use std::ops::Range;
@@ -154,15 +154,19 @@ pub async fn partial_update<S: ObjectStore, L: LocalBytes>(
         0
     };
     let mut stats = UpdateStats::default();
+    let meta = Meta {
+        token: u.token,
+        mtime_ms: None,
+    };
     if u.size <= effective_part_size(u.size, u.part_size) {
         let data = local.read(0..u.size).map_err(io)?;
         stats.parts_uploaded = 1;
         stats.bytes_uploaded = u.size;
-        let etag = store.put(u.key, data, Some(&precondition), u.token).await?;
+        let etag = store.put(u.key, data, Some(&precondition), meta).await?;
         return Ok((etag, stats));
     }
     let plan = plan_parts(u.size, base_size, u.dirty, u.part_size);
-    let upload_id = store.create_multipart(u.key, u.token).await?;
+    let upload_id = store.create_multipart(u.key, meta).await?;
     let result = async {
         let mut parts = Vec::with_capacity(plan.len());
         for batch in plan.chunks(u.parallel.max(1)) {

@@ -4,7 +4,7 @@
 //! and `silt status` reports it.
 
 use crate::error::{ErrorKind, Result};
-use crate::store::ObjectStore;
+use crate::store::{Meta, ObjectStore};
 use bytes::Bytes;
 use silt_core::Precondition;
 
@@ -61,7 +61,7 @@ pub async fn probe<S: ObjectStore>(store: &S, nonce: &str) -> Result<Capabilitie
     let mp_key = format!("{key}-mp");
     let result = async {
         store
-            .put(&key, Bytes::from_static(b"probe"), None, None)
+            .put(&key, Bytes::from_static(b"probe"), None, Meta::NONE)
             .await?;
         let none_match = refused(
             store
@@ -69,7 +69,7 @@ pub async fn probe<S: ObjectStore>(store: &S, nonce: &str) -> Result<Capabilitie
                     &key,
                     Bytes::from_static(b"x"),
                     Some(&Precondition::IfNoneMatch),
-                    None,
+                    Meta::NONE,
                 )
                 .await,
         )?;
@@ -79,14 +79,14 @@ pub async fn probe<S: ObjectStore>(store: &S, nonce: &str) -> Result<Capabilitie
                     &key,
                     Bytes::from_static(b"x"),
                     Some(&Precondition::IfMatch(WRONG_ETAG.into())),
-                    None,
+                    Meta::NONE,
                 )
                 .await,
         )?;
         store
-            .put(&mp_key, Bytes::from_static(b"probe"), None, None)
+            .put(&mp_key, Bytes::from_static(b"probe"), None, Meta::NONE)
             .await?;
-        let upload_id = store.create_multipart(&mp_key, None).await?;
+        let upload_id = store.create_multipart(&mp_key, Meta::NONE).await?;
         let complete = async {
             let etag = store
                 .upload_part(&mp_key, &upload_id, 1, Bytes::from_static(b"x"))
@@ -102,7 +102,7 @@ pub async fn probe<S: ObjectStore>(store: &S, nonce: &str) -> Result<Capabilitie
         // Whatever happened, leave no open upload (aborting a completed one only fails).
         let _ = store.abort(&mp_key, &upload_id).await;
         let complete = complete?;
-        let copy_id = store.create_multipart(&mp_key, None).await?;
+        let copy_id = store.create_multipart(&mp_key, Meta::NONE).await?;
         let copy_source = refused(
             store
                 .upload_part_copy(&mp_key, &copy_id, 1, &key, WRONG_ETAG, 0..1)

@@ -3,8 +3,9 @@
 use crate::compat::RenameRoot;
 use crate::config::RemoteConfig;
 use crate::error::{classify, ErrorKind, RemoteError, Result};
+use crate::mtime;
 use crate::probe::Capabilities;
-use crate::store::{Got, Listed, Listing, ObjectStore};
+use crate::store::{Got, Listed, Listing, Meta, ObjectStore};
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -232,10 +233,15 @@ impl ObjectStore for S3Remote {
             etag: etag_of("HeadObject", key, out.e_tag())?,
             size: out.content_length().unwrap_or(0).max(0) as u64,
             mtime_ms: out
-                .last_modified()
-                .and_then(|t| t.to_millis().ok())
-                .unwrap_or(0)
-                .max(0) as u64,
+                .metadata()
+                .and_then(|m| m.get(mtime::MTIME_METADATA))
+                .and_then(|v| mtime::parse(v))
+                .unwrap_or_else(|| {
+                    out.last_modified()
+                        .and_then(|t| t.to_millis().ok())
+                        .unwrap_or(0)
+                        .max(0) as u64
+                }),
             token: out.metadata().and_then(|m| m.get(TOKEN_METADATA)).cloned(),
         }))
     }
@@ -328,7 +334,7 @@ impl ObjectStore for S3Remote {
         key: &str,
         data: Bytes,
         precondition: Option<&Precondition>,
-        token: Option<&str>,
+        meta: Meta<'_>,
     ) -> Result<String> {
         const OP: &str = "PutObject";
         let directory_object = data.is_empty() && key.ends_with('/');
@@ -338,8 +344,11 @@ impl ObjectStore for S3Remote {
             .bucket(&self.bucket)
             .key(self.full(key))
             .body(ByteStream::from(data));
-        if let Some(t) = token {
+        if let Some(t) = meta.token {
             req = req.metadata(TOKEN_METADATA, t);
+        }
+        if let Some(ms) = meta.mtime_ms {
+            req = req.metadata(mtime::MTIME_METADATA, mtime::format(ms));
         }
         if let Some(p) = precondition {
             if !self.capabilities().conditional_put {
@@ -359,15 +368,18 @@ impl ObjectStore for S3Remote {
         }
     }
 
-    async fn create_multipart(&self, key: &str, token: Option<&str>) -> Result<String> {
+    async fn create_multipart(&self, key: &str, meta: Meta<'_>) -> Result<String> {
         const OP: &str = "CreateMultipartUpload";
         let mut req = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(self.full(key));
-        if let Some(t) = token {
+        if let Some(t) = meta.token {
             req = req.metadata(TOKEN_METADATA, t);
+        }
+        if let Some(ms) = meta.mtime_ms {
+            req = req.metadata(mtime::MTIME_METADATA, mtime::format(ms));
         }
         let out = req.send().await.map_err(|e| sdk_err(OP, key, e))?;
         out.upload_id()

@@ -5,7 +5,7 @@ mod support;
 
 use bytes::Bytes;
 use silt_core::{Precondition, RemoteOk, RemoteOp};
-use silt_s3::{execute, partial_update, probe, ErrorKind, ObjectStore, S3Remote, Update};
+use silt_s3::{execute, partial_update, probe, ErrorKind, Meta, ObjectStore, S3Remote, Update};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use support::proxy::{FaultPlan, Proxy};
@@ -65,7 +65,7 @@ fn truncated_get_is_never_data_with(server: &'static Server, kind: u64) {
         };
         let (faulty, direct, proxy) = through_proxy(server, "truncated", plan).await;
         let etag = direct
-            .put("big", data(3 * MIB as usize, 1), None, None)
+            .put("big", data(3 * MIB as usize, 1), None, Meta::NONE)
             .await
             .expect("put");
         for _ in 0..5 {
@@ -90,7 +90,12 @@ fn slowdowns_and_resets_are_retried_until_they_converge(server: &'static Server)
             for i in 0..6 {
                 let key = format!("k{i}");
                 let etag = faulty
-                    .put(&key, data(1000, i), Some(&Precondition::IfNoneMatch), None)
+                    .put(
+                        &key,
+                        data(1000, i),
+                        Some(&Precondition::IfNoneMatch),
+                        Meta::NONE,
+                    )
                     .await
                     .expect("put retried through the faults");
                 assert_eq!(
@@ -225,7 +230,7 @@ fn server_errors_are_classified(server: &'static Server) {
         cfg.bucket = bucket.clone();
         cfg.credentials = Some((servers::ACCESS_KEY.into(), "wrong-secret".into()));
         let denied = S3Remote::connect(&cfg).await;
-        match denied.put("k", data(1, 1), None, None).await {
+        match denied.put("k", data(1, 1), None, Meta::NONE).await {
             // s3s-fs checks signatures: 403, permanent.
             Err(e) => assert_eq!((e.kind, e.status), (ErrorKind::Permanent, Some(403)), "{e}"),
             // moto does not check signatures by default.
@@ -244,6 +249,7 @@ fn core_operations_run_through_execute(server: &'static Server) {
             data: data(100, 3),
             precondition: Some(Precondition::IfNoneMatch),
             token: "t-1".into(),
+            mtime_ms: 1_700_000_000_000,
         };
         let RemoteOk::Stored { etag } = execute(&r, &put).await.expect("put") else {
             panic!("not stored")

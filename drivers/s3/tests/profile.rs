@@ -6,7 +6,7 @@
 mod support;
 
 use bytes::Bytes;
-use silt_s3::{ErrorKind, ObjectStore, RemoteConfig, S3Remote};
+use silt_s3::{ErrorKind, Meta, ObjectStore, RemoteConfig, S3Remote};
 use support::servers;
 
 #[test]
@@ -61,7 +61,7 @@ fn credentials_come_from_the_named_profile_or_the_environment() {
         })
         .await;
         named
-            .put("by-profile", Bytes::from_static(b"x"), None, None)
+            .put("by-profile", Bytes::from_static(b"x"), None, Meta::NONE)
             .await
             .expect("signed with the profile's keys");
         let region = named.client().config().region().map(|r| r.to_string());
@@ -77,7 +77,7 @@ fn credentials_come_from_the_named_profile_or_the_environment() {
         })
         .await;
         let e = wrong
-            .put("denied", Bytes::from_static(b"x"), None, None)
+            .put("denied", Bytes::from_static(b"x"), None, Meta::NONE)
             .await
             .expect_err("wrong secret");
         assert_eq!((e.kind, e.status), (ErrorKind::Permanent, Some(403)), "{e}");
@@ -86,7 +86,7 @@ fn credentials_come_from_the_named_profile_or_the_environment() {
         std::env::set_var("AWS_SECRET_ACCESS_KEY", servers::SECRET_KEY);
         let from_env = S3Remote::connect(&base).await;
         from_env
-            .put("by-env", Bytes::from_static(b"x"), None, None)
+            .put("by-env", Bytes::from_static(b"x"), None, Meta::NONE)
             .await
             .expect("signed with the environment's keys");
         let listed = from_env.list("", None).await.expect("list");

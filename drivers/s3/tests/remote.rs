@@ -8,7 +8,7 @@ mod support;
 
 use bytes::Bytes;
 use silt_core::Precondition;
-use silt_s3::{probe, ErrorKind, ObjectStore, S3Remote};
+use silt_s3::{probe, ErrorKind, Meta, ObjectStore, S3Remote};
 use std::time::Duration;
 use support::proxy::{FaultPlan, Proxy};
 use support::servers::{self, Server};
@@ -95,7 +95,7 @@ async fn head_put_get_round_trip(c: Ctx) {
     assert_eq!(r.head("obj").await.expect("head"), None);
     let body = data(10_000, 1);
     let etag = r
-        .put("obj", body.clone(), None, Some("tok-1"))
+        .put("obj", body.clone(), None, Meta::token("tok-1"))
         .await
         .expect("put");
     let info = r.head("obj").await.expect("head").expect("exists");
@@ -116,8 +116,13 @@ async fn head_put_get_round_trip(c: Ctx) {
 
 async fn get_of_a_replaced_version_is_a_precondition_failure(c: Ctx) {
     let r = &c.remote;
-    let old = r.put("v", data(1000, 1), None, None).await.expect("put v1");
-    r.put("v", data(1000, 2), None, None).await.expect("put v2");
+    let old = r
+        .put("v", data(1000, 1), None, Meta::NONE)
+        .await
+        .expect("put v1");
+    r.put("v", data(1000, 2), None, Meta::NONE)
+        .await
+        .expect("put v2");
     // s3s-fs ignores If-Match on GET; the ETag check catches it all the same.
     assert_eq!(
         kind(get(r, "v", 0..10, Some(&old)).await),
@@ -129,16 +134,16 @@ async fn conditional_puts(c: Ctx) {
     let r = &c.remote;
     let none = Precondition::IfNoneMatch;
     let e1 = r
-        .put("c", data(10, 1), Some(&none), None)
+        .put("c", data(10, 1), Some(&none), Meta::NONE)
         .await
         .expect("create");
     assert_eq!(
-        kind(r.put("c", data(10, 2), Some(&none), None).await),
+        kind(r.put("c", data(10, 2), Some(&none), Meta::NONE).await),
         ErrorKind::PreconditionFailed
     );
     let wrong = Precondition::IfMatch("\"0123456789abcdef0123456789abcdef\"".into());
     assert_eq!(
-        kind(r.put("c", data(10, 3), Some(&wrong), None).await),
+        kind(r.put("c", data(10, 3), Some(&wrong), Meta::NONE).await),
         ErrorKind::PreconditionFailed
     );
     assert_eq!(
@@ -147,7 +152,12 @@ async fn conditional_puts(c: Ctx) {
         "refused writes changed nothing"
     );
     let e2 = r
-        .put("c", data(10, 4), Some(&Precondition::IfMatch(e1)), None)
+        .put(
+            "c",
+            data(10, 4),
+            Some(&Precondition::IfMatch(e1)),
+            Meta::NONE,
+        )
         .await
         .expect("replace");
     assert_eq!(whole(r, "c").await, data(10, 4));
@@ -159,7 +169,7 @@ async fn multipart_upload_list_and_complete(c: Ctx) {
     let p1 = data(5 * MIB as usize, 1);
     let p2 = data(1000, 2);
     let id = r
-        .create_multipart("mp", Some("tok-mp"))
+        .create_multipart("mp", Meta::token("tok-mp"))
         .await
         .expect("create");
     let e1 = r
@@ -195,8 +205,14 @@ async fn multipart_upload_list_and_complete(c: Ctx) {
 async fn upload_part_copy_checks_the_source_version(c: Ctx) {
     let r = &c.remote;
     let base = data(6 * MIB as usize, 3);
-    let base_etag = r.put("base", base.clone(), None, None).await.expect("base");
-    let id = r.create_multipart("copy", None).await.expect("create");
+    let base_etag = r
+        .put("base", base.clone(), None, Meta::NONE)
+        .await
+        .expect("base");
+    let id = r
+        .create_multipart("copy", Meta::NONE)
+        .await
+        .expect("create");
     let wrong = "\"0123456789abcdef0123456789abcdef\"";
     assert_eq!(
         kind(
@@ -224,10 +240,13 @@ async fn upload_part_copy_checks_the_source_version(c: Ctx) {
 
 async fn complete_on_a_changed_object_is_a_precondition_failure(c: Ctx) {
     let r = &c.remote;
-    r.put("target", data(100, 1), None, None)
+    r.put("target", data(100, 1), None, Meta::NONE)
         .await
         .expect("put");
-    let id = r.create_multipart("target", None).await.expect("create");
+    let id = r
+        .create_multipart("target", Meta::NONE)
+        .await
+        .expect("create");
     let e1 = r
         .upload_part("target", &id, 1, data(100, 2))
         .await
@@ -250,7 +269,7 @@ async fn complete_on_a_changed_object_is_a_precondition_failure(c: Ctx) {
 
 async fn abort_then_list_parts_is_no_such_upload(c: Ctx) {
     let r = &c.remote;
-    let id = r.create_multipart("ab", None).await.expect("create");
+    let id = r.create_multipart("ab", Meta::NONE).await.expect("create");
     r.upload_part("ab", &id, 1, data(10, 1))
         .await
         .expect("part");
@@ -269,7 +288,7 @@ async fn abort_then_list_parts_is_no_such_upload(c: Ctx) {
 async fn list_with_delimiter_across_pages(c: Ctx) {
     let r = &c.remote;
     for k in ["a/1", "a/2", "b", "c/d/e", "z"] {
-        r.put(k, data(3, 1), None, None).await.expect("put");
+        r.put(k, data(3, 1), None, Meta::NONE).await.expect("put");
     }
     // Pages of 2 keys: every listing below spans pages.
     let top = r.list("", Some("/")).await.expect("list /");
@@ -299,7 +318,7 @@ async fn list_with_delimiter_across_pages(c: Ctx) {
 async fn list_pages_after_a_name(c: Ctx) {
     let r = &c.remote;
     for k in ["d/a", "d/b", "d/c/1", "d/c/2", "d/e", "x"] {
-        r.put(k, data(4, 2), None, None).await.expect("put");
+        r.put(k, data(4, 2), None, Meta::NONE).await.expect("put");
     }
     let names = |p: &silt_core::RemotePage| {
         let mut v: Vec<String> = p.objects.iter().map(|o| o.key.clone()).collect();
@@ -328,7 +347,7 @@ async fn list_pages_after_a_name(c: Ctx) {
 async fn deletes_are_conditional_and_idempotent(c: Ctx) {
     let r = &c.remote;
     r.delete("never-there", None).await.expect("delete missing");
-    let etag = r.put("d", data(5, 1), None, None).await.expect("put");
+    let etag = r.put("d", data(5, 1), None, Meta::NONE).await.expect("put");
     assert_eq!(
         kind(
             r.delete("d", Some("\"0123456789abcdef0123456789abcdef\""))
@@ -343,7 +362,10 @@ async fn deletes_are_conditional_and_idempotent(c: Ctx) {
 
 async fn copy_checks_source_and_destination(c: Ctx) {
     let r = &c.remote;
-    let etag = r.put("from", data(2000, 1), None, None).await.expect("put");
+    let etag = r
+        .put("from", data(2000, 1), None, Meta::NONE)
+        .await
+        .expect("put");
     let wrong = "\"0123456789abcdef0123456789abcdef\"";
     assert_eq!(
         kind(r.copy("from", Some(wrong), "to", None).await),
@@ -381,7 +403,7 @@ async fn awkward_keys_round_trip(c: Ctx) {
     ];
     for (i, key) in keys.iter().enumerate() {
         let body = data(100, i as u8);
-        let put = r.put(key, body.clone(), None, None).await;
+        let put = r.put(key, body.clone(), None, Meta::NONE).await;
         if c.server.name == "s3s-fs" && key.len() > 180 {
             // s3s-fs keeps metadata in a file named by the base64 of the key: keys over
             // ~180 bytes exceed a file name. The failure is an error naming the key, and
@@ -412,11 +434,13 @@ async fn awkward_keys_round_trip(c: Ctx) {
 async fn probe_tells_the_truth(c: Ctx) {
     let caps = c.remote.capabilities();
     let raw = S3Remote::connect(&servers::config(&c.server.endpoint, c.remote.bucket())).await;
-    raw.put("p", data(10, 1), None, None).await.expect("put");
+    raw.put("p", data(10, 1), None, Meta::NONE)
+        .await
+        .expect("put");
     let wrong = Precondition::IfMatch("\"0123456789abcdef0123456789abcdef\"".into());
-    let put = raw.put("p", data(10, 2), Some(&wrong), None).await;
+    let put = raw.put("p", data(10, 2), Some(&wrong), Meta::NONE).await;
     assert_eq!(put.is_err(), caps.conditional_put, "{put:?} vs {caps:?}");
-    let id = raw.create_multipart("p", None).await.expect("create");
+    let id = raw.create_multipart("p", Meta::NONE).await.expect("create");
     let e = raw
         .upload_part("p", &id, 1, data(10, 3))
         .await
@@ -427,7 +451,10 @@ async fn probe_tells_the_truth(c: Ctx) {
         caps.conditional_complete,
         "{complete:?} vs {caps:?}"
     );
-    let id = raw.create_multipart("p2", None).await.expect("create");
+    let id = raw
+        .create_multipart("p2", Meta::NONE)
+        .await
+        .expect("create");
     let copy = raw
         .upload_part_copy(
             "p2",

@@ -46,6 +46,7 @@ fn dirty_ranges_written_fsynced_then_committed_are_found_after_a_restart() {
                 .collect(),
             clean_chunks: vec![],
             atime: 1,
+            mtime_ms: None,
         };
         let intent = JournalRecord {
             id: JournalId(43),
@@ -63,6 +64,7 @@ fn dirty_ranges_written_fsynced_then_committed_are_found_after_a_restart() {
             token: "t-43".into(),
             multipart: None,
             next_attempt: Instant::from_millis(5_000),
+            mtime_ms: None,
         };
         index
             .commit(&[&IndexTxn {

@@ -164,6 +164,8 @@ impl Entry {
         self.local_size = base.as_ref().map_or(0, |b| b.size);
         self.orphaned |= base.is_none();
         self.base = base;
+        // It stands for the other writer's version now, with that version's time.
+        self.mtime_ms = None;
         self.persist_wanted = true;
     }
 

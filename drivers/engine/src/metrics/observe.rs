@@ -437,6 +437,7 @@ mod tests {
             data: Bytes::from(vec![1; 300]),
             precondition: None,
             token: "t".into(),
+            mtime_ms: 1_700_000_000_000,
         };
         o.remote(RemoteId(1), &put);
         o.completed(&Input::Remote(

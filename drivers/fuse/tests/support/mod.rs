@@ -9,7 +9,7 @@ pub mod gets;
 
 use silt_fuse::demo::DemoServer;
 use silt_fuse::{FsOptions, MountConfig, Mounted, Ownership};
-use silt_s3::{probe, ObjectStore, S3Remote};
+use silt_s3::{probe, Meta, ObjectStore, S3Remote};
 use silt_tokio::{CacheManager, Options};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -72,7 +72,7 @@ pub async fn remote(server: &DemoServer) -> Arc<S3Remote> {
 /// Puts `data` at `key` as an outside writer would.
 pub async fn put(remote: &S3Remote, key: &str, data: &[u8]) {
     remote
-        .put(key, bytes::Bytes::copy_from_slice(data), None, None)
+        .put(key, bytes::Bytes::copy_from_slice(data), None, Meta::NONE)
         .await
         .expect("put an object");
 }

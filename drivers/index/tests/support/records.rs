@@ -53,6 +53,7 @@ pub fn entry(id: u64, atime: u64, chunks: u64) -> EntryRecord {
             })
             .collect(),
         atime,
+        mtime_ms: None,
     }
 }
 
@@ -97,6 +98,7 @@ pub fn journal(id: u64) -> JournalRecord {
             part_crcs: vec![(1, Some(0xdead_beef)), (2, None)],
         }),
         next_attempt: Instant::from_millis(id * 250),
+        mtime_ms: None,
     }
 }
 

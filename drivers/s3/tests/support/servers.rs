@@ -3,9 +3,10 @@
 
 use silt_s3::{RemoteConfig, S3Remote};
 use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Credentials every server is started with.
@@ -20,7 +21,37 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     _child: Option<Child>,
-    _root: Option<tempfile::TempDir>,
+}
+
+/// Roots of the servers this process started. A shared server lives in a static, which is
+/// never dropped, so its root (objects of up to a gibibyte) is removed at process exit
+/// instead of being left in the temporary directory by every test binary.
+static ROOTS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+extern "C" fn remove_roots() {
+    if let Ok(roots) = ROOTS.lock() {
+        for root in roots.iter() {
+            let _ = std::fs::remove_dir_all(root);
+        }
+    }
+}
+
+/// A temporary directory that is removed when this process exits.
+fn root_removed_at_exit(what: &str) -> PathBuf {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: `remove_roots` is a plain `extern "C" fn` that stays valid for the life of
+        // the process; registering it has no other precondition.
+        let rc = unsafe { libc::atexit(remove_roots) };
+        assert_eq!(rc, 0, "atexit");
+    });
+    let root = tempfile::Builder::new()
+        .prefix(&format!("silt-{what}-"))
+        .tempdir()
+        .expect("server root")
+        .keep();
+    ROOTS.lock().expect("roots").push(root.clone());
+    root
 }
 
 /// The in-process s3s-fs server (a directory per bucket under a temporary root), with
@@ -28,11 +59,10 @@ pub struct Server {
 pub fn s3s_fs() -> &'static Server {
     static S: OnceLock<Server> = OnceLock::new();
     S.get_or_init(|| {
-        let root = tempfile::tempdir().expect("s3s-fs root");
+        let path = root_removed_at_exit("s3s-fs");
         let listener = StdListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let path = root.path().to_path_buf();
         std::thread::Builder::new()
             .name("s3s-fs".into())
             .spawn(move || {
@@ -48,7 +78,6 @@ pub fn s3s_fs() -> &'static Server {
             name: "s3s-fs",
             endpoint,
             _child: None,
-            _root: Some(root),
         }
     })
 }
@@ -115,7 +144,6 @@ pub fn moto() -> &'static Server {
             name: "moto",
             endpoint: format!("http://127.0.0.1:{port}"),
             _child: Some(child),
-            _root: None,
         }
     })
 }

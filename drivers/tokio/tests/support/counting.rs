@@ -2,17 +2,18 @@
 
 use bytes::Bytes;
 use silt_core::{ObjectInfo, Precondition};
-use silt_s3::{ErrorKind, Listing, ObjectStore, RemoteError, Result};
+use silt_s3::{ErrorKind, Listing, Meta, ObjectStore, RemoteError, Result};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Wraps a store; counts ranged GETs and writes (PUT and multipart completions), records
-/// the upload tokens sent, and can fail writes on demand.
+/// Wraps a store; counts ranged GETs, HEADs, listing pages and writes (PUT and multipart
+/// completions), records the upload tokens sent, and can fail writes on demand.
 pub struct Counting<S> {
     inner: S,
     gets: AtomicU64,
     heads: AtomicU64,
+    lists: AtomicU64,
     writes: AtomicU64,
     tokens: Mutex<Vec<String>>,
     fail_writes: AtomicBool,
@@ -26,6 +27,7 @@ impl<S> Counting<S> {
             inner,
             gets: AtomicU64::new(0),
             heads: AtomicU64::new(0),
+            lists: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             tokens: Mutex::new(Vec::new()),
             fail_writes: AtomicBool::new(false),
@@ -90,6 +92,11 @@ impl<S> Counting<S> {
         self.heads.load(Ordering::SeqCst)
     }
 
+    /// ListObjectsV2 pages asked for so far (`list_page`).
+    pub fn lists(&self) -> u64 {
+        self.lists.load(Ordering::SeqCst)
+    }
+
     /// PUTs and multipart completions sent so far.
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::SeqCst)
@@ -117,17 +124,17 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
         key: &str,
         data: Bytes,
         precondition: Option<&Precondition>,
-        token: Option<&str>,
+        meta: Meta<'_>,
     ) -> Result<String> {
-        self.write_attempt("PutObject", key, token)?;
+        self.write_attempt("PutObject", key, meta.token)?;
         self.writes.fetch_add(1, Ordering::SeqCst);
         let _gate = self.gate().await;
-        self.inner.put(key, data, precondition, token).await
+        self.inner.put(key, data, precondition, meta).await
     }
 
-    async fn create_multipart(&self, key: &str, token: Option<&str>) -> Result<String> {
-        self.write_attempt("CreateMultipartUpload", key, token)?;
-        self.inner.create_multipart(key, token).await
+    async fn create_multipart(&self, key: &str, meta: Meta<'_>) -> Result<String> {
+        self.write_attempt("CreateMultipartUpload", key, meta.token)?;
+        self.inner.create_multipart(key, meta).await
     }
 
     async fn upload_part(
@@ -182,6 +189,7 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
         start_after: Option<&str>,
         max_keys: u32,
     ) -> Result<silt_core::RemotePage> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list_page(prefix, start_after, max_keys).await
     }
 

@@ -14,7 +14,7 @@ pub mod server;
 
 use counting::Counting;
 use silt_engine::Options;
-use silt_s3::{probe, ObjectStore, RemoteConfig, S3Remote};
+use silt_s3::{probe, Meta, ObjectStore, RemoteConfig, S3Remote};
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -117,7 +117,7 @@ pub async fn object(remote: &Counting<S3Remote>, key: &str) -> Option<Vec<u8>> {
 pub async fn put_outside(remote: &Counting<S3Remote>, key: &str, data: &[u8]) -> String {
     remote
         .inner()
-        .put(key, bytes::Bytes::copy_from_slice(data), None, None)
+        .put(key, bytes::Bytes::copy_from_slice(data), None, Meta::NONE)
         .await
         .expect("outside put")
 }
