@@ -63,6 +63,12 @@ impl FileHandle {
         wait(self.0.truncate(size))
     }
 
+    /// Sets the file's modification time (ms since the Unix epoch); durable when this
+    /// returns (see the async engine's `FileHandle::set_mtime`).
+    pub fn set_mtime(&self, mtime_ms: u64) -> Result<()> {
+        wait(self.0.set_mtime(mtime_ms))
+    }
+
     /// Closes the file, after an fsync when the engine runs with `fsync_on_close` (the
     /// default). The handle is closed even if that fsync fails; its error is returned.
     pub fn close(self) -> Result<()> {

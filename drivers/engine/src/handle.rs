@@ -131,6 +131,20 @@ impl<L: Link> FileHandle<L> {
         }
     }
 
+    /// Sets the file's modification time (ms since the Unix epoch), after the writes asked
+    /// before it; durable when this returns. It goes to the bucket as `x-amz-meta-mtime`
+    /// (a server-side copy when no byte changed); a later write sets the time again.
+    pub async fn set_mtime(&self, mtime_ms: u64) -> Result<()> {
+        let req = Request::SetMtime {
+            handle: self.handle,
+            mtime_ms,
+        };
+        match self.client.request(req).await? {
+            Reply::MtimeSet => Ok(()),
+            other => Err(unexpected("set_mtime", other)),
+        }
+    }
+
     /// Closes the file, after an fsync when the engine runs with `fsync_on_close` (the
     /// default). The handle is closed even if that fsync fails; its error is returned.
     pub async fn close(mut self) -> Result<()> {

@@ -65,8 +65,12 @@ impl Ownership {
 
 /// Now, in ms since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    system_ms(SystemTime::now())
+}
+
+/// `t` in ms since the Unix epoch (0 for a time before it).
+pub fn system_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }

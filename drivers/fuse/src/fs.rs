@@ -4,7 +4,7 @@
 //! answers the kernel from there, so the FUSE worker threads only decode and dispatch:
 //! requests run concurrently and one slow fetch never holds up the others.
 
-use crate::attrs::{fresh_file, now_ms, Ownership};
+use crate::attrs::{fresh_file, now_ms, system_ms, Ownership};
 use crate::dirs::DirStream;
 use crate::errno::errno;
 use crate::handles::{Handles, OpenFile};
@@ -186,6 +186,14 @@ async fn truncate_path(s: &Shared, path: &str, size: u64) -> silt_tokio::Result<
     truncated.and(synced).and(closed)
 }
 
+/// Sets the modification time of the file at `path` that no handle of the caller names.
+async fn set_mtime_path(s: &Shared, path: &str, mtime_ms: u64) -> silt_tokio::Result<()> {
+    let handle = s.manager.open(path, false).await?;
+    let set = handle.set_mtime(mtime_ms).await;
+    let closed = handle.close().await;
+    set.and(closed)
+}
+
 /// How long a rename waits for the upload of the file it replaces.
 const RENAME_BUSY_WAIT: Duration = Duration::from_secs(60);
 
@@ -276,7 +284,7 @@ impl fuser::Filesystem for SiltFs {
         _gid: Option<u32>,
         size: Option<u64>,
         _atime: Option<TimeOrNow>,
-        _mtime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
@@ -296,8 +304,14 @@ impl fuser::Filesystem for SiltFs {
             return reply.error(Errno::EISDIR);
         }
         let file = fh.and_then(|fh| self.shared.handles.file(fh.0));
-        // Modes, owners and times are the mount's, not the objects': changes to them are
-        // accepted and not kept (as S3 mounts do), so that cp -p, touch and tar work.
+        // A file's modification time is kept (object metadata `x-amz-meta-mtime`). Modes,
+        // owners, access times and directories' times are the mount's, not the objects':
+        // changes to them are accepted and not kept (as S3 mounts do), so that cp -p, touch
+        // and tar work.
+        let mtime_ms = mtime.filter(|_| !node.is_dir).map(|t| match t {
+            TimeOrNow::SpecificTime(t) => system_ms(t),
+            TimeOrNow::Now => now_ms(),
+        });
         self.spawn(|s| async move {
             if let Some(size) = size {
                 let truncated = match &file {
@@ -309,6 +323,15 @@ impl fuser::Filesystem for SiltFs {
                 };
                 if let Err(e) = truncated {
                     return reply.error(failed("truncate", &node.path, &e));
+                }
+            }
+            if let Some(ms) = mtime_ms {
+                let set = match &file {
+                    Some(f) => f.handle.set_mtime(ms).await,
+                    None => set_mtime_path(&s, &node.path, ms).await,
+                };
+                if let Err(e) = set {
+                    return reply.error(failed("utimens", &node.path, &e));
                 }
             }
             match s.manager.stat(&node.path).await {
