@@ -28,6 +28,9 @@ pub enum PlantedBug {
     /// `Rmdir` looks only at the server: a directory holding files created here, not yet
     /// uploaded, is removed.
     RmdirIgnoresLocalFiles,
+    /// `SetMtime` queues no upload: a new time on an unchanged file never reaches the bucket
+    /// (unless something else uploads the file).
+    SetMtimeQueuesNoUpload,
 }
 
 /// Sizes, limits and timers of the core. See `docs/architecture.md`.
@@ -224,6 +227,7 @@ pub(crate) enum PlantedBugName {
     ReadBesideOverlappingWrite,
     ListShowsJournaledDelete,
     RmdirIgnoresLocalFiles,
+    SetMtimeQueuesNoUpload,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -211,6 +211,26 @@ pub fn recovered_entries(recovered: &Recovered, core: &Core) -> Vec<Finding> {
         .collect()
 }
 
+/// Invariant 1 for modification times: a time set and answered, not replaced by a later
+/// write, is the metadata (`x-amz-meta-mtime`) of the object in the bucket at the end.
+pub fn final_mtimes(model: &Model, s3: &S3) -> Vec<Finding> {
+    model
+        .files
+        .iter()
+        .filter(|(_, f)| !f.disturbed && !f.lost && f.exists == Some(true))
+        .filter_map(|(key, f)| {
+            let want = f.mtime?;
+            let got = s3.objects.get(key).map(|o| o.mtime_ms);
+            (got != Some(Some(want))).then(|| {
+                (
+                    Invariant::AcknowledgedDurable,
+                    format!("{key:?}: mtime {want} was set and answered; the bucket has {got:?}"),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Invariant 1 (and 4's outcome) at the end: the bucket holds what the model says, key by
 /// key.
 pub fn final_bucket(model: &Model, s3: &S3) -> Vec<Finding> {

@@ -54,6 +54,11 @@ pub struct MFile {
     /// not because of a crash: the next observation learns the content but keeps every size
     /// a crash may still bring back.
     pub relearning: bool,
+    /// The modification time the file must show, when the last change sent to it was a
+    /// `SetMtime` that was answered (durable: a crash keeps it); `None` when unknown (a
+    /// write or truncate sent since sets the time to its own, which the model does not
+    /// follow).
+    pub mtime: Option<u64>,
 }
 
 impl MFile {
@@ -71,6 +76,7 @@ impl MFile {
             lost: false,
             ever_disturbed: false,
             relearning: false,
+            mtime: None,
         }
     }
 
@@ -88,6 +94,7 @@ impl MFile {
             lost: false,
             ever_disturbed: false,
             relearning: false,
+            mtime: None,
         }
     }
 
@@ -180,6 +187,7 @@ impl MFile {
 
     /// A write was sent (it may land even if never answered).
     pub fn write_sent(&mut self, off: u64, data: &[u8]) {
+        self.mtime = None;
         let end = off + data.len() as u64;
         let lo = self.min_size().min(off);
         self.add_zero(lo, end);
@@ -215,6 +223,7 @@ impl MFile {
 
     /// A truncate was sent.
     pub fn truncate_sent(&mut self, n: u64) {
+        self.mtime = None;
         let (lo, hi) = (self.min_size().min(n), self.max_size().max(n));
         self.add_zero(lo, hi);
         self.sizes.insert(n);

@@ -89,6 +89,11 @@ enum Op {
         key: String,
         size: u64,
     },
+    /// Set the modification time (answered once durable).
+    SetMtime {
+        key: String,
+        mtime_ms: u64,
+    },
     Close {
         key: String,
     },
@@ -636,6 +641,13 @@ impl World {
                     size: *size,
                 }
             }
+            Op::SetMtime { key, mtime_ms } => {
+                self.model.file(key).mtime = None;
+                Request::SetMtime {
+                    handle: self.handles[key],
+                    mtime_ms: *mtime_ms,
+                }
+            }
             Op::Close { key } => Request::Close {
                 handle: self.handles[key],
             },
@@ -867,7 +879,12 @@ impl World {
                 key,
                 size: self.rng.below(fmax),
             },
-            86..=87 => Op::Stat { key },
+            86 => Op::Stat { key },
+            // A time no write of the run has (writes take the simulated clock's).
+            87 => Op::SetMtime {
+                key,
+                mtime_ms: 1_000_000_000_000 + self.now,
+            },
             _ => Op::Close { key },
         }
     }
@@ -1105,6 +1122,12 @@ impl World {
                 });
             }
             (Op::Fsync { key }, Ok(Reply::Synced)) => self.model.file(&key).fsync_done(),
+            // A sync of the file too: everything written before it is durable.
+            (Op::SetMtime { key, mtime_ms }, Ok(Reply::MtimeSet)) => {
+                let f = self.model.file(&key);
+                f.fsync_done();
+                f.mtime = Some(mtime_ms);
+            }
             (Op::Truncate { key, size }, Ok(Reply::Truncated)) => {
                 self.model.file(&key).truncate_done(size)
             }
@@ -1320,6 +1343,8 @@ impl World {
         self.found(missing);
         let markers = checker::final_markers(&self.model, &self.s3);
         self.found(markers);
+        let times = checker::final_mtimes(&self.model, &self.s3);
+        self.found(times);
         // Invariant 2: what the cache serves equals the bucket, for every key it knows.
         for key in keys {
             let f = &self.model.files[&key];
@@ -1434,6 +1459,7 @@ fn op_key(op: &Op) -> &str {
         | Op::Write { key, .. }
         | Op::Fsync { key }
         | Op::Truncate { key, .. }
+        | Op::SetMtime { key, .. }
         | Op::Close { key }
         | Op::Unlink { key }
         | Op::Stat { key }
@@ -1489,6 +1515,7 @@ fn set_op_key(op: &mut Op, new: String) {
         | Op::Write { key, .. }
         | Op::Fsync { key }
         | Op::Truncate { key, .. }
+        | Op::SetMtime { key, .. }
         | Op::Close { key }
         | Op::Unlink { key }
         | Op::Stat { key }

@@ -75,6 +75,11 @@ fn catches_an_rmdir_that_ignores_files_created_here() {
 }
 
 #[test]
+fn catches_a_new_mtime_that_never_reaches_the_bucket() {
+    assert_caught(PlantedBug::SetMtimeQueuesNoUpload);
+}
+
+#[test]
 fn the_unplanted_core_passes_the_same_seeds() {
     // The planted tests are meaningful only if the correct core passes these seeds.
     let failing: Vec<u64> = (0..SEED_BUDGET)

@@ -305,7 +305,9 @@ impl Core {
                 e.queue.push_front(Job::Sync {
                     waiter: Some(Waiter::Reply(req, Reply::MtimeSet)),
                 });
-                self.ensure_upload_queued(eid);
+                if !self.cfg.planted(Bug::SetMtimeQueuesNoUpload) {
+                    self.ensure_upload_queued(eid);
+                }
                 Started::Done
             }
             Job::Sync { waiter } => {

@@ -65,6 +65,18 @@ impl World {
     }
 
     pub(super) fn check_stat(&mut self, key: &str, r: Result<Reply, FileError>) {
+        // A time set here and answered is what a file the cache holds shows (the cache holds
+        // every file it was set on, until it is unlinked or another writer's version
+        // replaces it, which the model follows).
+        if let (Ok(Reply::Attr(a)), Some(f)) = (&r, self.model.files.get(key)) {
+            let held = self.core.lookup(key).is_some();
+            if let Some(m) = f.mtime.filter(|_| held && !f.disturbed && !f.lost) {
+                if a.mtime_ms != m {
+                    let detail = format!("stat {key:?}: mtime {} after SetMtime {m}", a.mtime_ms);
+                    self.violation(Invariant::ReadsLatest, detail);
+                }
+            }
+        }
         let problem = match (self.model.stat_known(key), r) {
             (Known::Unknown, _) => None,
             (Known::File(size), Ok(Reply::Attr(a))) => file_mismatch(&a, size),
