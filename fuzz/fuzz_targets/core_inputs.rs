@@ -7,7 +7,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use silt_core::{
     Core, CoreConfig, HandleId, Input, Instant, IoId, LocalError, LocalOk, ObjectInfo, Output, RemoteError, RemoteId,
-    RemoteOk, Reply, Request, RequestId, TxnId,
+    OpenFlags, RemoteOk, Reply, Request, RequestId, TxnId,
 };
 use std::time::Duration;
 
@@ -50,11 +50,21 @@ fuzz_target!(|data: &[u8]| {
         let input = match op % 12 {
             0 | 1 => {
                 req += 1;
-                let key = ["a", "b", "../c"][usize::from(r.byte().unwrap_or(0)) % 3].to_string();
-                let request = match r.byte().unwrap_or(0) % 8 {
-                    0 => Request::Open { key, create: true },
+                let key = ["a", "b", "../c", "d/e", "d", "d/"][usize::from(r.byte().unwrap_or(0)) % 6].to_string();
+                let request = match r.byte().unwrap_or(0) % 16 {
+                    0 => {
+                        let f = r.byte().unwrap_or(0);
+                        let flags = OpenFlags { create: f & 1 != 0, exclusive: f & 2 != 0, truncate: f & 4 != 0 };
+                        Request::Open { key, flags }
+                    }
                     1 => Request::Unlink { key },
                     2 => Request::Rename { from: key, to: "b".into() },
+                    8 => Request::Stat { key },
+                    9 => Request::List { dir: ["", "d/", "x/"][usize::from(r.byte().unwrap_or(0)) % 3].into(), after: None, max: 2 },
+                    10 => Request::Mkdir { key },
+                    11 => Request::Rmdir { key },
+                    12 => Request::RenameDir { from: key, to: "f".into() },
+                    13 => Request::Flush,
                     n => {
                         let handle = handles[usize::from(r.byte().unwrap_or(0)) % handles.len()];
                         let (offset, len) = (r.small().unwrap_or(0), r.small().unwrap_or(0));
@@ -63,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
                             4 => Request::Write { handle, offset, data: Bytes::from(vec![7; len as usize % 64]) },
                             5 => Request::Fsync { handle },
                             6 => Request::Truncate { handle, size: len },
+                            14 => Request::SetMtime { handle, mtime_ms: len },
                             _ => Request::Close { handle },
                         }
                     }
