@@ -21,6 +21,21 @@ if ! python3 -c "import moto.server, flask, werkzeug" >/dev/null 2>&1; then
   python3 -m pip install --quiet 'moto[server]'
 fi
 
+step "tools the mount tests run on a real mount: git, tar, rsync (apt)"
+need_apt=()
+for tool in git tar rsync; do
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+done
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing ${need_apt[*]}: run as root, or: sudo apt-get install ${need_apt[*]}"
+    exit 1
+  fi
+  echo "installing ${need_apt[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
 step "format"
 cargo fmt --all -- --check
 
