@@ -31,6 +31,9 @@ pub enum PlantedBug {
     /// `SetMtime` queues no upload: a new time on an unchanged file never reaches the bucket
     /// (unless something else uploads the file).
     SetMtimeQueuesNoUpload,
+    /// The first byte of a write within the base version's bytes is not marked dirty (nor
+    /// counted in the dirty bytes): it is in the cache file, and nothing uploads it.
+    WriteDirtiesShort,
 }
 
 /// Sizes, limits and timers of the core. See `docs/architecture.md`.
@@ -228,6 +231,7 @@ pub(crate) enum PlantedBugName {
     ListShowsJournaledDelete,
     RmdirIgnoresLocalFiles,
     SetMtimeQueuesNoUpload,
+    WriteDirtiesShort,
 }
 
 #[cfg(feature = "planted-bugs")]

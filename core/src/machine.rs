@@ -504,4 +504,12 @@ impl Core {
             .map(|e| e.chunks().iter().map(|(c, s)| (*c, *s)).collect())
             .unwrap_or_default()
     }
+
+    /// True when `entry` has no job queued, running or parked and no fetch in flight (an
+    /// idle or unknown entry has none), so its cache file has no operation pending and
+    /// agrees with its record, for checks. A write waiting for disk space counts as at rest:
+    /// it has changed nothing yet, or failed.
+    pub fn entry_at_rest(&self, entry: EntryId) -> bool {
+        self.entries.active_entry(&entry).is_none_or(|e| e.idle())
+    }
 }

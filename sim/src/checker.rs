@@ -22,12 +22,17 @@
 //! `World::violation`; the checks that only compare state are here, and return
 //! [`Finding`]s the world stamps with the simulated time.
 
+use crate::disk::Disk;
 use crate::model::Model;
 use crate::options::Options;
 use crate::s3::S3;
-use silt_core::{Core, ReadStats, Recovered};
+use silt_core::chunks::{chunk_range, chunks_overlapping, live_extent};
+use silt_core::ranges::RangeSet;
+use silt_core::{Core, EntryId, EntryRecord, ReadStats, Recovered};
 use silt_index::MemoryIndex;
+use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::Range;
 
 /// One invariant of `docs/simulator.md`; the discriminant is its number there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -191,6 +196,498 @@ pub fn quiet_figures(core: &Core) -> Option<Finding> {
     })
 }
 
+/// True when `SILT_SIM_STRICT_SPACE` is set: then [`cache_files`] also reports allocated
+/// bytes the core held once and let go without punching them (see there).
+fn strict_space() -> bool {
+    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *STRICT.get_or_init(|| std::env::var_os("SILT_SIM_STRICT_SPACE").is_some())
+}
+
+/// The chunks `r` holds: its clean chunks and those holding dirty bytes, each with its bytes
+/// below the local size (the core's `cached_bytes` counts exactly these; chunks wholly past
+/// the size hold nothing).
+fn held_chunks(r: &EntryRecord, cs: u64) -> BTreeSet<u64> {
+    let clean = r.clean_chunks.iter().map(|c| c.index);
+    let dirty = r
+        .dirty
+        .iter()
+        .flat_map(|d| chunks_overlapping(&(d.offset..d.offset + d.len), cs));
+    clean
+        .chain(dirty)
+        .filter(|&c| c * cs < r.local_size)
+        .collect()
+}
+
+/// The bytes of the chunks `r` holds, below its size: sorted, disjoint, merged.
+fn held_ranges(r: &EntryRecord, cs: u64) -> Vec<Range<u64>> {
+    let clean = r.clean_chunks.iter().map(|c| chunk_range(c.index, cs));
+    let dirty = r.dirty.iter().map(|d| {
+        let c = chunks_overlapping(&(d.offset..d.offset + d.len), cs);
+        c.start * cs..c.end * cs
+    });
+    let mut v: Vec<Range<u64>> = clean
+        .chain(dirty)
+        .map(|x| x.start..x.end.min(r.local_size))
+        .filter(|x| x.start < x.end)
+        .collect();
+    v.sort_unstable_by_key(|x| x.start);
+    let mut out: Vec<Range<u64>> = Vec::with_capacity(v.len());
+    for x in v {
+        match out.last_mut() {
+            Some(l) if l.end >= x.start => l.end = l.end.max(x.end),
+            _ => out.push(x),
+        }
+    }
+    out
+}
+
+/// `a` without the bytes of `b` (both sorted and disjoint).
+fn minus_sorted(a: &[Range<u64>], b: &[Range<u64>]) -> Vec<Range<u64>> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for x in a {
+        let mut at = x.start;
+        while j < b.len() && b[j].end <= at {
+            j += 1;
+        }
+        let mut k = j;
+        while at < x.end {
+            match b.get(k) {
+                Some(y) if y.start < x.end => {
+                    if y.start > at {
+                        out.push(at..y.start);
+                    }
+                    at = at.max(y.end);
+                    k += 1;
+                }
+                _ => {
+                    out.push(at..x.end);
+                    at = x.end;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn to_set(v: &[Range<u64>]) -> RangeSet {
+    let mut s = RangeSet::new();
+    for x in v {
+        s.add(x.clone());
+    }
+    s
+}
+
+/// `a` without the bytes of `b`.
+fn minus(a: &RangeSet, b: &RangeSet) -> RangeSet {
+    let mut out = a.clone();
+    for (r, _) in b.iter() {
+        out.remove(r);
+    }
+    out
+}
+
+/// The ranges of `a` that `b` covers too.
+fn intersect(a: &RangeSet, b: &RangeSet) -> RangeSet {
+    minus(a, &minus(a, b))
+}
+
+fn describe_ranges(s: &RangeSet) -> String {
+    let rs: Vec<Range<u64>> = s.iter().map(|(r, _)| r).take(4).collect();
+    let more = if s.len() > 4 { ", ..." } else { "" };
+    format!("{} bytes at {rs:?}{more}", s.covered_len())
+}
+
+/// What of an entry's record decides how its cache file must look: the last clean check of
+/// a file is kept with it, and the check is not repeated while neither changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    local_size: u64,
+    base: Option<silt_core::BaseVersion>,
+    dirty: Vec<silt_core::DirtyExtent>,
+    clean: Vec<silt_core::CleanChunk>,
+}
+
+impl Layout {
+    fn matches(&self, r: &EntryRecord) -> bool {
+        self.local_size == r.local_size
+            && self.base == r.base
+            && self.dirty == r.dirty
+            && self.clean == r.clean_chunks
+    }
+
+    fn of(r: &EntryRecord) -> Layout {
+        Layout {
+            local_size: r.local_size,
+            base: r.base.clone(),
+            dirty: r.dirty.clone(),
+            clean: r.clean_chunks.clone(),
+        }
+    }
+}
+
+/// The core's entry records, each asked for once per check.
+#[derive(Default)]
+struct Records(std::collections::BTreeMap<EntryId, Option<EntryRecord>>);
+
+impl Records {
+    fn get(&mut self, core: &Core, id: EntryId) -> Option<&EntryRecord> {
+        self.0
+            .entry(id)
+            .or_insert_with(|| core.entry_record(id))
+            .as_ref()
+    }
+}
+
+/// The core's cached and dirty figures (its metrics) against the disk and the model, after
+/// every step: [`cache_files`] and [`dirty_covers_model`] (whose docs say what and when).
+pub fn cache_figures(
+    core: &Core,
+    disk: &mut Disk,
+    model: &Model,
+    s3: &S3,
+    client_settled: bool,
+) -> Vec<Finding> {
+    let mut records = Records::default();
+    let mut out = cache_files(core, disk, s3, &mut records);
+    out.extend(dirty_covers_model(
+        core,
+        model,
+        s3,
+        disk,
+        client_settled,
+        &mut records,
+    ));
+    out
+}
+
+/// The core's figures against the cache files on the disk, counted from the disk's own
+/// state (allocated bytes: written, not punched, zeroed or cut off). Checked for each file
+/// whose entry is at rest ([`Core::entry_at_rest`]: no job, fetch or local operation of it
+/// pending), since a record changes when a job completes, not with each of its operations:
+///
+/// - invariant 7: every allocated byte of the file lies in a chunk the core holds (clean or
+///   with dirty bytes) below the entry's size: space the cache does not account for would
+///   take it past its budget unseen. A file of an entry the core does not know holds
+///   nothing. Exempt: the file's *residue* (allocated bytes no chunk accounted for at the
+///   first check after the last crash: punches the crash undid, writes whose index commit it
+///   lost; a byte leaves it once punched or held again) and, unless `SILT_SIM_STRICT_SPACE`
+///   is set, bytes some chunk held at an earlier check or a failed write left (a known gap:
+///   the core drops some chunks without punching them; docs/simulator.md);
+/// - invariant 2: every clean chunk's live bytes on disk (holes read as zeros) equal the
+///   entry's base version in the bucket, unless a crash may have changed them since they
+///   were last written (the core finds such a chunk by its CRC and treats it as absent);
+/// - invariant 7: when every file's entry is at rest, the files' allocated bytes (but the
+///   exempt ones) are at most `Core::cached_bytes`. (Not equal: the cache counts whole
+///   chunks, and an extension's zeros are dirty bytes in holes.)
+///
+/// Always: `Core::dirty_bytes <= Core::cached_bytes`.
+fn cache_files(core: &Core, disk: &mut Disk, s3: &S3, records: &mut Records) -> Vec<Finding> {
+    let cs = core.config().chunk_size;
+    let mut out = Vec::new();
+    let (dirty, cached) = (core.dirty_bytes(), core.cached_bytes());
+    if dirty > cached {
+        out.push((
+            Invariant::Bookkeeping,
+            format!("{dirty} dirty bytes, more than the {cached} bytes cached"),
+        ));
+    }
+    let ids: Vec<EntryId> = disk.files().map(|(id, _)| id).collect();
+    let crashed = disk.take_crashed();
+    let mut all_at_rest = true;
+    let mut from_disk = 0u64;
+    for id in ids {
+        let r = records.get(core, id);
+        let at_rest = core.entry_at_rest(id);
+        // Unchanged since a clean check: the same again.
+        let same = disk.file(id).and_then(|f| {
+            let (version, last, n) = f.last_check()?;
+            let layout_same = match (last, r) {
+                (Some(l), Some(r)) => l.matches(r),
+                (None, None) => true,
+                _ => false,
+            };
+            (at_rest && !crashed && version == f.version() && layout_same).then_some(n)
+        });
+        if let Some(n) = same {
+            from_disk += n;
+            continue;
+        }
+        let found_before = out.len();
+        let from_disk_before = from_disk;
+        let held = r.map(|r| held_ranges(r, cs)).unwrap_or_default();
+        let alloc = disk.file(id).map(|f| f.allocated()).unwrap_or_default();
+        let unaccounted = minus_sorted(&alloc, &held);
+        if crashed {
+            disk.set_residue(id, to_set(&unaccounted));
+        }
+        disk.note_held(id, &held);
+        if !at_rest {
+            all_at_rest = false;
+            continue;
+        }
+        let Some(file) = disk.file(id) else {
+            continue;
+        };
+        let (residue, once_held) = (file.residue(), file.once_held());
+        let allocated: u64 = alloc.iter().map(|x| x.end - x.start).sum();
+        if unaccounted.is_empty() && residue.is_empty() {
+            from_disk += allocated;
+        } else {
+            let unaccounted = to_set(&unaccounted);
+            let mut exempt = intersect(&unaccounted, residue);
+            let shrunk = (exempt != *residue).then(|| exempt.clone());
+            if !strict_space() {
+                for (r, _) in intersect(&unaccounted, once_held).iter() {
+                    exempt.add(r);
+                }
+            }
+            from_disk += allocated - exempt.covered_len();
+            let leaked = minus(&unaccounted, &exempt);
+            if !leaked.is_empty() {
+                let whose = match r {
+                    Some(r) => format!(
+                        "entry {id} (size {}, holding chunks {:?})",
+                        r.local_size,
+                        held_chunks(r, cs)
+                    ),
+                    None => format!("entry {id}, which the core does not know,"),
+                };
+                out.push((
+                    Invariant::Bookkeeping,
+                    format!(
+                        "the cache file of {whose} holds {} that no chunk of it accounts for",
+                        describe_ranges(&leaked)
+                    ),
+                ));
+            }
+            if let Some(residue) = shrunk {
+                disk.set_residue(id, residue);
+            }
+        }
+        let Some(r) = r else {
+            continue;
+        };
+        let Some(file) = disk.file(id) else {
+            continue;
+        };
+        let suspect = file.suspect();
+        let base = r.base.as_ref();
+        let version = base.and_then(|b| s3.versions.get(&b.etag));
+        for c in &r.clean_chunks {
+            let live = live_extent(c.index, cs, base.map_or(0, |b| b.size), r.local_size);
+            if live.is_empty() || suspect.intersects(live.clone()) {
+                continue;
+            }
+            let Some(version) = version else {
+                out.push((
+                    Invariant::ReadsLatest,
+                    format!(
+                        "entry {id}: clean chunk {} of a base version the bucket never held ({base:?})",
+                        c.index
+                    ),
+                ));
+                continue;
+            };
+            // Holes read as zeros: a clean chunk may have some (an extension's zeros that an
+            // upload made clean).
+            let want = version.get(live.start as usize..(live.end as usize).min(version.len()));
+            let at = match want {
+                Some(w) if w.len() as u64 == live.end - live.start => file.differs(live.start, w),
+                _ => Some(0),
+            };
+            if at.is_some() {
+                out.push((
+                    Invariant::ReadsLatest,
+                    format!(
+                        "entry {id}: clean chunk {} ({live:?}) on disk is not its base version {:?} (first differing byte at +{at:?})",
+                        c.index,
+                        base.map(|b| &b.etag),
+                    ),
+                ));
+            }
+        }
+        if out.len() == found_before {
+            disk.set_last_check(id, Some(Layout::of(r)), from_disk - from_disk_before);
+        }
+    }
+    if all_at_rest && from_disk > cached {
+        out.push((
+            Invariant::Bookkeeping,
+            format!(
+                "{cached} bytes cached, but the cache files hold {from_disk} allocated bytes (besides what a crash left)"
+            ),
+        ));
+    }
+    out
+}
+
+/// True when a crash may leave byte `i` of `f` as `v` (one of its crash candidates).
+fn may_be(f: &crate::model::MFile, i: usize, v: u8) -> bool {
+    f.cands
+        .get(i)
+        .is_some_and(|s| s[usize::from(v / 64)] & (1 << (v % 64)) != 0)
+}
+
+/// The model's content of every key it knows exactly, against the core's entries, the
+/// bucket and the disk; only while the client has no request in flight that changes a file
+/// or the namespace (`client_settled`: the model moves with the replies) and for entries at
+/// rest (a conflict copy's zeros become dirty when they land):
+///
+/// - invariant 1: every byte in which the content differs from the entry's base version (the
+///   bucket's bytes its clean bytes come from; every byte when it has none) is dirty, or
+///   nothing would ever upload it; a byte observed after a crash and not written since may
+///   instead hold any of its crash candidates (an upload that landed before the crash may
+///   bring one back). So `Core::dirty_bytes` is at least the number of bytes that must be
+///   dirty (invariant 7). A key with no entry is in the bucket as the model has it.
+/// - invariant 2: the entry's size is the model's, and its cache file holds the content at
+///   its dirty bytes.
+fn dirty_covers_model(
+    core: &Core,
+    model: &Model,
+    s3: &S3,
+    disk: &Disk,
+    client_settled: bool,
+    records: &mut Records,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !client_settled {
+        return out;
+    }
+    let mut differing = 0u64;
+    for (key, f) in &model.files {
+        if f.disturbed || f.lost || f.exists != Some(true) {
+            continue;
+        }
+        let Some(now) = &f.now else {
+            continue;
+        };
+        let Some((id, _)) = core.lookup(key) else {
+            let remote = s3.objects.get(key).map(|o| &o.data[..]);
+            if remote != Some(&now[..]) {
+                out.push((
+                    Invariant::AcknowledgedDurable,
+                    format!(
+                        "{key:?}: the cache has no entry for it, and the bucket holds {:?} bytes, not the model's {}",
+                        remote.map(|r| r.len()),
+                        now.len()
+                    ),
+                ));
+            }
+            continue;
+        };
+        let Some(r) = records.get(core, id) else {
+            continue;
+        };
+        if r.local_size != now.len() as u64 {
+            out.push((
+                Invariant::ReadsLatest,
+                format!(
+                    "{key:?}: entry {id} has size {}, the model {}",
+                    r.local_size,
+                    now.len()
+                ),
+            ));
+            continue;
+        }
+        let base: &[u8] = match &r.base {
+            Some(b) => match s3.versions.get(&b.etag) {
+                Some(v) => v,
+                None => continue,
+            },
+            None => &[],
+        };
+        if !core.entry_at_rest(id) {
+            // A job's operations are in flight: the record changes when it completes (a
+            // conflict copy's zeros become dirty when they land).
+            continue;
+        }
+        let len = now.len();
+        let base_of = |a: usize, b: usize| base.get(a.min(base.len())..b.min(base.len()));
+        // Bytes of `a..b` in which the content differs from the base (past its end: all).
+        let differ = |a: usize, b: usize| {
+            let want = base_of(a, b).unwrap_or(&[]);
+            let n = now[a..b].iter().zip(want).filter(|(x, y)| x != y).count();
+            n + (b - a - want.len())
+        };
+        let mut lost = RangeSet::new();
+        let mut at = 0usize;
+        let ends = r.dirty.iter().map(|d| {
+            let lo = (d.offset as usize).min(len);
+            (lo, ((d.offset + d.len) as usize).min(len))
+        });
+        for (lo, hi) in ends.chain([(len, len)]) {
+            // A gap between dirty extents: the content equals the base there.
+            if at < lo && base_of(at, lo) != Some(&now[at..lo]) {
+                let mut run = None;
+                let bytes = now[at..lo].iter().map(Some).chain([None]);
+                for (i, v) in (at..).zip(bytes) {
+                    // A byte observed after a crash and not written since may be any of its
+                    // crash candidates: an upload that landed before the crash may bring one
+                    // back (the model's `loose` bytes).
+                    let differs = v.is_some_and(|v| {
+                        let b = base.get(i);
+                        b != Some(v)
+                            && !(f.loose.get(i).copied().unwrap_or(false)
+                                && b.is_some_and(|&b| may_be(f, i, b)))
+                    });
+                    differing += u64::from(differs);
+                    match (differs, run) {
+                        (true, None) => run = Some(i),
+                        (false, Some(s)) => {
+                            lost.add(s as u64..i as u64);
+                            run = None;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            differing += differ(lo, hi) as u64;
+            at = at.max(hi);
+        }
+        if !lost.is_empty() {
+            out.push((
+                Invariant::AcknowledgedDurable,
+                format!(
+                    "{key:?}: entry {id} differs from its base version ({:?}) in {} that are not dirty",
+                    r.base.as_ref().map(|b| &b.etag),
+                    describe_ranges(&lost)
+                ),
+            ));
+        }
+        let Some(file) = disk.file(id) else {
+            if !r.dirty.is_empty() {
+                out.push((
+                    Invariant::ReadsLatest,
+                    format!("{key:?}: entry {id} has dirty bytes but no cache file"),
+                ));
+            }
+            continue;
+        };
+        for d in &r.dirty {
+            let range = d.offset.min(len as u64)..(d.offset + d.len).min(len as u64);
+            let want = &now[range.start as usize..range.end as usize];
+            if let Some(at) = file.differs(range.start, want) {
+                out.push((
+                    Invariant::ReadsLatest,
+                    format!(
+                        "{key:?}: the cache file of entry {id} differs from the latest write in dirty bytes {range:?} (first at +{at:?})"
+                    ),
+                ));
+                break;
+            }
+        }
+    }
+    let dirty = core.dirty_bytes();
+    if dirty < differing {
+        out.push((
+            Invariant::Bookkeeping,
+            format!("{dirty} dirty bytes, fewer than the {differing} in which the files differ from their base versions"),
+        ));
+    }
+    out
+}
+
 /// Invariant 6 after a recovery: each entry the core rebuilt from `recovered` equals its
 /// record there.
 pub fn recovered_entries(recovered: &Recovered, core: &Core) -> Vec<Finding> {
@@ -338,6 +835,18 @@ fn first_difference(core: &Recovered, index: &Recovered) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minus_sorted_removes_every_covered_byte() {
+        let a = [0..10, 20..30, 40..50];
+        let b = [2..3, 5..22, 25..26, 29..45, 60..70];
+        assert_eq!(
+            minus_sorted(&a, &b),
+            vec![0..2, 3..5, 22..25, 26..29, 45..50]
+        );
+        assert_eq!(minus_sorted(&a, &[]), a.to_vec());
+        assert!(minus_sorted(&a, &[0..60, 60..100]).is_empty());
+    }
 
     #[test]
     fn numbers_follow_the_docs() {

@@ -332,6 +332,12 @@ impl World {
         let stats = self.core.read_stats();
         self.found(checker::counters_forward(&self.last_stats, &stats));
         self.last_stats = stats;
+        // The model moves with replies: a request in flight that changes files may have
+        // changed the core already.
+        let settled = !matches!(&self.pending, Some((_, op)) if !matches!(op, Op::Read { .. } | Op::Fsync { .. } | Op::Close { .. } | Op::Stat { .. } | Op::List { .. }));
+        let (disk, model) = (&mut self.disk, &self.model);
+        let figures = checker::cache_figures(&self.core, disk, model, &self.s3, settled);
+        self.found(figures);
     }
 
     fn on_event(&mut self, e: Event) {

@@ -79,6 +79,20 @@ fn catches_a_new_mtime_that_never_reaches_the_bucket() {
     assert_caught(PlantedBug::SetMtimeQueuesNoUpload);
 }
 
+/// Caught by the per-step comparison of the dirty ranges with the model
+/// (`checker::dirty_covers_model`), long before the byte would be missing from the bucket.
+#[test]
+fn catches_a_written_byte_left_out_of_the_dirty_bytes() {
+    let bug = PlantedBug::WriteDirtiesShort;
+    let (seed, v) = first_catch(bug, SEED_BUDGET).expect("caught");
+    eprintln!("{bug:?} caught at seed {seed}: {v}");
+    let by_figures = ["that are not dirty", "that no chunk of it accounts for"];
+    assert!(
+        by_figures.iter().any(|m| v.detail.contains(m)),
+        "caught first by another check: {v}"
+    );
+}
+
 #[test]
 fn the_unplanted_core_passes_the_same_seeds() {
     // The planted tests are meaningful only if the correct core passes these seeds.

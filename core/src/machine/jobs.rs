@@ -686,7 +686,10 @@ impl Core {
                         e.mtime_ms = Some(now_ms);
                         // Writes share the current generation, so adjacent dirty ranges merge;
                         // an upload's start moves the entry to a new one (`start_upload`).
-                        e.write_landed(offset..end, atime, cs);
+                        let short = self.cfg.planted(Bug::WriteDirtiesShort)
+                            && end - offset > 1
+                            && end <= e.base_size();
+                        e.write_landed(offset + u64::from(short)..end, atime, cs);
                         self.ensure_upload_queued(eid);
                         self.reply(
                             req,
