@@ -5,8 +5,21 @@
 use silt_core::{Attr, FileKind};
 use silt_tokio::{CacheManager, Result};
 
-/// Names asked for per engine page.
-const PAGE: u32 = 512;
+/// Names asked for in the first page of a listing: S3's largest page (ListObjectsV2 answers
+/// at most 1 000 names, however many are asked for).
+const FIRST_PAGE: u32 = 1_000;
+
+/// The most names asked for in one page.
+///
+/// Each page asks for twice as many names as the one before, up to this. S3 still answers
+/// 1 000 at a time, so nothing changes there; a server that answers what is asked for sends
+/// a directory of N names in O(log N) pages instead of N / 1 000. That matters where a page
+/// costs the server time in proportion to the whole directory rather than to the page
+/// (s3s-fs walks and stats every object under the prefix for every page): there a fixed
+/// page size makes listing N names cost O(N^2), and `ls -l` of 10 000 names spent nearly
+/// all its time in the server. The bound keeps one answer's memory in check (a page of
+/// 64 000 names is about 16 MB of XML).
+const MAX_PAGE: u32 = 64_000;
 
 /// One name of a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +47,8 @@ pub struct DirStream {
     names: Vec<Listed>,
     /// Where the next page starts; `None` once the listing has ended.
     after: Option<String>,
+    /// Names to ask for in the next page.
+    page: u32,
     done: bool,
 }
 
@@ -45,6 +60,7 @@ impl DirStream {
             path,
             names: Vec::new(),
             after: None,
+            page: FIRST_PAGE,
             done: false,
         }
     }
@@ -58,8 +74,9 @@ impl DirStream {
     pub async fn get(&mut self, manager: &CacheManager, index: usize) -> Result<Option<&Listed>> {
         while self.names.len() <= index && !self.done {
             let (entries, next) = manager
-                .list(&self.dir_key, self.after.as_deref(), PAGE)
+                .list(&self.dir_key, self.after.as_deref(), self.page)
                 .await?;
+            self.page = next_page(self.page);
             for e in entries {
                 if let Some(listed) = name_in(&self.dir_key, e.key, e.attr) {
                     self.names.push(listed);
@@ -72,6 +89,11 @@ impl DirStream {
         }
         Ok(self.names.get(index))
     }
+}
+
+/// The size of the page after one of `page` names.
+fn next_page(page: u32) -> u32 {
+    page.saturating_mul(2).min(MAX_PAGE)
 }
 
 /// The name of `key` inside the directory `dir_key`, or `None` for keys a directory cannot
@@ -99,6 +121,22 @@ mod tests {
             mtime_ms: 0,
             version: String::new(),
         }
+    }
+
+    #[test]
+    fn pages_double_up_to_the_bound() {
+        let mut page = FIRST_PAGE;
+        let mut sizes = vec![page];
+        let mut listed = u64::from(page);
+        while listed < 10_000 {
+            page = next_page(page);
+            sizes.push(page);
+            listed += u64::from(page);
+        }
+        // 10 000 names in 4 pages, not 10 (or 20 of 512).
+        assert_eq!(sizes, vec![1_000, 2_000, 4_000, 8_000]);
+        assert_eq!(next_page(MAX_PAGE / 2 + 1), MAX_PAGE);
+        assert_eq!(next_page(MAX_PAGE), MAX_PAGE);
     }
 
     #[test]

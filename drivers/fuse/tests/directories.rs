@@ -235,3 +235,54 @@ fn ls_l_of_a_listed_directory_asks_the_server_for_nothing_per_name() {
     let report = bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
     assert!(report.clean, "{report:?}");
 }
+
+#[test]
+fn ls_l_of_a_large_directory_asks_for_pages_that_grow() {
+    require_fuse();
+    let rt = runtime();
+    let root = tempfile::tempdir().expect("tempdir");
+    let buckets = root.path().join("buckets");
+    let cache = root.path().join("cache");
+    let mnt = root.path().join("mnt");
+    fs::create_dir_all(&mnt).expect("mount point");
+    let _guard = DetachOnDrop(mnt.clone());
+    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
+    server.ensure_bucket(BUCKET).expect("bucket");
+    // Written as plain files in the server's folder (s3s-fs serves them as objects): 5 000
+    // PUTs would take most of the test's time.
+    const N: usize = 5_000;
+    let folder = object_file(&buckets, "wide");
+    fs::create_dir_all(&folder).expect("folder of the directory");
+    for i in 0..N {
+        fs::write(folder.join(format!("f{i:05}")), format!("{i}")).expect("object file");
+    }
+    let caps = bounded(&rt, "probe", remote(&server)).capabilities();
+    let cfg = server.remote_config(BUCKET);
+    let counted = bounded(&rt, "connect", async move {
+        let s3 = silt_s3::S3Remote::connect(&cfg).await;
+        s3.set_capabilities(caps);
+        std::sync::Arc::new(support::gets::Counting::new(s3))
+    });
+    let manager = bounded(&rt, "engine", engine_on(&cache, &counted, caps));
+    let mounted = mount(&rt, manager, &mnt);
+
+    assert!(fs::metadata(mnt.join("wide")).expect("stat").is_dir());
+    let (lists, heads) = (counted.lists(), counted.heads());
+    let mut sizes = 0;
+    let mut count = 0;
+    for entry in fs::read_dir(mnt.join("wide")).expect("read_dir") {
+        sizes += entry.expect("entry").metadata().expect("metadata").len();
+        count += 1;
+    }
+    assert_eq!(count, N, "every name listed once");
+    let want: u64 = (0..N).map(|i| i.to_string().len() as u64).sum();
+    assert_eq!(sizes, want, "every size as the listing gave it");
+    assert_eq!(counted.heads(), heads, "no HEAD per name");
+    // 1 000, then 2 000, then 4 000 names asked for: 3 pages where a server answers what it
+    // is asked (s3s-fs, whose every page costs a walk of the whole directory), not one page
+    // per 1 000 names (5) or 512 (10). S3 answers 1 000 at a time whatever is asked.
+    let pages = counted.lists() - lists;
+    assert_eq!(pages, 3, "ListObjectsV2 pages for {N} names");
+    let report = bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
+    assert!(report.clean, "{report:?}");
+}

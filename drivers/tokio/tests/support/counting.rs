@@ -14,6 +14,7 @@ pub struct Counting<S> {
     gets: AtomicU64,
     heads: AtomicU64,
     lists: AtomicU64,
+    list_nanos: AtomicU64,
     writes: AtomicU64,
     tokens: Mutex<Vec<String>>,
     fail_writes: AtomicBool,
@@ -28,6 +29,7 @@ impl<S> Counting<S> {
             gets: AtomicU64::new(0),
             heads: AtomicU64::new(0),
             lists: AtomicU64::new(0),
+            list_nanos: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             tokens: Mutex::new(Vec::new()),
             fail_writes: AtomicBool::new(false),
@@ -95,6 +97,11 @@ impl<S> Counting<S> {
     /// ListObjectsV2 pages asked for so far (`list_page`).
     pub fn lists(&self) -> u64 {
         self.lists.load(Ordering::SeqCst)
+    }
+
+    /// Time spent waiting for those listing pages, added up.
+    pub fn list_time(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.list_nanos.load(Ordering::SeqCst))
     }
 
     /// PUTs and multipart completions sent so far.
@@ -190,7 +197,11 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
         max_keys: u32,
     ) -> Result<silt_core::RemotePage> {
         self.lists.fetch_add(1, Ordering::SeqCst);
-        self.inner.list_page(prefix, start_after, max_keys).await
+        let start = std::time::Instant::now();
+        let page = self.inner.list_page(prefix, start_after, max_keys).await;
+        let took = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.list_nanos.fetch_add(took, Ordering::SeqCst);
+        page
     }
 
     async fn list(&self, prefix: &str, delimiter: Option<&str>) -> Result<Listing> {
