@@ -138,6 +138,62 @@ fn a_key_with_a_journaled_delete_is_gone_before_the_delete_runs() {
     assert_eq!(next, None);
 }
 
+/// A page asked after an unlink was answered, but answered by the server from before the
+/// delete ran (the listing and the delete crossed): the deleted name is still not shown.
+#[test]
+fn a_page_that_crossed_the_delete_of_an_unlinked_name_does_not_show_it() {
+    let mut w = World::new(small_config());
+    w.put_object("d/a", b"a");
+    w.put_object("d/b", b"b");
+    assert_eq!(kind(&mut w, "d/b"), Some((FileKind::File, 1)));
+    let r = w.request(Request::Unlink { key: "d/b".into() });
+    for _ in 0..20 {
+        w.answer_remote_where(|op| matches!(op, RemoteOp::Head { .. }));
+        w.run_local();
+        w.run_index();
+    }
+    assert_eq!(w.reply(r), Some(&Ok(Reply::Unlinked)));
+    let list = w.request(Request::List {
+        dir: "d/".into(),
+        after: None,
+        max: 100,
+    });
+    // The server answers the listing first (it still holds d/b)...
+    let at = w
+        .remote
+        .iter()
+        .position(|(_, op)| matches!(op, RemoteOp::List { .. }))
+        .expect("the listing is out");
+    let (id, op) = w.remote.remove(at).expect("listing");
+    let stale = w.bucket.perform(&op, w.now);
+    // ...then the delete runs and is answered, and only then the listing's answer arrives.
+    for _ in 0..50 {
+        if w.answer_remote_where(|op| matches!(op, RemoteOp::Delete { .. } | RemoteOp::Head { .. }))
+            .is_none()
+        {
+            w.run_local();
+            w.run_index();
+            w.tick(50);
+        }
+        if !w.bucket.objects.contains_key("d/b") {
+            break;
+        }
+    }
+    assert!(!w.bucket.objects.contains_key("d/b"), "the delete ran");
+    w.input(silt_core::Input::Remote(id, stale));
+    match w.reply(list) {
+        Some(Ok(Reply::Listing { entries, .. })) => {
+            let names: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(
+                names,
+                ["d/a"],
+                "a name unlinked before the listing was asked"
+            );
+        }
+        other => panic!("list: {other:?}"),
+    }
+}
+
 #[test]
 fn a_page_overlays_local_files_and_subdirectories_on_the_remote_names() {
     let mut w = World::new(small_config());

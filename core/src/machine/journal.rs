@@ -586,7 +586,10 @@ impl Core {
         let token = j.rec.token.clone();
         match (checked, result) {
             (false, Ok(RemoteOk::Head(info))) => match info {
-                None => self.remove_record(jid),
+                None => {
+                    self.stat_cache.deleted(&path);
+                    self.remove_record(jid)
+                }
                 Some(i)
                     if Some(&i.etag) == etag.as_ref()
                         || (!token.is_empty() && i.token.as_ref() == Some(&token)) =>
@@ -605,7 +608,10 @@ impl Core {
                     self.remove_record(jid);
                 }
             },
-            (true, Ok(_)) | (_, Err(RemoteError::NotFound)) => self.remove_record(jid),
+            (true, Ok(_)) | (_, Err(RemoteError::NotFound)) => {
+                self.stat_cache.deleted(&path);
+                self.remove_record(jid)
+            }
             (true, Err(RemoteError::PreconditionFailed)) if !token.is_empty() => {
                 self.start_delete_check(jid, path)
             }

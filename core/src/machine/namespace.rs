@@ -44,6 +44,14 @@ pub(crate) struct StatCache {
     /// Bumped by every local change of a name: an answer asked for before one is not
     /// remembered (it may predate the change).
     changes: u64,
+    /// Listings in flight, by the `changes` at which they were sent.
+    lists_out: BTreeMap<u64, u32>,
+    /// Keys whose journaled delete finished while a listing was in flight, by the `changes`
+    /// at which it finished (and the reverse): a page asked before the delete landed may
+    /// still name the key, which the caller had already seen removed. Kept only while a
+    /// listing older than the delete is out.
+    deleted_at: BTreeMap<u64, String>,
+    deleted_keys: BTreeMap<String, u64>,
 }
 
 /// Entries the cache remembers at most; the oldest go first.
@@ -86,6 +94,49 @@ impl StatCache {
     fn remove(&mut self, key: &str) {
         if let Some((t, _)) = self.known.remove(key) {
             self.by_expiry.remove(&(t, key.to_string()));
+        }
+    }
+
+    /// The journaled delete of `key` finished (the key is gone from the server, or never
+    /// was): a change of the name, and hidden from the pages of listings already out.
+    pub fn deleted(&mut self, key: &str) {
+        self.forget(key);
+        if self.lists_out.is_empty() {
+            return;
+        }
+        if let Some(old) = self.deleted_keys.insert(key.to_string(), self.changes) {
+            self.deleted_at.remove(&old);
+        }
+        self.deleted_at.insert(self.changes, key.to_string());
+    }
+
+    /// True when the delete of `key` finished after a listing sent at `epoch`.
+    fn deleted_since(&self, key: &str, epoch: u64) -> bool {
+        self.deleted_keys.get(key).is_some_and(|&at| at > epoch)
+    }
+
+    fn list_sent(&mut self) -> u64 {
+        *self.lists_out.entry(self.changes).or_insert(0) += 1;
+        self.changes
+    }
+
+    /// A listing sent at `epoch` was answered: deletes no listing still out predates are
+    /// forgotten. O(forgotten).
+    fn list_answered(&mut self, epoch: u64) {
+        if let Some(n) = self.lists_out.get_mut(&epoch) {
+            *n -= 1;
+            if *n == 0 {
+                self.lists_out.remove(&epoch);
+            }
+        }
+        let oldest = self.lists_out.keys().next().copied().unwrap_or(u64::MAX);
+        while let Some((&at, _)) = self.deleted_at.first_key_value() {
+            if at > oldest {
+                break;
+            }
+            if let Some(key) = self.deleted_at.remove(&at) {
+                self.deleted_keys.remove(&key);
+            }
         }
     }
 }
@@ -266,7 +317,7 @@ impl Core {
             req,
             dir: dir.clone(),
             after: after.clone(),
-            epoch: self.stat_cache.changes,
+            epoch: self.stat_cache.list_sent(),
         };
         // After a subdirectory, ask for the names past everything below it: the server
         // would list the subdirectory again for any key below it after its name.
@@ -293,13 +344,17 @@ impl Core {
         let page = match result {
             Ok(RemoteOk::Listed(page)) => page,
             Ok(other) => {
+                self.stat_cache.list_answered(epoch);
                 let e = FileError::Io(format!("unexpected answer {other:?}"));
                 return self.reply(req, Err(e));
             }
-            Err(e) => return self.reply(req, Err(FileError::Io(format!("object store: {e}")))),
+            Err(e) => {
+                self.stat_cache.list_answered(epoch);
+                return self.reply(req, Err(FileError::Io(format!("object store: {e}"))));
+            }
         };
-        let remember = epoch == self.stat_cache.changes;
-        let (entries, next) = self.overlay(&dir, after.as_deref(), page, remember);
+        let (entries, next) = self.overlay(&dir, after.as_deref(), page, epoch);
+        self.stat_cache.list_answered(epoch);
         // A subdirectory the server lists may hold nothing but keys deleted here: ask.
         let mut doubtful = Vec::new();
         for e in &entries {
@@ -364,8 +419,9 @@ impl Core {
         dir: &str,
         after: Option<&str>,
         page: RemotePage,
-        remember: bool,
+        epoch: u64,
     ) -> (Vec<DirEntry>, Option<String>) {
+        let remember = epoch == self.stat_cache.changes;
         let mut remote: BTreeMap<String, Attr> = BTreeMap::new();
         for o in page.objects {
             // The marker of the directory itself is not a name in it.
@@ -399,7 +455,8 @@ impl Core {
                 continue;
             }
             let hidden = !key.ends_with('/') && !self.names.contains_key(&key) && {
-                !show_deleted && self.pending_delete(&key)
+                !show_deleted
+                    && (self.pending_delete(&key) || self.stat_cache.deleted_since(&key, epoch))
             };
             if !hidden {
                 names.insert(key, attr);
