@@ -375,8 +375,10 @@ pub fn cache_figures(
 ///   is set, bytes some chunk held at an earlier check or a failed write left (a known gap:
 ///   the core drops some chunks without punching them; docs/simulator.md);
 /// - invariant 2: every clean chunk's live bytes on disk (holes read as zeros) equal the
-///   entry's base version in the bucket, unless a crash may have changed them since they
-///   were last written (the core finds such a chunk by its CRC and treats it as absent);
+///   entry's base version in the bucket, unless a crash or a failed write may have changed
+///   them since they were last written (the core finds such a chunk by its CRC and treats it
+///   as absent; seed 18789: an upload's success marks clean, with the CRC it sent, a chunk a
+///   failed write has overwritten in part since);
 /// - invariant 7: when every file's entry is at rest, the files' allocated bytes (but the
 ///   exempt ones) are at most `Core::cached_bytes`. (Not equal: the cache counts whole
 ///   chunks, and an extension's zeros are dirty bytes in holes.)

@@ -49,7 +49,7 @@ struct File {
     log: Vec<Change>,
     /// Bytes that may differ from what the core's index says of them: after a crash, every
     /// byte (an operation fsynced whose index commit the crash lost is as likely as one
-    /// lost), until written, zeroed or cut off again.
+    /// lost), and the bytes a failed write left, until written, zeroed or cut off again.
     suspect: RangeSet,
     /// Allocated bytes that no chunk of the core's accounted for after the last crash (set by
     /// the checker), until they are punched or belong to a chunk again.
@@ -184,6 +184,9 @@ impl Disk {
                     if n > 0 {
                         f.change(Change::Write(*offset, data.slice(..n as usize)));
                         f.once_held.add(*offset..offset + n);
+                        // The core knows only that the write failed: what is there now is
+                        // not what it last wrote (it checks such bytes by their CRC).
+                        f.suspect.add(*offset..offset + n);
                     }
                     return Err(LocalError::NoSpace);
                 }
@@ -386,8 +389,8 @@ impl<'a> CacheFile<'a> {
         have.iter().chain(zeros).zip(want).position(|(a, b)| a != b)
     }
 
-    /// Bytes a crash may have left other than the core's index says: every byte after a
-    /// crash, until written, zeroed or cut off.
+    /// Bytes that may differ from what the core's index says: every byte after a crash, and
+    /// the bytes a failed write left, until written, zeroed or cut off.
     pub fn suspect(&self) -> &'a RangeSet {
         &self.0.suspect
     }
