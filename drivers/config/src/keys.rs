@@ -196,6 +196,16 @@ pub const KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "local_cache",
+        default: Some("true"),
+        doc: "Keep a crash-safe write-back cache on local disk: true, or false to read and \
+              write the bucket directly through memory (--no-local-cache).",
+        apply: |s, v| {
+            s.local_cache = values::boolean(v)?;
+            Ok(())
+        },
+    },
+    Key {
         name: "conflict_policy",
         default: Some("keep-both"),
         doc: "When the object changed remotely under a local change: keep-both keeps the remote \

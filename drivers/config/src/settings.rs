@@ -66,6 +66,9 @@ pub struct Settings {
     pub upload_retry_max: Duration,
     /// `close()` waits for the same durable commit as `fsync()`.
     pub fsync_on_close: bool,
+    /// Serve files through the local disk cache (`--local-cache`, the default); `false`
+    /// reads and writes the bucket directly through memory (`--no-local-cache`).
+    pub local_cache: bool,
     /// What a conflict does.
     pub conflict_policy: ConflictPolicy,
     /// Address of the Prometheus metrics endpoint; `None`: off.
@@ -89,6 +92,7 @@ impl Default for Settings {
             upload_retry_initial: Duration::from_secs(1),
             upload_retry_max: Duration::from_secs(300),
             fsync_on_close: true,
+            local_cache: true,
             conflict_policy: ConflictPolicy::KeepBoth,
             metrics_addr: None,
             memory_limit: 1024 * MIB,

@@ -7,14 +7,24 @@ use crate::handle::Handle;
 use crate::options::Options;
 use crate::retry::retried;
 use crate::Shared;
-use silt_core::{Attr, DirEntry, FileKind, OpenFlags};
+use silt_core::{Attr, DirEntry, FileKind, ObjectInfo, OpenFlags};
 use silt_remote::{ErrorKind, ObjectStore};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// S3's longest key.
 const MAX_KEY: usize = 1024;
+
+/// What a key names in the bucket.
+enum Found {
+    /// An object.
+    File(ObjectInfo),
+    /// A directory: a marker or names below `key/`.
+    Dir,
+    /// Nothing.
+    Nothing,
+}
 
 /// A file open through one or more handles.
 #[derive(Debug)]
@@ -30,6 +40,10 @@ pub struct Bucket<S: ObjectStore + 'static> {
     shared: Arc<Shared<S>>,
     /// Open files by key.
     open: Mutex<HashMap<String, Arc<OpenFile>>>,
+    /// Directories this mount made (their markers' keys, ending with `/`), until removed or
+    /// renamed: a server that does not list an empty directory's marker (s3s-fs keeps it as
+    /// an empty folder and lists nothing) still shows them while mounted.
+    made_dirs: Mutex<BTreeSet<String>>,
 }
 
 fn check_key(key: &str) -> Result<()> {
@@ -61,6 +75,7 @@ impl<S: ObjectStore + 'static> Bucket<S> {
                 instance,
             }),
             open: Mutex::new(HashMap::new()),
+            made_dirs: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -72,6 +87,21 @@ impl<S: ObjectStore + 'static> Bucket<S> {
     fn table(&self) -> MutexGuard<'_, HashMap<String, Arc<OpenFile>>> {
         // Every change is one insert or remove: a poisoned table is still consistent.
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn made_dirs(&self) -> MutexGuard<'_, BTreeSet<String>> {
+        self.made_dirs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Directories made here at or below `dir_key` (ending with `/`, or `""`).
+    fn made_below(&self, dir_key: &str) -> Vec<String> {
+        self.made_dirs()
+            .range(dir_key.to_string()..)
+            .take_while(|k| k.starts_with(dir_key))
+            .cloned()
+            .collect()
     }
 
     fn opened(&self, key: &str) -> Option<Arc<OpenFile>> {
@@ -128,22 +158,57 @@ impl<S: ObjectStore + 'static> Bucket<S> {
                 return Ok(file_attr(s.size, s.mtime_ms, s.version()));
             }
         }
-        let head = retried(self.shared.opts.retry_for, || self.shared.store.head(key))
+        match self.find(key).await? {
+            Found::File(info) => Ok(file_attr(info.size, info.mtime_ms, info.etag)),
+            Found::Dir => Ok(Attr::directory(0)),
+            Found::Nothing => Err(Error::NotFound),
+        }
+    }
+
+    /// What `key` names: HeadObject, then the listing below `key/`. A HEAD that fails is
+    /// not retried before the listing is asked: some servers that keep objects as files
+    /// cannot answer a HEAD of a directory's name (s3s-fs answers 500).
+    async fn find(&self, key: &str) -> Result<Found> {
+        let retry_for = self.shared.opts.retry_for;
+        if !self.made_below(&format!("{key}/")).is_empty() {
+            return Ok(Found::Dir);
+        }
+        match self.shared.store.head(key).await {
+            Ok(Some(info)) => return Ok(Found::File(info)),
+            Ok(None) => {
+                return Ok(if self.is_dir(key).await? {
+                    Found::Dir
+                } else {
+                    Found::Nothing
+                })
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return Ok(if self.is_dir(key).await? {
+                    Found::Dir
+                } else {
+                    Found::Nothing
+                })
+            }
+            Err(e) => {
+                tracing::debug!(key, error = %e, "HEAD failed; asking the listing");
+                if self.is_dir(key).await? {
+                    return Ok(Found::Dir);
+                }
+            }
+        }
+        match retried(retry_for, || self.shared.store.head(key))
             .await
-            .map_err(Error::remote)?;
-        if let Some(info) = head {
-            return Ok(file_attr(info.size, info.mtime_ms, info.etag));
+            .map_err(Error::remote)?
+        {
+            Some(info) => Ok(Found::File(info)),
+            None => Ok(Found::Nothing),
         }
-        if self.is_dir(key).await? {
-            return Ok(Attr::directory(0));
-        }
-        Err(Error::NotFound)
     }
 
     /// Whether names are below `key/` (a marker, objects, or open files).
     async fn is_dir(&self, key: &str) -> Result<bool> {
         let dir_key = format!("{key}/");
-        if !self.open_below(&dir_key).is_empty() {
+        if !self.open_below(&dir_key).is_empty() || !self.made_below(&dir_key).is_empty() {
             return Ok(true);
         }
         let page = retried(self.shared.opts.retry_for, || {
@@ -182,15 +247,16 @@ impl<S: ObjectStore + 'static> Bucket<S> {
             .collect();
         let last = names.iter().map(|e| e.key.clone()).max();
         let next = if page.truncated { last.clone() } else { None };
-        // Open files: their own size and time; new ones (and their directories) added
-        // where they fall in this page.
+        // Open files (their own size and time) and directories made here, added where they
+        // fall in this page.
+        let mut local: Vec<DirEntry> = Vec::new();
         for (key, f) in self.open_below(dir) {
             let s = f.state.lock().await;
             if s.unlinked || s.key != key {
                 continue;
             }
             let rest = &key[dir.len()..];
-            let listed = match rest.find('/') {
+            local.push(match rest.find('/') {
                 Some(i) => DirEntry {
                     key: format!("{dir}{}", &rest[..=i]),
                     attr: Attr::directory(0),
@@ -199,7 +265,18 @@ impl<S: ObjectStore + 'static> Bucket<S> {
                     key: key.clone(),
                     attr: file_attr(s.size, s.mtime_ms, s.version()),
                 },
-            };
+            });
+        }
+        for made in self.made_below(dir) {
+            let rest = &made[dir.len()..];
+            if let Some(i) = rest.find('/').filter(|&i| i > 0) {
+                local.push(DirEntry {
+                    key: format!("{dir}{}", &rest[..=i]),
+                    attr: Attr::directory(0),
+                });
+            }
+        }
+        for listed in local {
             let in_page = after.is_none_or(|a| listed.key.as_str() > a)
                 && next.as_deref().is_none_or(|n| listed.key.as_str() <= n);
             if !in_page {
@@ -225,25 +302,21 @@ impl<S: ObjectStore + 'static> Bucket<S> {
                 if flags.create && flags.exclusive {
                     return Err(Error::Exists);
                 }
-                let handle = self.attach(key, &f)?;
+                let Some(handle) = self.attach(key, &f) else {
+                    // Its last handle closed meanwhile: open it afresh.
+                    continue;
+                };
                 if flags.truncate {
                     handle.truncate(0).await?;
                 }
                 return Ok(handle);
             }
-            let head = retried(self.shared.opts.retry_for, || self.shared.store.head(key))
-                .await
-                .map_err(Error::remote)?;
-            let base = match head {
-                Some(_) if flags.create && flags.exclusive => return Err(Error::Exists),
-                Some(info) => Some((Base { etag: info.etag }, info.size, info.mtime_ms)),
-                None if flags.create => {
-                    if self.is_dir(key).await? {
-                        return Err(Error::Busy(format!("{key} is a directory")));
-                    }
-                    None
-                }
-                None => return Err(Error::NotFound),
+            let base = match self.find(key).await? {
+                Found::File(_) if flags.create && flags.exclusive => return Err(Error::Exists),
+                Found::File(info) => Some((Base { etag: info.etag }, info.size, info.mtime_ms)),
+                Found::Dir => return Err(Error::IsDirectory),
+                Found::Nothing if flags.create => None,
+                Found::Nothing => return Err(Error::NotFound),
             };
             let size = base.as_ref().map(|b| b.1).unwrap_or(0);
             let file = Arc::new(OpenFile {
@@ -266,15 +339,16 @@ impl<S: ObjectStore + 'static> Bucket<S> {
         }
     }
 
-    fn attach(self: &Arc<Self>, key: &str, f: &Arc<OpenFile>) -> Result<Handle<S>> {
+    /// A new handle on the open file `f`, unless its last handle closed since it was found.
+    fn attach(self: &Arc<Self>, key: &str, f: &Arc<OpenFile>) -> Option<Handle<S>> {
         let table = self.table();
         if !table.get(key).is_some_and(|g| Arc::ptr_eq(g, f)) {
-            return Err(Error::Busy(format!("{key} was closed while opened")));
+            return None;
         }
         f.handles.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         drop(table);
         let size = f.state.try_lock().map(|s| s.size).unwrap_or(0);
-        Ok(Handle::new(self.clone(), f.clone(), size))
+        Some(Handle::new(self.clone(), f.clone(), size))
     }
 
     /// Removes the object `key` (an open file goes on unnamed and is not stored).
@@ -290,18 +364,15 @@ impl<S: ObjectStore + 'static> Bucket<S> {
             s.unlinked = true;
             s.drop_stream(&shared).await;
         }
-        let head = retried(self.shared.opts.retry_for, || self.shared.store.head(key))
-            .await
-            .map_err(Error::remote)?;
-        match head {
-            Some(_) => retried(self.shared.opts.retry_for, || {
+        match self.find(key).await? {
+            Found::File(_) => retried(self.shared.opts.retry_for, || {
                 self.shared.store.delete(key, None)
             })
             .await
             .map_err(Error::remote),
-            None if was_open => Ok(()),
-            None if self.is_dir(key).await? => Err(Error::Busy(format!("{key} is a directory"))),
-            None => Err(Error::NotFound),
+            Found::Dir => Err(Error::IsDirectory),
+            Found::Nothing if was_open => Ok(()),
+            Found::Nothing => Err(Error::NotFound),
         }
     }
 
@@ -324,7 +395,10 @@ impl<S: ObjectStore + 'static> Bucket<S> {
         })
         .await;
         match put {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.made_dirs().insert(marker);
+                Ok(())
+            }
             Err(e) if e.kind == ErrorKind::PreconditionFailed => Err(Error::Exists),
             Err(e) => Err(Error::Remote(e)),
         }
@@ -334,7 +408,8 @@ impl<S: ObjectStore + 'static> Bucket<S> {
     pub async fn rmdir(&self, key: &str) -> Result<()> {
         check_key(key)?;
         let dir_key = format!("{key}/");
-        if !self.open_below(&dir_key).is_empty() {
+        let made = self.made_below(&dir_key);
+        if !self.open_below(&dir_key).is_empty() || made.iter().any(|m| *m != dir_key) {
             return Err(Error::NotEmpty);
         }
         let page = retried(self.shared.opts.retry_for, || {
@@ -346,14 +421,16 @@ impl<S: ObjectStore + 'static> Bucket<S> {
         if others {
             return Err(Error::NotEmpty);
         }
-        if page.objects.is_empty() {
+        if page.objects.is_empty() && made.is_empty() {
             return Err(Error::NotFound);
         }
         retried(self.shared.opts.retry_for, || {
             self.shared.store.delete(&dir_key, None)
         })
         .await
-        .map_err(Error::remote)
+        .map_err(Error::remote)?;
+        self.made_dirs().remove(&dir_key);
+        Ok(())
     }
 
     /// Renames the file `from` to `to` (replacing it): stored first if open with changes,
@@ -376,11 +453,10 @@ impl<S: ObjectStore + 'static> Bucket<S> {
             }
             None => None,
         };
-        let head = retried(self.shared.opts.retry_for, || self.shared.store.head(from))
-            .await
-            .map_err(Error::remote)?;
-        let Some(info) = head else {
-            return Err(Error::NotFound);
+        let info = match self.find(from).await? {
+            Found::File(info) => info,
+            Found::Dir => return Err(Error::IsDirectory),
+            Found::Nothing => return Err(Error::NotFound),
         };
         let etag = self.copy(from, &info.etag, info.size, to).await?;
         let deleted = retried(self.shared.opts.retry_for, || {
@@ -471,7 +547,8 @@ impl<S: ObjectStore + 'static> Bucket<S> {
                 self.shared.opts.dir_rename_limit
             )));
         }
-        if all.objects.is_empty() {
+        let made = self.made_below(&from_dir);
+        if all.objects.is_empty() && made.is_empty() {
             return Err(Error::NotFound);
         }
         for o in &all.objects {
@@ -488,6 +565,23 @@ impl<S: ObjectStore + 'static> Bucket<S> {
             retried(retry_for, || store.delete(&o.key, Some(&etag)))
                 .await
                 .map_err(Error::remote)?;
+        }
+        // Markers the listing did not show (see `made_dirs`) move too.
+        for m in made {
+            let dest = format!("{to_dir}{}", &m[from_dir.len()..]);
+            if !all.objects.iter().any(|o| o.key == m) {
+                let put = retried(retry_for, || {
+                    store.put(&dest, bytes::Bytes::new(), None, silt_remote::Meta::NONE)
+                })
+                .await;
+                put.map_err(Error::remote)?;
+                retried(retry_for, || store.delete(&m, None))
+                    .await
+                    .map_err(Error::remote)?;
+            }
+            let mut dirs = self.made_dirs();
+            dirs.remove(&m);
+            dirs.insert(dest);
         }
         Ok(())
     }

@@ -15,6 +15,9 @@ pub enum Error {
     /// The name exists already (EEXIST).
     #[error("already exists")]
     Exists,
+    /// The name is a directory (EISDIR).
+    #[error("is a directory")]
+    IsDirectory,
     /// The directory holds names (ENOTEMPTY).
     #[error("directory not empty")]
     NotEmpty,

@@ -2,8 +2,9 @@
 //! `readdir` asks for them, and kept for the life of the handle so that the kernel's
 //! offsets stay valid while the directory changes.
 
+use crate::backend::Backend;
 use silt_core::{Attr, FileKind};
-use silt_tokio::{CacheManager, Result};
+use silt_tokio::Result;
 
 /// Names asked for in the first page of a listing: S3's largest page (ListObjectsV2 answers
 /// at most 1 000 names, however many are asked for).
@@ -71,9 +72,9 @@ impl DirStream {
     }
 
     /// The name at `index`, fetching pages until it is there; `None` past the end.
-    pub async fn get(&mut self, manager: &CacheManager, index: usize) -> Result<Option<&Listed>> {
+    pub async fn get(&mut self, backend: &Backend, index: usize) -> Result<Option<&Listed>> {
         while self.names.len() <= index && !self.done {
-            let (entries, next) = manager
+            let (entries, next) = backend
                 .list(&self.dir_key, self.after.as_deref(), self.page)
                 .await?;
             self.page = next_page(self.page);

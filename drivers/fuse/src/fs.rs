@@ -1,10 +1,12 @@
-//! The FUSE filesystem: kernel requests translated into [`CacheManager`] calls.
+//! The FUSE filesystem: kernel requests translated into calls of the [`Backend`]: the
+//! cache's [`CacheManager`](silt_tokio::CacheManager), or the bucket without a disk cache.
 //!
 //! Every request that reaches the engine runs as a task on the engine's tokio runtime and
 //! answers the kernel from there, so the FUSE worker threads only decode and dispatch:
 //! requests run concurrently and one slow fetch never holds up the others.
 
 use crate::attrs::{fresh_file, now_ms, system_ms, Ownership};
+use crate::backend::Backend;
 use crate::dirs::DirStream;
 use crate::errno::errno;
 use crate::handles::{Handles, OpenFile};
@@ -43,7 +45,7 @@ pub struct FsOptions {
 #[derive(Debug)]
 pub struct Shared {
     rt: tokio::runtime::Handle,
-    manager: Arc<CacheManager>,
+    backend: Backend,
     inodes: Inodes,
     handles: Handles,
     opts: FsOptions,
@@ -57,14 +59,23 @@ impl Shared {
         &self.inodes
     }
 
-    /// The engine.
-    pub fn manager(&self) -> &Arc<CacheManager> {
-        &self.manager
+    /// What the files are served from.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
-    /// The engine, taking the shared state apart (once no request holds it).
-    pub fn into_manager(self) -> Arc<CacheManager> {
-        self.manager
+    /// The engine, when the mount has a disk cache.
+    pub fn manager(&self) -> Option<&Arc<CacheManager>> {
+        self.backend.manager()
+    }
+
+    /// The engine, taking the shared state apart (once no request holds it); `None`
+    /// without a disk cache.
+    pub fn into_manager(self) -> Option<Arc<CacheManager>> {
+        match self.backend {
+            Backend::Cached(m) => Some(m),
+            Backend::Direct(_) => None,
+        }
     }
 
     /// Closes every file the kernel left open (an unmount with open descriptors), after the
@@ -95,12 +106,16 @@ pub struct SiltFs {
 }
 
 impl SiltFs {
-    /// A filesystem over `manager`, whose requests run on `rt` (the engine's runtime).
-    pub fn new(rt: tokio::runtime::Handle, manager: Arc<CacheManager>, opts: FsOptions) -> SiltFs {
+    /// A filesystem over `backend`, whose requests run on `rt` (the engine's runtime).
+    /// Without a disk cache, `close` always waits for the bucket (`fsync_on_close`).
+    pub fn new(rt: tokio::runtime::Handle, backend: Backend, mut opts: FsOptions) -> SiltFs {
+        if matches!(backend, Backend::Direct(_)) {
+            opts.fsync_on_close = true;
+        }
         SiltFs {
             shared: Arc::new(Shared {
                 rt,
-                manager,
+                backend,
                 inodes: Inodes::new(),
                 handles: Handles::default(),
                 opts,
@@ -175,7 +190,7 @@ async fn release_file(s: &Shared, file: Arc<OpenFile>) {
 
 /// Sets the size of the file at `path` that no handle of the caller names.
 async fn truncate_path(s: &Shared, path: &str, size: u64) -> silt_tokio::Result<()> {
-    let handle = s.manager.open(path, false).await?;
+    let handle = s.backend.open(path, silt_core::OpenFlags::EXISTING).await?;
     let truncated = handle.truncate(size).await;
     let synced = if truncated.is_ok() && s.opts.fsync_on_close {
         handle.fsync().await
@@ -188,7 +203,7 @@ async fn truncate_path(s: &Shared, path: &str, size: u64) -> silt_tokio::Result<
 
 /// Sets the modification time of the file at `path` that no handle of the caller names.
 async fn set_mtime_path(s: &Shared, path: &str, mtime_ms: u64) -> silt_tokio::Result<()> {
-    let handle = s.manager.open(path, false).await?;
+    let handle = s.backend.open(path, silt_core::OpenFlags::EXISTING).await?;
     let set = handle.set_mtime(mtime_ms).await;
     let closed = handle.close().await;
     set.and(closed)
@@ -201,11 +216,11 @@ const RENAME_BUSY_WAIT: Duration = Duration::from_secs(60);
 /// uploaded, which the engine does not interrupt), waits and tries again, for
 /// [`RENAME_BUSY_WAIT`] at most, so that `mv` over a file just written succeeds instead of
 /// failing with EBUSY.
-async fn rename_when_free(manager: &CacheManager, from: &str, to: &str) -> silt_tokio::Result<()> {
+async fn rename_when_free(backend: &Backend, from: &str, to: &str) -> silt_tokio::Result<()> {
     let start = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(10);
     loop {
-        match manager.rename(from, to).await {
+        match backend.rename(from, to).await {
             Err(silt_tokio::Error::Busy(why)) if start.elapsed() < RENAME_BUSY_WAIT => {
                 tracing::debug!(from, to, why, "rename waits for an upload");
                 tokio::time::sleep(pause).await;
@@ -245,7 +260,7 @@ impl fuser::Filesystem for SiltFs {
             Err(e) => return reply.error(e),
         };
         self.spawn(|s| async move {
-            match s.manager.stat(&path).await {
+            match s.backend.stat(&path).await {
                 Ok(attr) => {
                     let ino = s.inodes.assign(&path, kind_of(&attr), true);
                     reply.entry(s.ttl(), &s.attr(ino, &attr), Generation(0));
@@ -268,7 +283,7 @@ impl fuser::Filesystem for SiltFs {
             Err(e) => return reply.error(e),
         };
         self.spawn(|s| async move {
-            match s.manager.stat(&node.path).await {
+            match s.backend.stat(&node.path).await {
                 Ok(attr) => reply.attr(s.ttl(), &s.attr(ino.0, &attr)),
                 Err(e) => reply.error(failed("getattr", &node.path, &e)),
             }
@@ -334,7 +349,7 @@ impl fuser::Filesystem for SiltFs {
                     return reply.error(failed("utimens", &node.path, &e));
                 }
             }
-            match s.manager.stat(&node.path).await {
+            match s.backend.stat(&node.path).await {
                 Ok(attr) => reply.attr(s.ttl(), &s.attr(ino.0, &attr)),
                 Err(e) => reply.error(failed("setattr", &node.path, &e)),
             }
@@ -355,7 +370,7 @@ impl fuser::Filesystem for SiltFs {
             Err(e) => return reply.error(e),
         };
         self.spawn(|s| async move {
-            if let Err(e) = s.manager.mkdir(&path).await {
+            if let Err(e) = s.backend.mkdir(&path).await {
                 return reply.error(failed("mkdir", &path, &e));
             }
             let ino = s.inodes.assign(&path, true, true);
@@ -373,7 +388,7 @@ impl fuser::Filesystem for SiltFs {
             Err(e) => return reply.error(e),
         };
         self.spawn(|s| async move {
-            match s.manager.rmdir(&path).await {
+            match s.backend.rmdir(&path).await {
                 Ok(()) => {
                     s.inodes.unlink(&path);
                     reply.ok();
@@ -389,7 +404,7 @@ impl fuser::Filesystem for SiltFs {
             Err(e) => return reply.error(e),
         };
         self.spawn(|s| async move {
-            match s.manager.unlink(&path).await {
+            match s.backend.unlink(&path).await {
                 Ok(()) => {
                     s.inodes.unlink(&path);
                     reply.ok();
@@ -423,18 +438,18 @@ impl fuser::Filesystem for SiltFs {
         self.spawn(|s| async move {
             let from_is_dir = match known_dir {
                 Some(d) => d,
-                None => match s.manager.stat(&from).await {
+                None => match s.backend.stat(&from).await {
                     Ok(a) => kind_of(&a),
                     Err(e) => return reply.error(failed("rename", &from, &e)),
                 },
             };
             if from_is_dir {
-                if no_replace && s.manager.stat(&to).await.is_ok() {
+                if no_replace && s.backend.stat(&to).await.is_ok() {
                     return reply.error(Errno::EEXIST);
                 }
                 // Every key below, in one transaction; EXDEV (too many keys, or a file in
                 // use) makes `mv` copy and delete instead.
-                return match s.manager.rename_dir(&from, &to).await {
+                return match s.backend.rename_dir(&from, &to).await {
                     Ok(()) => {
                         s.inodes.rename_tree(&from, &to);
                         reply.ok();
@@ -442,14 +457,14 @@ impl fuser::Filesystem for SiltFs {
                     Err(e) => reply.error(failed("rename", &from, &e)),
                 };
             }
-            match s.manager.stat(&to).await {
+            match s.backend.stat(&to).await {
                 Ok(a) if kind_of(&a) => return reply.error(Errno::EISDIR),
                 Ok(_) if no_replace => return reply.error(Errno::EEXIST),
                 Ok(_) => {}
                 Err(silt_tokio::Error::NotFound) => {}
                 Err(e) => return reply.error(failed("rename", &to, &e)),
             }
-            match rename_when_free(&s.manager, &from, &to).await {
+            match rename_when_free(&s.backend, &from, &to).await {
                 Ok(()) => {
                     s.inodes.rename(&from, &to);
                     reply.ok();
@@ -469,7 +484,11 @@ impl fuser::Filesystem for SiltFs {
         }
         let truncate = flags.0 & libc::O_TRUNC != 0;
         self.spawn(|s| async move {
-            let handle = match s.manager.open(&node.path, false).await {
+            let handle = match s
+                .backend
+                .open(&node.path, silt_core::OpenFlags::EXISTING)
+                .await
+            {
                 Ok(h) => h,
                 Err(e) => return reply.error(failed("open", &node.path, &e)),
             };
@@ -508,7 +527,7 @@ impl fuser::Filesystem for SiltFs {
             truncate: false,
         };
         self.spawn(|s| async move {
-            let handle = match s.manager.open_with(&path, open_flags).await {
+            let handle = match s.backend.open(&path, open_flags).await {
                 Ok(h) => h,
                 Err(e) => return reply.error(failed("create", &path, &e)),
             };

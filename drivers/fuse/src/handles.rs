@@ -5,17 +5,17 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// One open file: the engine's handle and whether it was written since its last fsync.
+/// One open file: the backend's handle and whether it was written since its last fsync.
 #[derive(Debug)]
 pub struct OpenFile {
     /// The engine's handle.
-    pub handle: silt_tokio::FileHandle,
+    pub handle: crate::backend::Handle,
     written: AtomicBool,
 }
 
 impl OpenFile {
     /// Wraps an engine handle, not written yet.
-    pub fn new(handle: silt_tokio::FileHandle) -> OpenFile {
+    pub fn new(handle: crate::backend::Handle) -> OpenFile {
         OpenFile {
             handle,
             written: AtomicBool::new(false),

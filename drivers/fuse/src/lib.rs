@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod attrs;
+pub mod backend;
 pub mod demo;
 mod dirs;
 mod errno;
@@ -26,6 +27,7 @@ mod mount;
 mod readdir;
 
 pub use attrs::Ownership;
+pub use backend::{Backend, DirectBucket};
 pub use errno::errno;
 pub use fs::{FsOptions, Shared, SiltFs};
 pub use mount::{mount, preflight, MountConfig, MountError, Mounted};

@@ -2,6 +2,7 @@
 //! unmount that closes what the kernel left open and stops the engine without losing
 //! anything.
 
+use crate::backend::Backend;
 use crate::fs::{FsOptions, Shared, SiltFs};
 use fuser::{MountOption, SessionACL};
 use silt_tokio::{CacheManager, StopReport};
@@ -100,15 +101,16 @@ pub struct Mounted {
     shared: Option<Arc<Shared>>,
 }
 
-/// Checks the mount point and FUSE, mounts `manager` there and serves it on `rt`.
+/// Checks the mount point and FUSE, mounts `backend` (the engine, or the bucket without a
+/// disk cache) there and serves it on `rt`.
 pub fn mount(
-    manager: CacheManager,
+    backend: impl Into<Backend>,
     rt: tokio::runtime::Handle,
     config: &MountConfig,
 ) -> Result<Mounted, MountError> {
     preflight(&config.mountpoint)?;
     let fuse_config = fuse_config(config)?;
-    let fs = SiltFs::new(rt, Arc::new(manager), config.fs);
+    let fs = SiltFs::new(rt, backend.into(), config.fs);
     let shared = fs.shared();
     let mut session =
         fuser::Session::new(fs, &config.mountpoint, &fuse_config).map_err(|source| {
@@ -144,9 +146,12 @@ impl Mounted {
         &self.mountpoint
     }
 
-    /// The engine behind the mount (for `flush`, `status`).
+    /// The engine behind the mount (for `flush`, `status`); `None` without a disk cache.
     pub fn manager(&self) -> Option<&CacheManager> {
-        self.shared.as_ref().map(|s| s.manager().as_ref())
+        self.shared
+            .as_ref()
+            .and_then(|s| s.manager())
+            .map(|m| m.as_ref())
     }
 
     /// Returns when the mount is gone by other means (`umount` by someone else).
@@ -192,7 +197,15 @@ impl Mounted {
             return Err(MountError::Stop(silt_tokio::Error::Stopped));
         };
         shared.close_all().await;
-        let manager = take_manager(shared).await?;
+        let Some(manager) = take_manager(shared).await? else {
+            // Without a disk cache, closing the files stored what they could.
+            tracing::info!(mountpoint = %self.mountpoint.display(), "unmounted");
+            return Ok(StopReport {
+                clean: true,
+                pending: None,
+                remote_ops_abandoned: 0,
+            });
+        };
         tracing::info!(mountpoint = %self.mountpoint.display(), "unmounted; stopping the cache");
         Ok(manager.stop().await?)
     }
@@ -208,14 +221,17 @@ impl Drop for Mounted {
     }
 }
 
-/// The engine, once the last request task has let go of the shared state.
-async fn take_manager(mut shared: Arc<Shared>) -> Result<CacheManager, MountError> {
+/// The engine (if any), once the last request task has let go of the shared state.
+async fn take_manager(mut shared: Arc<Shared>) -> Result<Option<CacheManager>, MountError> {
     let mut waited = Duration::ZERO;
     let step = Duration::from_millis(10);
     loop {
         match Arc::try_unwrap(shared) {
             Ok(s) => {
-                return Arc::try_unwrap(s.into_manager()).map_err(|_| {
+                let Some(manager) = s.into_manager() else {
+                    return Ok(None);
+                };
+                return Arc::try_unwrap(manager).map(Some).map_err(|_| {
                     MountError::Stop(silt_tokio::Error::Task(
                         "the cache is still referenced after unmount".into(),
                     ))

@@ -60,7 +60,7 @@ pub async fn fill(
             }
             _ => {
                 let index = usize::try_from(off - 2).unwrap_or(usize::MAX);
-                match stream.get(s.manager(), index).await {
+                match stream.get(s.backend(), index).await {
                     Ok(Some(l)) => {
                         let l: &Listed = l;
                         let child =

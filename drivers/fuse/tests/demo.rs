@@ -22,9 +22,15 @@ struct Demo {
 impl Demo {
     /// Starts `silt demo dir` with `home` as HOME and waits for the mount line.
     fn start(dir: &Path, home: &Path) -> Demo {
+        Demo::start_with(dir, home, &[])
+    }
+
+    /// [`Demo::start`] with more flags.
+    fn start_with(dir: &Path, home: &Path, flags: &[&str]) -> Demo {
         let mut child = Command::new(env!("CARGO_BIN_EXE_silt"))
             .arg("demo")
             .arg(dir)
+            .args(flags)
             .env("HOME", home)
             .env("SILT_LOG", "info")
             .stdin(Stdio::null())
@@ -94,6 +100,50 @@ impl Drop for Demo {
             }
         }
     }
+}
+
+#[test]
+fn silt_demo_without_a_local_cache_stores_each_file_in_the_bucket_when_it_is_closed() {
+    require_fuse();
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir: PathBuf = root.path().join("demo");
+    let home = root.path().join("home");
+    fs::create_dir_all(&home).expect("home");
+    let mnt = dir.join("mnt");
+    let bucket = dir.join("buckets/demo");
+
+    let demo = Demo::start_with(&dir, &home, &["--no-local-cache"]);
+    let mut said = Vec::new();
+    while let Ok(line) = demo.lines.recv_timeout(Duration::from_secs(2)) {
+        said.push(line);
+    }
+    assert!(
+        said.iter()
+            .any(|l| l.contains("cache:   none (--no-local-cache")),
+        "the demo says there is no cache: {said:?}"
+    );
+    let data: Vec<u8> = (0..12_000_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    fs::write(mnt.join("big.bin"), &data).expect("write on the mount");
+    // No upload delay and no journal: the close returned once the bucket held it.
+    assert!(fs::read(bucket.join("big.bin")).expect("in the bucket") == data);
+    fs::create_dir(mnt.join("dir")).expect("mkdir");
+    fs::write(mnt.join("dir/small.txt"), b"small").expect("write small");
+    fs::rename(mnt.join("dir/small.txt"), mnt.join("dir/renamed.txt")).expect("rename");
+    assert_eq!(names(&mnt.join("dir")), vec!["renamed.txt"]);
+    assert_eq!(
+        fs::read(bucket.join("dir/renamed.txt")).expect("renamed"),
+        b"small"
+    );
+    assert!(!dir.join("cache").exists(), "no cache directory is made");
+    let status = demo.terminate();
+    assert!(status.success(), "silt demo exited with {status}");
+
+    // The cached mount of the same bucket sees what the uncached one stored.
+    let demo = Demo::start(&dir, &home);
+    assert_eq!(names(&mnt), vec!["big.bin", "dir"]);
+    assert!(fs::read(mnt.join("big.bin")).expect("read") == data);
+    let status = demo.terminate();
+    assert!(status.success(), "silt demo exited with {status}");
 }
 
 #[test]

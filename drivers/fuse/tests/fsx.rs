@@ -1,7 +1,8 @@
 //! fsx-style: one random sequence of file operations (writes at random offsets, truncates,
 //! renames, unlinks, reads, fsyncs, listings) applied to the mount and to a directory on
 //! the local disk, compared after every step; at the end the bucket (after a flush) and a
-//! remount are compared too. A failing run prints its seed; `SILT_FSX_SEED=N` replays one.
+//! remount are compared too. The same runs go through the disk cache and without it
+//! (`--no-local-cache`). A failing run prints its seed; `SILT_FSX_SEED=N` replays one.
 //! Needs root and /dev/fuse (fails without, never skips).
 
 mod support;
@@ -236,7 +237,31 @@ fn same_tree(mount: &Path, reference: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn run_seed(seed: u64) {
+/// What the mount serves files through.
+#[derive(Clone, Copy, Debug)]
+enum Serving {
+    /// The disk cache (the default).
+    Cached,
+    /// The bucket through memory (`--no-local-cache`).
+    Direct,
+}
+
+fn backend(
+    rt: &tokio::runtime::Runtime,
+    how: Serving,
+    server: &DemoServer,
+    cache: &Path,
+) -> silt_fuse::Backend {
+    match how {
+        Serving::Cached => {
+            let remote = bounded(rt, "probe", remote(server));
+            bounded(rt, "engine", engine(cache, &remote)).into()
+        }
+        Serving::Direct => bounded(rt, "bucket", direct(server, 64 << 20)).into(),
+    }
+}
+
+fn run_seed(seed: u64, how: Serving) {
     let rt = runtime();
     let root = tempfile::tempdir().expect("tempdir");
     let buckets = root.path().join("buckets");
@@ -247,9 +272,7 @@ fn run_seed(seed: u64) {
     fs::create_dir_all(&reference).expect("reference dir");
     let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
     server.ensure_bucket(BUCKET).expect("bucket");
-    let remote = bounded(&rt, "probe", remote(&server));
-    let manager = bounded(&rt, "engine", engine(&cache, &remote));
-    let mounted = mount(&rt, manager, &mnt);
+    let mounted = mount(&rt, backend(&rt, how, &server, &cache), &mnt);
 
     let mut rng = Rng(seed);
     let mut trace = Vec::new();
@@ -260,7 +283,7 @@ fn run_seed(seed: u64) {
         let fail = |what: String| -> ! {
             let tail = trace[trace.len().saturating_sub(12)..].join("\n  ");
             panic!(
-                "seed {seed} (SILT_FSX_SEED={seed}), step {step}: {what}\n  last steps:\n  {tail}"
+                "{how:?} seed {seed} (SILT_FSX_SEED={seed}), step {step}: {what}\n  last steps:\n  {tail}"
             )
         };
         if got != want {
@@ -285,8 +308,11 @@ fn run_seed(seed: u64) {
         panic!("seed {seed}: at the end: {e}");
     }
 
-    // The bucket holds exactly the reference after a flush...
-    bounded(&rt, "flush", mounted.manager().expect("engine").flush(true)).expect("flush");
+    // The bucket holds exactly the reference after a flush (without a disk cache: at once,
+    // every close stored its file)...
+    if let Some(manager) = mounted.manager() {
+        bounded(&rt, "flush", manager.flush(true)).expect("flush");
+    }
     let bucket_dir = buckets.join(BUCKET);
     let objects: Vec<String> = names(&bucket_dir)
         .into_iter()
@@ -306,22 +332,32 @@ fn run_seed(seed: u64) {
     }
     // ...and a remount shows it too.
     bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
-    let manager = bounded(&rt, "engine again", engine(&cache, &remote));
-    let mounted = mount(&rt, manager, &mnt);
+    let mounted = mount(&rt, backend(&rt, how, &server, &cache), &mnt);
     if let Err(e) = same_tree(&mnt, &reference) {
         panic!("seed {seed}: after a remount: {e}");
     }
     bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");
 }
 
+fn seeds() -> Vec<u64> {
+    match std::env::var("SILT_FSX_SEED") {
+        Ok(s) => vec![s.trim().parse().expect("SILT_FSX_SEED is a number")],
+        Err(_) => (1..=4).collect(),
+    }
+}
+
 #[test]
 fn random_operations_on_the_mount_match_a_local_directory() {
     require_fuse();
-    let seeds: Vec<u64> = match std::env::var("SILT_FSX_SEED") {
-        Ok(s) => vec![s.trim().parse().expect("SILT_FSX_SEED is a number")],
-        Err(_) => (1..=4).collect(),
-    };
-    for seed in seeds {
-        run_seed(seed);
+    for seed in seeds() {
+        run_seed(seed, Serving::Cached);
+    }
+}
+
+#[test]
+fn random_operations_without_a_local_cache_match_a_local_directory() {
+    require_fuse();
+    for seed in seeds() {
+        run_seed(seed, Serving::Direct);
     }
 }

@@ -113,6 +113,14 @@ pub struct CacheArgs {
     /// The cache directory.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<String>,
+    /// Serve files through the crash-safe local disk cache (the default; configuration
+    /// key local_cache).
+    #[arg(long, overrides_with = "no_local_cache")]
+    pub local_cache: bool,
+    /// No disk cache: reads are ranged GETs, writes are held in memory (--memory-limit) and
+    /// streamed to the bucket; fsync and close return once the object is in the bucket.
+    #[arg(long, overrides_with = "local_cache")]
+    pub no_local_cache: bool,
     /// Configuration file (default: ~/.tigrisfs/config.yaml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -216,6 +224,14 @@ pub struct CommonArgs {
     /// Mount options, comma-separated (allow_other, allow_root, ro, default_permissions).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
+    /// Serve files through the crash-safe local disk cache (the default; configuration
+    /// key local_cache).
+    #[arg(long, overrides_with = "no_local_cache")]
+    pub local_cache: bool,
+    /// No disk cache: reads are ranged GETs, writes are held in memory (--memory-limit) and
+    /// streamed to the bucket; fsync and close return once the object is in the bucket.
+    #[arg(long, overrides_with = "local_cache")]
+    pub no_local_cache: bool,
     /// Configuration file (default: ~/.tigrisfs/config.yaml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -243,6 +259,10 @@ impl CommonArgs {
         }
         if let Some(addr) = &self.metrics_addr {
             flags.push(("metrics-addr".to_string(), addr.clone()));
+        }
+        if self.local_cache || self.no_local_cache {
+            let on = if self.local_cache { "true" } else { "false" };
+            flags.push(("local-cache".to_string(), on.to_string()));
         }
         flags
     }

@@ -2,10 +2,10 @@
 //! `demo` mounted.
 
 use super::args::DemoArgs;
-use super::{engine, fs_options, runtime, serve::serve, settings};
+use super::{direct, engine, fs_options, runtime, serve::serve, settings};
 use anyhow::{bail, Context};
 use silt_fuse::demo::{DemoServer, ACCESS_KEY, SECRET_KEY};
-use silt_fuse::{MountConfig, MountError};
+use silt_fuse::{Backend, MountConfig, MountError};
 use std::path::PathBuf;
 
 /// The demo's bucket.
@@ -56,15 +56,21 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .block_on(DemoServer::start(&buckets, args.port))
         .context("starting the embedded S3-compatible server")?;
     let bucket_dir = server.ensure_bucket(BUCKET)?;
-    let manager = rt.block_on(engine::start(
-        &server.remote_config(BUCKET),
-        &settings,
-        &cache_dir,
-    ))?;
+    let remote = server.remote_config(BUCKET);
+    let (backend, cache) = if settings.local_cache {
+        let manager = rt.block_on(engine::start(&remote, &settings, &cache_dir))?;
+        (Backend::from(manager), cache_dir.display().to_string())
+    } else {
+        let bucket = rt.block_on(direct::start(&remote, &settings))?;
+        (
+            Backend::from(bucket),
+            "none (--no-local-cache: close and fsync wait for the bucket)".to_string(),
+        )
+    };
     let mut config = MountConfig::new(&mountpoint, fs_options(&common, &settings), "silt-demo");
     config.options = common.options.clone();
     let endpoint = server.endpoint().to_string();
-    serve(&rt, manager, &config, |m| {
+    serve(&rt, backend, &config, |m| {
         let mnt = m.mountpoint().display();
         println!("silt demo: bucket {BUCKET:?} mounted on {mnt}");
         println!(
@@ -74,7 +80,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "  bucket:  {} (each object is a plain file here)",
             bucket_dir.display()
         );
-        println!("  cache:   {}", cache_dir.display());
+        println!("  cache:   {cache}");
         println!(
             "  try:     cp SOMEFILE {mnt}/ && ls -l {mnt} {}",
             bucket_dir.display()

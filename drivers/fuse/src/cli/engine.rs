@@ -16,10 +16,7 @@ pub async fn start(
     settings: &Settings,
     cache_dir: &Path,
 ) -> anyhow::Result<CacheManager> {
-    let where_ = match &remote.endpoint {
-        Some(e) => format!("bucket {:?} at {e}", remote.bucket),
-        None => format!("bucket {:?}", remote.bucket),
-    };
+    let where_ = describe(remote);
     let s3 = S3Remote::connect(remote).await;
     check_bucket(&s3, &remote.bucket, &where_).await?;
     let seed = seed();
@@ -42,9 +39,17 @@ pub async fn start(
         .with_context(|| format!("starting the cache in {}", cache_dir.display()))
 }
 
+/// The bucket and endpoint, as errors name them.
+pub fn describe(remote: &RemoteConfig) -> String {
+    match &remote.endpoint {
+        Some(e) => format!("bucket {:?} at {e}", remote.bucket),
+        None => format!("bucket {:?}", remote.bucket),
+    }
+}
+
 /// HeadBucket: a missing bucket or refused credentials are said as such (some servers
 /// create a bucket on the first PUT, so the probe alone would not notice).
-async fn check_bucket(s3: &S3Remote, bucket: &str, where_: &str) -> anyhow::Result<()> {
+pub async fn check_bucket(s3: &S3Remote, bucket: &str, where_: &str) -> anyhow::Result<()> {
     let Err(e) = s3.client().head_bucket().bucket(bucket).send().await else {
         return Ok(());
     };
@@ -64,7 +69,7 @@ async fn check_bucket(s3: &S3Remote, bucket: &str, where_: &str) -> anyhow::Resu
 }
 
 /// A seed for the retry jitter and the probe's key: the time and the pid.
-fn seed() -> u64 {
+pub fn seed() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

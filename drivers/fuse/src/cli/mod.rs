@@ -8,6 +8,7 @@ mod config_cmd;
 mod conflicts_cmd;
 mod daemon;
 mod demo_cmd;
+mod direct;
 mod engine;
 mod flush_cmd;
 mod fsck_cmd;

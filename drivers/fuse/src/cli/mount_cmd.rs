@@ -1,10 +1,10 @@
 //! `silt [flags] BUCKET[:PREFIX] MOUNTPOINT`.
 
 use super::args::{split_target, MountArgs};
-use super::{daemon, engine, fs_options, runtime, serve::serve, settings};
+use super::{daemon, direct, engine, fs_options, runtime, serve::serve, settings};
 use anyhow::{anyhow, Context};
 use silt_config::Target;
-use silt_fuse::MountConfig;
+use silt_fuse::{Backend, MountConfig};
 use silt_s3::RemoteConfig;
 
 /// Mounts the bucket and serves until a signal.
@@ -42,14 +42,25 @@ pub fn run(args: MountArgs) -> anyhow::Result<()> {
         ..RemoteConfig::new(bucket)
     };
     let rt = runtime()?;
-    let manager = rt.block_on(engine::start(&remote, &settings, &cache_dir))?;
+    let (backend, cache) = if settings.local_cache {
+        let manager = rt.block_on(engine::start(&remote, &settings, &cache_dir))?;
+        (
+            Backend::from(manager),
+            format!("cache {}", cache_dir.display()),
+        )
+    } else {
+        let bucket = rt.block_on(direct::start(&remote, &settings))?;
+        (
+            Backend::from(bucket),
+            "no local cache: close and fsync wait for the bucket".to_string(),
+        )
+    };
     let mut config = MountConfig::new(&mountpoint, fs_options(&args.common, &settings), &target);
     config.options = args.common.options.clone();
-    serve(&rt, manager, &config, |m| {
+    serve(&rt, backend, &config, |m| {
         eprintln!(
-            "silt: {target} mounted on {} (cache {}); Ctrl-C or SIGTERM unmounts",
+            "silt: {target} mounted on {} ({cache}); Ctrl-C or SIGTERM unmounts",
             m.mountpoint().display(),
-            cache_dir.display()
         );
         if daemon::is_background() {
             daemon::announce_ready();

@@ -2,20 +2,19 @@
 //! cleanly.
 
 use anyhow::Context;
-use silt_fuse::{mount, MountConfig, Mounted};
-use silt_tokio::CacheManager;
+use silt_fuse::{mount, Backend, MountConfig, Mounted};
 use tokio::runtime::Runtime;
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Mounts `manager` per `config`, calls `announce` once the mount is up, serves until
+/// Mounts `backend` per `config`, calls `announce` once the mount is up, serves until
 /// SIGINT, SIGTERM or an outside unmount, then unmounts and stops the engine.
 pub fn serve(
     rt: &Runtime,
-    manager: CacheManager,
+    backend: Backend,
     config: &MountConfig,
     announce: impl FnOnce(&Mounted),
 ) -> anyhow::Result<()> {
-    let mut mounted = mount(manager, rt.handle().clone(), config)
+    let mut mounted = mount(backend, rt.handle().clone(), config)
         .with_context(|| format!("cannot mount on {}", config.mountpoint.display()))?;
     announce(&mounted);
     let why = rt.block_on(async {

@@ -8,7 +8,7 @@
 pub mod gets;
 
 use silt_fuse::demo::DemoServer;
-use silt_fuse::{FsOptions, MountConfig, Mounted, Ownership};
+use silt_fuse::{Backend, DirectBucket, FsOptions, MountConfig, Mounted, Ownership};
 use silt_s3::{probe, Meta, ObjectStore, S3Remote};
 use silt_tokio::{CacheManager, Options};
 use std::future::Future;
@@ -99,15 +99,27 @@ pub async fn engine_on<S: ObjectStore + 'static>(
     CacheManager::start(o).await.expect("start the engine")
 }
 
-/// Mounts `manager` on `mountpoint` with the defaults of the binary.
-pub fn mount(rt: &tokio::runtime::Runtime, manager: CacheManager, mountpoint: &Path) -> Mounted {
+/// The demo bucket of `server` served without a disk cache (`--no-local-cache`), with a
+/// memory budget of `memory_limit` bytes.
+pub async fn direct(server: &DemoServer, memory_limit: u64) -> Arc<DirectBucket> {
+    let remote = S3Remote::connect(&server.remote_config(BUCKET)).await;
+    silt_direct::Bucket::new(remote, silt_direct::Options::with_memory(memory_limit), 1)
+}
+
+/// Mounts `backend` (an engine, or a bucket without a disk cache) on `mountpoint` with the
+/// defaults of the binary.
+pub fn mount(
+    rt: &tokio::runtime::Runtime,
+    backend: impl Into<Backend>,
+    mountpoint: &Path,
+) -> Mounted {
     let fs = FsOptions {
         ownership: Ownership::of_current_user(),
         attr_ttl: Duration::from_secs(1),
         fsync_on_close: true,
     };
     let config = MountConfig::new(mountpoint, fs, "silt-test");
-    silt_fuse::mount(manager, rt.handle().clone(), &config).expect("mount")
+    silt_fuse::mount(backend, rt.handle().clone(), &config).expect("mount")
 }
 
 /// Whether `path` is a mount point now (from /proc/self/mounts).
