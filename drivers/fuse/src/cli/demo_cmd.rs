@@ -57,6 +57,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .context("starting the embedded S3-compatible server")?;
     let bucket_dir = server.ensure_bucket(BUCKET)?;
     let remote = server.remote_config(BUCKET);
+    let cached = settings.local_cache;
     let (backend, cache) = if settings.local_cache {
         let manager = rt.block_on(engine::start(&remote, &settings, &cache_dir))?;
         (Backend::from(manager), cache_dir.display().to_string())
@@ -85,12 +86,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "  try:     cp SOMEFILE {mnt}/ && ls -l {mnt} {}",
             bucket_dir.display()
         );
-        println!(
-            "  stop:    Ctrl-C or kill -TERM {} unmounts cleanly; uploads not done yet stay journaled \
-             in the cache and finish at the next `silt demo {}`",
-            std::process::id(),
-            dir.display()
-        );
+        if cached {
+            println!(
+                "  stop:    Ctrl-C or kill -TERM {} unmounts cleanly; uploads not done yet stay journaled \
+                 in the cache and finish at the next `silt demo {}`",
+                std::process::id(),
+                dir.display()
+            );
+        } else {
+            println!(
+                "  stop:    Ctrl-C or kill -TERM {} unmounts cleanly (every closed file is in the bucket already)",
+                std::process::id(),
+            );
+        }
     })?;
     drop(server);
     Ok(())
