@@ -6,7 +6,7 @@ mod harness;
 
 use bytes::Bytes;
 use harness::{small_config, World};
-use silt_core::{Reply, Request};
+use silt_core::{HandleId, Reply, Request};
 
 const M: u64 = 1_234_567_890_123;
 
@@ -15,6 +15,17 @@ fn stat_mtime(w: &mut World, key: &str) -> u64 {
         Ok(Reply::Attr(a)) => a.mtime_ms,
         other => panic!("stat {key}: {other:?}"),
     }
+}
+
+/// Sets the modification time of the file open as `h` to `mtime_ms`; the request is answered.
+fn set_mtime(w: &mut World, h: HandleId, mtime_ms: u64) {
+    assert_eq!(
+        w.call(Request::SetMtime {
+            handle: h,
+            mtime_ms
+        }),
+        Ok(Reply::MtimeSet)
+    );
 }
 
 /// The object at `key` in the bucket: its bytes and the mtime its metadata carries.
@@ -32,13 +43,7 @@ fn a_new_time_on_a_clean_object_is_a_server_side_copy() {
         let h = w.open("a", false);
         let sent_before = w.bucket.bytes_received();
         let log_from = w.remote_log.len();
-        assert_eq!(
-            w.call(Request::SetMtime {
-                handle: h,
-                mtime_ms: M
-            }),
-            Ok(Reply::MtimeSet)
-        );
+        set_mtime(&mut w, h, M);
         // Kept locally at once, before any upload.
         assert_eq!(stat_mtime(&mut w, "a"), M);
         assert!(w.drive(10_000), "settles");
@@ -86,13 +91,7 @@ fn an_upload_after_writes_carries_the_time_set_last() {
     });
     assert!(r.is_ok(), "{r:?}");
     assert_eq!(stat_mtime(&mut w, "f"), 5_000, "a write sets the time");
-    assert_eq!(
-        w.call(Request::SetMtime {
-            handle: h,
-            mtime_ms: M
-        }),
-        Ok(Reply::MtimeSet)
-    );
+    set_mtime(&mut w, h, M);
     assert!(w.drive(10_000));
     assert_eq!(stored(&w, "f"), (b"hello".to_vec(), Some(M)));
     // A later write sets the time to its own, and that goes up with the bytes.
@@ -113,13 +112,7 @@ fn a_time_answered_survives_a_crash_and_still_reaches_the_bucket() {
     let mut w = World::new(small_config());
     w.put_object("a", b"0123456789");
     let h = w.open("a", false);
-    assert_eq!(
-        w.call(Request::SetMtime {
-            handle: h,
-            mtime_ms: M
-        }),
-        Ok(Reply::MtimeSet)
-    );
+    set_mtime(&mut w, h, M);
     // Crash before any upload: the answer promised durability.
     let bucket = w.bucket.clone();
     let mut w2 = World::recover(small_config(), w.index.clone());
@@ -136,13 +129,7 @@ fn a_time_set_on_an_object_another_writer_replaced_is_a_conflict_not_an_overwrit
     let h = w.open("a", false);
     // Someone else replaces it before the new time goes up.
     w.put_object("a", b"theirs");
-    assert_eq!(
-        w.call(Request::SetMtime {
-            handle: h,
-            mtime_ms: M
-        }),
-        Ok(Reply::MtimeSet)
-    );
+    set_mtime(&mut w, h, M);
     assert!(w.drive(10_000));
     assert_eq!(stored(&w, "a").0, b"theirs".to_vec(), "never overwritten");
 }

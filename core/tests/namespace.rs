@@ -58,6 +58,29 @@ fn create(w: &mut World, key: &str, data: &[u8]) {
     assert!(r.is_ok(), "write {key}: {r:?}");
 }
 
+/// A world whose bucket holds `d/a` and `d/b`, with `d/b` unlinked (the unlink answered) and
+/// its journaled delete still out, unanswered.
+fn d_b_unlinked_with_its_delete_out() -> World {
+    let mut w = World::new(small_config());
+    w.put_object("d/a", b"a");
+    w.put_object("d/b", b"b");
+    assert_eq!(kind(&mut w, "d/b"), Some((FileKind::File, 1)));
+    let r = w.request(Request::Unlink { key: "d/b".into() });
+    for _ in 0..20 {
+        w.answer_remote_where(|op| matches!(op, RemoteOp::Head { .. }));
+        w.run_local();
+        w.run_index();
+    }
+    assert_eq!(w.reply(r), Some(&Ok(Reply::Unlinked)));
+    assert!(
+        w.remote
+            .iter()
+            .any(|(_, op)| matches!(op, RemoteOp::Delete { .. })),
+        "the delete is still out"
+    );
+    w
+}
+
 #[test]
 fn stat_answers_held_keys_from_local_state_and_the_rest_from_the_server() {
     let mut w = World::new(small_config());
@@ -115,23 +138,7 @@ fn stat_answers_held_keys_from_local_state_and_the_rest_from_the_server() {
 
 #[test]
 fn a_key_with_a_journaled_delete_is_gone_before_the_delete_runs() {
-    let mut w = World::new(small_config());
-    w.put_object("d/a", b"a");
-    w.put_object("d/b", b"b");
-    assert_eq!(kind(&mut w, "d/b"), Some((FileKind::File, 1)));
-    let r = w.request(Request::Unlink { key: "d/b".into() });
-    for _ in 0..20 {
-        w.answer_remote_where(|op| matches!(op, RemoteOp::Head { .. }));
-        w.run_local();
-        w.run_index();
-    }
-    assert_eq!(w.reply(r), Some(&Ok(Reply::Unlinked)));
-    assert!(
-        w.remote
-            .iter()
-            .any(|(_, op)| matches!(op, RemoteOp::Delete { .. })),
-        "the delete is still out"
-    );
+    let mut w = d_b_unlinked_with_its_delete_out();
     assert_eq!(kind(&mut w, "d/b"), None, "stat: unlinked");
     let (names, next) = page(&mut w, "d/", None, 100);
     assert_eq!(names, ["d/a"], "list: unlinked");
@@ -142,17 +149,7 @@ fn a_key_with_a_journaled_delete_is_gone_before_the_delete_runs() {
 /// delete ran (the listing and the delete crossed): the deleted name is still not shown.
 #[test]
 fn a_page_that_crossed_the_delete_of_an_unlinked_name_does_not_show_it() {
-    let mut w = World::new(small_config());
-    w.put_object("d/a", b"a");
-    w.put_object("d/b", b"b");
-    assert_eq!(kind(&mut w, "d/b"), Some((FileKind::File, 1)));
-    let r = w.request(Request::Unlink { key: "d/b".into() });
-    for _ in 0..20 {
-        w.answer_remote_where(|op| matches!(op, RemoteOp::Head { .. }));
-        w.run_local();
-        w.run_index();
-    }
-    assert_eq!(w.reply(r), Some(&Ok(Reply::Unlinked)));
+    let mut w = d_b_unlinked_with_its_delete_out();
     let list = w.request(Request::List {
         dir: "d/".into(),
         after: None,
