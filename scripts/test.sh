@@ -2,6 +2,8 @@
 # The whole test suite of silt, from a fresh Debian machine with rustup.
 # Installs what the tests need when it is missing, then runs every check CI runs.
 set -euo pipefail
+# shellcheck source=scripts/lib/apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 cd "$(dirname "$0")/.."
 
 SEEDS="${SILT_SIM_SEEDS:-0..10000}"
@@ -26,15 +28,7 @@ need_apt=()
 for tool in git tar rsync; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
-if ((${#need_apt[@]})); then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "missing ${need_apt[*]}: run as root, or: sudo apt-get install ${need_apt[*]}"
-    exit 1
-  fi
-  echo "installing ${need_apt[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+apt_install "${need_apt[@]}"
 
 step "format"
 cargo fmt --all -- --check

@@ -7,6 +7,8 @@
 # a wine prefix under target/, and the one-function bcryptprimitives.dll that Rust's std
 # needs and Debian's wine 8 lacks (scripts/windows/bcryptprimitives.c).
 set -euo pipefail
+# shellcheck source=scripts/lib/apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 cd "$(dirname "$0")/.."
 
 TARGET=x86_64-pc-windows-gnu
@@ -15,15 +17,7 @@ CRATES=(-p silt-core -p silt-config -p silt-index -p silt-store -p silt-engine -
 need_apt=()
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need_apt+=(mingw-w64)
 command -v wine >/dev/null 2>&1 || need_apt+=(wine wine64)
-if ((${#need_apt[@]})); then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "missing ${need_apt[*]}: run as root, or: sudo apt-get install ${need_apt[*]}"
-    exit 1
-  fi
-  echo "installing ${need_apt[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+apt_install "${need_apt[@]}"
 if command -v rustup >/dev/null 2>&1; then
   rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
 fi
