@@ -296,6 +296,14 @@ impl EntryRecord {
 }
 
 impl JournalRecord {
+    /// The modification time the upload stores with the new version (`x-amz-meta-mtime`):
+    /// the snapshot's, or `now_ms` when the record holds none (written before the
+    /// snapshot's was kept): the version is then stamped with the time it is sent, as a
+    /// server's `Last-Modified` would be.
+    pub fn mtime_or(&self, now_ms: u64) -> u64 {
+        self.mtime_ms.unwrap_or(now_ms)
+    }
+
     /// The record without its multipart parts (`parts_done` and `part_crcs` empty; the
     /// upload id and part size stay).
     pub fn head(&self) -> JournalRecord {

@@ -41,11 +41,11 @@ pub(crate) struct Recognised {
 }
 
 impl Recognised {
-    fn of(info: &ObjectInfo) -> Option<Recognised> {
-        Some(Recognised {
+    fn of(info: &ObjectInfo) -> Recognised {
+        Recognised {
             size: info.size,
             mtime_ms: info.mtime_ms,
-        })
+        }
     }
 }
 
@@ -235,7 +235,7 @@ impl Core {
             return;
         };
         let (attempt, key, token) = (j.attempt, j.rec.path.clone(), j.rec.token.clone());
-        let mtime_ms = j.rec.mtime_ms.unwrap_or(self.now.as_millis());
+        let mtime_ms = j.rec.mtime_or(self.now.as_millis());
         let ctx = |step| RemoteCtx::Upload { jid, attempt, step };
         match j.rec.multipart.clone() {
             None => {
@@ -524,7 +524,7 @@ impl Core {
                     data: body.clone(),
                     precondition,
                     token: j.rec.token.clone(),
-                    mtime_ms: j.rec.mtime_ms.unwrap_or(now_ms),
+                    mtime_ms: j.rec.mtime_or(now_ms),
                 };
                 j.body = Some(body);
                 self.emit_remote(ctx(Step::Put), op);
@@ -593,7 +593,7 @@ impl Core {
         match (step, result) {
             (Step::PreCheck, Ok(RemoteOk::Head(info))) => {
                 if info.as_ref().and_then(|i| i.token.as_ref()) == Some(&j.rec.token) {
-                    let landed = info.as_ref().and_then(Recognised::of);
+                    let landed = info.as_ref().map(Recognised::of);
                     let etag = info.map(|i| i.etag).unwrap_or_default();
                     self.upload_succeeded(jid, etag, landed);
                 } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
@@ -613,7 +613,7 @@ impl Core {
                                 data: j.body.clone().unwrap_or_default(),
                                 precondition: None,
                                 token: j.rec.token.clone(),
-                                mtime_ms: j.rec.mtime_ms.unwrap_or(now_ms),
+                                mtime_ms: j.rec.mtime_or(now_ms),
                             };
                             self.emit_remote(ctx, op);
                         }
@@ -648,7 +648,7 @@ impl Core {
                     data: j.body.clone().unwrap_or_default(),
                     precondition: None,
                     token: j.rec.token.clone(),
-                    mtime_ms: j.rec.mtime_ms.unwrap_or(now_ms),
+                    mtime_ms: j.rec.mtime_or(now_ms),
                 };
                 self.emit_remote(
                     RemoteCtx::Upload {
@@ -670,7 +670,7 @@ impl Core {
                 // marker's version is never needed: deleting one is unconditional).
                 let landed = Recognised {
                     size: 0,
-                    mtime_ms: j.rec.mtime_ms.unwrap_or(now_ms),
+                    mtime_ms: j.rec.mtime_or(now_ms),
                 };
                 self.upload_succeeded(jid, String::new(), Some(landed));
             }
@@ -686,7 +686,7 @@ impl Core {
                     .filter(|i| i.token.as_ref() == Some(&j.rec.token))
                 {
                     let etag = i.etag.clone();
-                    self.upload_succeeded(jid, etag, Recognised::of(i));
+                    self.upload_succeeded(jid, etag, Some(Recognised::of(i)));
                 } else if precondition_holds(&j.rec.precondition, info.as_ref()) {
                     // Not a conflict (e.g. the multipart upload expired): start over.
                     self.restart_upload(jid);
@@ -773,7 +773,7 @@ impl Core {
         if ours && j.phase != Phase::Finishing {
             j.attempt += 1;
             j.phase = Phase::Running;
-            self.upload_succeeded(jid, info.etag.clone(), Recognised::of(info));
+            self.upload_succeeded(jid, info.etag.clone(), Some(Recognised::of(info)));
         }
         ours || self.claimed_version_landed(eid, info)
     }
@@ -819,7 +819,7 @@ impl Core {
         j.changed = true;
         j.attempt += 1;
         j.phase = Phase::Running;
-        self.upload_succeeded(jid, info.etag.clone(), Recognised::of(info));
+        self.upload_succeeded(jid, info.etag.clone(), Some(Recognised::of(info)));
         true
     }
 
@@ -892,10 +892,7 @@ impl Core {
                 base: BaseVersion {
                     etag: etag.clone(),
                     size: landed.map_or(rec.len, |l| l.size),
-                    mtime_ms: landed
-                        .map(|l| l.mtime_ms)
-                        .or(rec.mtime_ms)
-                        .unwrap_or(now.as_millis()),
+                    mtime_ms: landed.map_or_else(|| rec.mtime_or(now.as_millis()), |l| l.mtime_ms),
                 },
                 path: rec.path.clone(),
                 generation: rec.generation,
