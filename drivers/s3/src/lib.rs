@@ -7,7 +7,9 @@
 //! - Ranged GETs check the returned ETag (some servers ignore `If-Match` on GET) and the
 //!   body's length (a truncated body is an error, never data).
 //! - [`probe`] finds out at mount which conditions the server enforces; where it does not,
-//!   the remote checks them with a HEAD just before the write.
+//!   the remote checks them with a HEAD just before the write. [`mount_capabilities`]
+//!   remembers the answer in the cache directory, so that a remount uses it at once and
+//!   probes again in the background ([`keep_current`]).
 //! - [`partial_update`] stores a new version of a large object with only its dirty parts
 //!   uploaded and the rest copied server-side.
 //! - Errors are classified for the core: transient, precondition failed, not found, no such
@@ -23,6 +25,7 @@ mod error;
 pub mod mtime;
 mod partial;
 mod probe;
+pub mod remembered;
 mod s3;
 mod store;
 
@@ -33,6 +36,10 @@ pub use partial::{
     UpdateStats, MAX_PARTS, MIN_PART_SIZE,
 };
 pub use probe::{probe, Capabilities};
+pub use remembered::{
+    keep_current, mount_capabilities, refresh, CapabilitiesFile, Lookup, MountCapabilities,
+    Refreshed, Source,
+};
 pub use s3::{S3Remote, TOKEN_METADATA};
 pub use silt_remote::execute;
 pub use store::{Got, Listed, Listing, Meta, ObjectStore};

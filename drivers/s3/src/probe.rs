@@ -1,7 +1,8 @@
-//! The capability probe: does this server enforce conditional writes? Run once at mount,
-//! before [`crate::S3Remote::set_capabilities`]. Where a condition is not enforced, the remote
-//! checks it with a HEAD just before the write (racy: another writer can slip in between),
-//! and `silt status` reports it.
+//! The capability probe: does this server enforce conditional writes? Run at mount, before
+//! [`crate::S3Remote::set_capabilities`], unless a recent answer is remembered in the cache
+//! directory (then in the background: [`crate::remembered`]). Where a condition is not
+//! enforced, the remote checks it with a HEAD just before the write (racy: another writer
+//! can slip in between), and `silt status` reports it.
 
 use crate::error::{ErrorKind, Result};
 use crate::store::{Meta, ObjectStore};
@@ -29,6 +30,16 @@ impl Capabilities {
             conditional_complete: true,
             conditional_delete: true,
             conditional_copy_source: true,
+        }
+    }
+
+    /// Nothing enforced.
+    pub fn none() -> Capabilities {
+        Capabilities {
+            conditional_put: false,
+            conditional_complete: false,
+            conditional_delete: false,
+            conditional_copy_source: false,
         }
     }
 

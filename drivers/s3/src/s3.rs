@@ -13,6 +13,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use silt_core::{ObjectInfo, Precondition};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 /// Metadata key of the upload token (`x-amz-meta-silt-token`).
@@ -26,6 +27,9 @@ pub struct S3Remote {
     prefix: String,
     list_page_size: Option<i32>,
     caps: RwLock<Capabilities>,
+    /// The capabilities are remembered, not yet confirmed by a probe: every condition is
+    /// also checked with a HEAD.
+    unconfirmed: AtomicBool,
 }
 
 impl S3Remote {
@@ -90,6 +94,7 @@ impl S3Remote {
             prefix: config.prefix.clone(),
             list_page_size: config.list_page_size,
             caps: RwLock::new(Capabilities::assumed()),
+            unconfirmed: AtomicBool::new(false),
         }
     }
 
@@ -97,6 +102,42 @@ impl S3Remote {
     /// HEAD just before them (racy, reported by `silt status`).
     pub fn set_capabilities(&self, caps: Capabilities) {
         *self.caps.write().unwrap_or_else(|e| e.into_inner()) = caps;
+    }
+
+    /// A second handle on the same client, bucket and prefix that assumes every capability
+    /// (no HEAD fallback), so that a probe through it gets the server's own answers whatever
+    /// this one has been told.
+    pub fn for_probe(&self) -> S3Remote {
+        S3Remote {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            prefix: self.prefix.clone(),
+            list_page_size: self.list_page_size,
+            caps: RwLock::new(Capabilities::assumed()),
+            unconfirmed: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the capabilities as remembered from an earlier probe and not yet confirmed
+    /// (`true`), or confirmed (`false`). While unconfirmed, every condition is checked with
+    /// a HEAD just before the write *and* sent to the server where the capabilities say it
+    /// enforces it, so that a server that stopped enforcing one is never trusted blindly.
+    pub fn set_unconfirmed(&self, unconfirmed: bool) {
+        self.unconfirmed.store(unconfirmed, Ordering::SeqCst);
+    }
+
+    /// Whether the capabilities await confirmation (see [`S3Remote::set_unconfirmed`]).
+    pub fn unconfirmed(&self) -> bool {
+        self.unconfirmed.load(Ordering::SeqCst)
+    }
+
+    /// Conditions to check with a HEAD: those not enforced, or all while unconfirmed.
+    fn checked(&self) -> Capabilities {
+        if self.unconfirmed() {
+            Capabilities::none()
+        } else {
+            self.capabilities()
+        }
     }
 
     /// The capabilities in effect.
@@ -351,7 +392,7 @@ impl ObjectStore for S3Remote {
             req = req.metadata(mtime::MTIME_METADATA, mtime::format(ms));
         }
         if let Some(p) = precondition {
-            if !self.capabilities().conditional_put {
+            if !self.checked().conditional_put {
                 self.check_precondition(OP, key, p).await?;
             }
             req = match p {
@@ -419,7 +460,7 @@ impl ObjectStore for S3Remote {
         range: Range<u64>,
     ) -> Result<String> {
         const OP: &str = "UploadPartCopy";
-        if !self.capabilities().conditional_copy_source {
+        if !self.checked().conditional_copy_source {
             // The complete's If-Match on the base still guards the result; this catches a
             // changed source before a whole upload is built on it.
             match self.head(source_key).await? {
@@ -483,7 +524,7 @@ impl ObjectStore for S3Remote {
                     .build(),
             );
         if let Some(p) = precondition {
-            if !self.capabilities().conditional_complete {
+            if !self.checked().conditional_complete {
                 self.check_precondition(OP, key, p).await?;
             }
             req = match p {
@@ -653,7 +694,7 @@ impl ObjectStore for S3Remote {
             .bucket(&self.bucket)
             .key(self.full(key));
         if let Some(etag) = if_match {
-            if !self.capabilities().conditional_delete {
+            if !self.checked().conditional_delete {
                 match self.head(key).await? {
                     None => return Ok(()),
                     Some(info) if same_etag(etag, &info.etag) => {}
@@ -666,7 +707,9 @@ impl ObjectStore for S3Remote {
                         ))
                     }
                 }
-            } else {
+            }
+            // Not sent where the server does not enforce it: some answer 501 to it.
+            if self.capabilities().conditional_delete {
                 req = req.if_match(etag);
             }
         }
