@@ -25,8 +25,31 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Largest write the kernel sends in one request.
-const MAX_WRITE: u32 = 1 << 20;
+/// What the mount asks of the kernel. The defaults are chosen from measurements
+/// (`docs/benchmarks.md`, "FUSE settings"; `cargo run --release -p silt-fuse --example
+/// fuse_settings`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelSettings {
+    /// Largest write request, in bytes (FUSE `max_write`).
+    pub max_write: u32,
+    /// Requests the kernel keeps in flight in the background, readahead among them (FUSE
+    /// `max_background`; the congestion threshold is three quarters of it).
+    pub max_background: u16,
+    /// Readahead of the mount in KiB: the mount's `read_ahead_kb` (its backing device info
+    /// in sysfs), set once mounted. The kernel starts a FUSE mount at 128 KiB and lets the
+    /// filesystem only lower it at init. `None`: left as the kernel set it.
+    pub read_ahead_kb: Option<u32>,
+}
+
+impl Default for KernelSettings {
+    fn default() -> Self {
+        KernelSettings {
+            max_write: 1 << 20,
+            max_background: 16,
+            read_ahead_kb: Some(1024),
+        }
+    }
+}
 
 /// How the mount presents the bucket.
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +126,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct SiltFs {
     shared: Arc<Shared>,
+    kernel: KernelSettings,
 }
 
 impl SiltFs {
@@ -113,6 +137,7 @@ impl SiltFs {
             opts.fsync_on_close = true;
         }
         SiltFs {
+            kernel: KernelSettings::default(),
             shared: Arc::new(Shared {
                 rt,
                 backend,
@@ -122,6 +147,12 @@ impl SiltFs {
                 root: Attr::directory(now_ms()),
             }),
         }
+    }
+
+    /// The filesystem asking `kernel` of the kernel at init.
+    pub fn with_kernel(mut self, kernel: KernelSettings) -> SiltFs {
+        self.kernel = kernel;
+        self
     }
 
     /// The state shared with the requests (kept by the mount to close files at unmount).
@@ -237,8 +268,11 @@ fn kind_of(attr: &Attr) -> bool {
 
 impl fuser::Filesystem for SiltFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        if let Err(nearest) = config.set_max_write(MAX_WRITE) {
+        if let Err(nearest) = config.set_max_write(self.kernel.max_write) {
             let _ = config.set_max_write(nearest);
+        }
+        if let Err(nearest) = config.set_max_background(self.kernel.max_background) {
+            let _ = config.set_max_background(nearest);
         }
         let wanted = InitFlags::FUSE_ASYNC_READ
             | InitFlags::FUSE_BIG_WRITES

@@ -29,5 +29,5 @@ mod readdir;
 pub use attrs::Ownership;
 pub use backend::{Backend, DirectBucket};
 pub use errno::errno;
-pub use fs::{FsOptions, Shared, SiltFs};
+pub use fs::{FsOptions, KernelSettings, Shared, SiltFs};
 pub use mount::{mount, preflight, MountConfig, MountError, Mounted};

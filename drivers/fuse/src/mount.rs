@@ -3,7 +3,7 @@
 //! anything.
 
 use crate::backend::Backend;
-use crate::fs::{FsOptions, Shared, SiltFs};
+use crate::fs::{FsOptions, KernelSettings, Shared, SiltFs};
 use fuser::{MountOption, SessionACL};
 use silt_tokio::{CacheManager, StopReport};
 use std::io;
@@ -31,6 +31,8 @@ pub struct MountConfig {
     /// Threads reading requests from the kernel (the requests themselves run on the
     /// engine's runtime).
     pub threads: usize,
+    /// What to ask of the kernel.
+    pub kernel: KernelSettings,
 }
 
 impl MountConfig {
@@ -42,6 +44,7 @@ impl MountConfig {
             fs_name: fs_name.into(),
             options: Vec::new(),
             threads: 2,
+            kernel: KernelSettings::default(),
         }
     }
 }
@@ -110,7 +113,7 @@ pub fn mount(
 ) -> Result<Mounted, MountError> {
     preflight(&config.mountpoint)?;
     let fuse_config = fuse_config(config)?;
-    let fs = SiltFs::new(rt, backend.into(), config.fs);
+    let fs = SiltFs::new(rt, backend.into(), config.fs).with_kernel(config.kernel);
     let shared = fs.shared();
     let mut session =
         fuser::Session::new(fs, &config.mountpoint, &fuse_config).map_err(|source| {
@@ -131,6 +134,9 @@ pub fn mount(
         })
         .map_err(MountError::Thread)?;
     tracing::info!(mountpoint = %config.mountpoint.display(), "mounted");
+    if let Some(kb) = config.kernel.read_ahead_kb {
+        set_read_ahead(&config.mountpoint, kb);
+    }
     Ok(Mounted {
         mountpoint: config.mountpoint.clone(),
         unmounter,
@@ -247,6 +253,33 @@ async fn take_manager(mut shared: Arc<Shared>) -> Result<Option<CacheManager>, M
                     "requests still running 30 s after unmount".into(),
                 )))
             }
+        }
+    }
+}
+
+/// Sets the readahead of the mount at `mountpoint` to `kb` KiB, once the kernel has
+/// initialised the session (the init reply caps it again): `read_ahead_kb` of its backing
+/// device info, `/sys/class/bdi/<major>:<minor>/`. Needs root; a failure is logged and
+/// the kernel's readahead stays.
+fn set_read_ahead(mountpoint: &Path, kb: u32) {
+    use std::os::unix::fs::MetadataExt;
+    // The first stat of the root waits for the session's init.
+    let dev = match std::fs::metadata(mountpoint) {
+        Ok(m) => m.dev(),
+        Err(e) => {
+            tracing::warn!(error = %e, "stat of the new mount failed; readahead left as it is");
+            return;
+        }
+    };
+    let path = format!(
+        "/sys/class/bdi/{}:{}/read_ahead_kb",
+        libc::major(dev),
+        libc::minor(dev)
+    );
+    match std::fs::write(&path, format!("{kb}\n")) {
+        Ok(()) => tracing::debug!(path, kb, "readahead set"),
+        Err(e) => {
+            tracing::info!(path, kb, error = %e, "readahead not set (needs root); the kernel's stays")
         }
     }
 }

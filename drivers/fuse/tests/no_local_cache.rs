@@ -32,6 +32,8 @@ fn files_without_a_local_cache_are_in_the_bucket_once_closed_or_fsynced() {
 
     let mounted = mount(&rt, bounded(&rt, "bucket", direct(&server, 64 << 20)), &mnt);
     assert!(mounted.manager().is_none(), "no engine behind this mount");
+    // The kernel reads ahead 1 MiB on this mount (KernelSettings), not its 128 KiB.
+    assert_eq!(read_ahead_kb(&mnt), 1024);
     assert_eq!(names(&mnt), vec!["docs", "top.txt"]);
     assert!(fs::metadata(mnt.join("docs")).expect("stat docs").is_dir());
     assert_eq!(
@@ -167,6 +169,19 @@ fn files_without_a_local_cache_are_in_the_bucket_once_closed_or_fsynced() {
     );
     assert!(fs::read(mnt.join("big.bin")).expect("big again") == edited);
     bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");
+}
+
+/// The readahead the kernel uses on the mount at `mnt` (KiB).
+fn read_ahead_kb(mnt: &std::path::Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let dev = fs::metadata(mnt).expect("stat the mount").dev();
+    let path = format!(
+        "/sys/class/bdi/{}:{}/read_ahead_kb",
+        libc::major(dev),
+        libc::minor(dev)
+    );
+    let text = fs::read_to_string(&path).expect("the mount's read_ahead_kb");
+    text.trim().parse().expect("a number")
 }
 
 #[test]
