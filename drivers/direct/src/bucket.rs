@@ -141,6 +141,7 @@ impl<S: ObjectStore + 'static> Bucket<S> {
             );
         }
         state.unlinked = true;
+        state.forget();
         drop(state);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (file, shared) = (file.clone(), self.shared.clone());

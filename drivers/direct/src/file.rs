@@ -190,12 +190,21 @@ impl FileState {
         data: Bytes,
     ) -> Result<()> {
         self.check()?;
+        let len = data.len() as u64;
         if self.unlinked {
-            // Nothing of an unlinked file is stored; keep answering writes.
-            self.size = self.size.max(offset + data.len() as u64);
+            // Nothing of an unlinked file is stored, but it is read back (a temporary file
+            // unlinked while open): its bytes stay in memory, up to half the budget.
+            if self.overlay.bytes() + len > shared.opts.memory_limit / 2
+                || !self.lease.try_grow(len)
+            {
+                return Err(Error::Memory);
+            }
+            self.overlay.write(offset, data);
+            self.lease.shrink_to(self.overlay.bytes());
+            self.size = self.size.max(offset + len);
+            self.touched();
             return Ok(());
         }
-        let len = data.len() as u64;
         if offset < self.streamed() || self.overlay.bytes() + len > shared.opts.memory_limit / 2 {
             self.flush(shared).await?;
         }
@@ -418,10 +427,8 @@ impl FileState {
     pub async fn flush<S: ObjectStore + 'static>(&mut self, shared: &Arc<Shared<S>>) -> Result<()> {
         self.check()?;
         if self.unlinked {
+            // Nothing to store: the bytes stay for the handles still open.
             self.drop_stream(shared).await;
-            self.overlay.cut(0);
-            self.lease.shrink_to(0);
-            self.changed = false;
             return Ok(());
         }
         // A time set while a streamed upload was out: stored by a second (copy-only) version.
@@ -448,6 +455,12 @@ impl FileState {
             }
         }
         Ok(())
+    }
+
+    /// Drops the bytes held in memory (the last handle is gone), giving their budget back.
+    pub fn forget(&mut self) {
+        self.overlay.cut(0);
+        self.lease.shrink_to(0);
     }
 
     /// Goes on from version `etag`, which holds the file's content (after a rename's copy).

@@ -299,3 +299,32 @@ async fn random_writes_below_a_streamed_part_complete_the_upload_and_go_on_from_
     assert!(obj.data[..] == model[..]);
     assert_eq!(obj.mtime_ms, Some(1_234_567));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_unlinked_while_open_is_read_back_and_never_stored() {
+    let (store, b) = bucket(64 * MIB);
+    let h = b.open("tmp", create()).await.expect("create");
+    h.write(0, Bytes::from_static(b"scratch"))
+        .await
+        .expect("write");
+    b.unlink("tmp").await.expect("unlink while open");
+    assert!(matches!(b.stat("tmp").await, Err(Error::NotFound)));
+    h.write(7, Bytes::from_static(b" space"))
+        .await
+        .expect("write after unlink");
+    assert_eq!(
+        &h.read(0, 100).await.expect("read back")[..],
+        b"scratch space"
+    );
+    h.fsync().await.expect("nothing to store");
+    h.close().await.expect("close");
+    assert!(
+        stored(&store, "tmp").is_none(),
+        "an unlinked file is never stored"
+    );
+    assert_eq!(
+        b.shared().memory_used(),
+        0,
+        "its bytes are given back at the last close"
+    );
+}
