@@ -14,10 +14,10 @@
 use crate::budget::Lease;
 use crate::error::{Error, Result};
 use crate::overlay::{Overlay, Piece};
-use crate::reader::{get, Reader};
+use crate::reader::{get, join, Reader};
 use crate::retry::retried;
 use crate::Shared;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use silt_core::Precondition;
 use silt_remote::{ErrorKind, Meta, ObjectStore, RemoteError};
 use std::ops::Range;
@@ -648,16 +648,4 @@ impl FileState {
             }
         }
     }
-}
-
-/// `parts` in one buffer of `len` bytes (no copy for a single part).
-fn join(mut parts: Vec<Bytes>, len: u64) -> Bytes {
-    if parts.len() == 1 {
-        return parts.pop().unwrap_or_default();
-    }
-    let mut buf = BytesMut::with_capacity(len as usize);
-    for p in parts {
-        buf.extend_from_slice(&p);
-    }
-    buf.freeze()
 }

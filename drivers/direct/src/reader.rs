@@ -216,15 +216,18 @@ impl Reader {
         while self.queue.front().is_some_and(|f| f.range.end <= range.end) {
             self.queue.pop_front();
         }
-        Ok(match parts.len() {
-            1 => parts.pop().unwrap_or_default(),
-            _ => {
-                let mut buf = BytesMut::with_capacity((range.end - range.start) as usize);
-                for p in parts {
-                    buf.extend_from_slice(&p);
-                }
-                buf.freeze()
-            }
-        })
+        Ok(join(parts, range.end - range.start))
     }
+}
+
+/// `parts` in one buffer of `len` bytes (no copy for a single part).
+pub(crate) fn join(mut parts: Vec<Bytes>, len: u64) -> Bytes {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut buf = BytesMut::with_capacity(len as usize);
+    for p in parts {
+        buf.extend_from_slice(&p);
+    }
+    buf.freeze()
 }
