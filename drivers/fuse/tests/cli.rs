@@ -47,7 +47,11 @@ fn the_seed_command_mounts_in_the_background_uploads_and_stops_on_sigterm() {
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE");
-    let (status, err) = run_bounded(&mut cmd);
+    let Ran {
+        status,
+        stderr: err,
+        ..
+    } = run_bounded(&mut cmd);
     assert!(status.success(), "silt exited with {status}: {err}");
     assert!(is_mounted(&mnt), "not mounted when silt returned: {err}");
     let pid: i32 = err
@@ -101,7 +105,8 @@ fn a_bucket_that_does_not_exist_is_named_in_the_error() {
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("AWS_REGION", "us-east-1");
-        run_bounded(&mut cmd)
+        let ran = run_bounded(&mut cmd);
+        (ran.status, ran.stderr)
     };
     let (status, err) = silt("no-such-bucket", SECRET_KEY, false);
     assert!(!status.success());

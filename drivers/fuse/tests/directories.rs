@@ -70,14 +70,22 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
         fs::create_dir_all(&dir).expect("tree dir");
         fs::write(dir.join(format!("f{i}.txt")), format!("file {i}")).expect("tree file");
     }
-    let (status, err) = run_bounded(Command::new("cp").arg("-r").arg(&tree).arg(&mnt));
+    let Ran {
+        status,
+        stderr: err,
+        ..
+    } = run_bounded(Command::new("cp").arg("-r").arg(&tree).arg(&mnt));
     assert!(status.success(), "cp -r failed: {err}");
     assert_eq!(
         fs::read(mnt.join("tree/d1/inner/f5.txt")).expect("copied file"),
         b"file 5"
     );
     let tarball = root.path().join("tree.tar");
-    let (status, err) = run_bounded(
+    let Ran {
+        status,
+        stderr: err,
+        ..
+    } = run_bounded(
         Command::new("tar")
             .arg("-cf")
             .arg(&tarball)
@@ -87,7 +95,11 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
     );
     assert!(status.success(), "tar -c failed: {err}");
     fs::create_dir(mnt.join("unpacked")).expect("mkdir unpacked");
-    let (status, err) = run_bounded(
+    let Ran {
+        status,
+        stderr: err,
+        ..
+    } = run_bounded(
         Command::new("tar")
             .arg("-xf")
             .arg(&tarball)
@@ -101,7 +113,11 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
     );
 
     // mv of a directory: renamed in place, every key below it in one transaction.
-    let (status, err) = run_bounded(
+    let Ran {
+        status,
+        stderr: err,
+        ..
+    } = run_bounded(
         Command::new("mv")
             .arg(mnt.join("tree"))
             .arg(mnt.join("moved")),

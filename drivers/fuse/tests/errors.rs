@@ -34,7 +34,8 @@ fn mount_cmd(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    run_bounded(&mut cmd)
+    let ran = run_bounded(&mut cmd);
+    (ran.status, ran.stderr)
 }
 
 struct Setup {

@@ -17,7 +17,7 @@ const T1: i64 = 1_000_000_000;
 const T2: i64 = 1_234_567_890;
 
 fn touch_d(path: &std::path::Path, secs: i64) {
-    let (status, out) = run_bounded(
+    let Ran { status, stderr, .. } = run_bounded(
         Command::new("touch")
             .arg("-d")
             .arg(format!("@{secs}"))
@@ -25,7 +25,7 @@ fn touch_d(path: &std::path::Path, secs: i64) {
     );
     assert!(
         status.success(),
-        "touch -d @{secs} {}: {out}",
+        "touch -d @{secs} {}: {stderr}",
         path.display()
     );
 }
@@ -57,13 +57,13 @@ fn times_set_through_the_mount_are_kept_in_the_bucket_and_read_back_by_a_fresh_c
     // A clean remote object gets a time; so does a file copied with cp -p.
     touch_d(&mnt.join("old.txt"), T1);
     assert_eq!(fs::metadata(mnt.join("old.txt")).expect("stat").mtime(), T1);
-    let (status, out) = run_bounded(
+    let Ran { status, stderr, .. } = run_bounded(
         Command::new("cp")
             .arg("-p")
             .arg(&src)
             .arg(mnt.join("new.txt")),
     );
-    assert!(status.success(), "cp -p: {out}");
+    assert!(status.success(), "cp -p: {stderr}");
     assert_eq!(fs::metadata(mnt.join("new.txt")).expect("stat").mtime(), T2);
     let manager = mounted.manager().expect("engine");
     bounded(&rt, "flush", manager.flush(true)).expect("flush");

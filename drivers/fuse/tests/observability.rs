@@ -96,7 +96,11 @@ fn status_flush_metrics_and_a_log_without_the_secret() {
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE");
-    let (status, err) = run_bounded(&mut cmd);
+    let Ran {
+        status,
+        stderr: err,
+        ..
+    } = run_bounded(&mut cmd);
     assert!(status.success(), "silt exited with {status}: {err}");
     let pid: i32 = err
         .split("(pid ")

@@ -49,48 +49,18 @@ fn require_tool(tool: &str) {
 /// Runs `cmd` to its end within [`WAIT`] (killed and a panic after that), asserts that it
 /// succeeded and returns its stdout; a failure shows its stdout and stderr.
 fn run(cmd: &mut Command) -> String {
-    use std::io::Read;
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
     let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > WAIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not end within {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (out, err) = (
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    );
+    let Ran {
+        status,
+        stdout,
+        stderr,
+    } = run_bounded(cmd);
     assert!(
         status.success(),
-        "{what} failed ({status}) after {:?}\nstdout:\n{out}\nstderr:\n{err}",
+        "{cmd:?} failed ({status}) after {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
         start.elapsed()
     );
-    out
+    stdout
 }
 
 /// A small deterministic generator (xorshift64*), so every run builds the same inputs.

@@ -180,22 +180,34 @@ impl Drop for DetachOnDrop {
     }
 }
 
-/// Runs `cmd` to its end within [`WAIT`] (killed and a panic after that); returns its
-/// status and stderr.
-pub fn run_bounded(cmd: &mut std::process::Command) -> (std::process::ExitStatus, String) {
+/// What a command run by [`run_bounded`] left: its exit status and its output (as text,
+/// invalid UTF-8 replaced).
+pub struct Ran {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` to its end within [`WAIT`] (killed and a panic after that), stdin empty;
+/// returns its status, stdout and stderr.
+pub fn run_bounded(cmd: &mut std::process::Command) -> Ran {
     use std::io::Read;
+    use std::process::Stdio;
     let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    fn read_all(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = from.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    }
+    let stdout = read_all(child.stdout.take().expect("stdout"));
+    let stderr = read_all(child.stderr.take().expect("stderr"));
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -206,7 +218,11 @@ pub fn run_bounded(cmd: &mut std::process::Command) -> (std::process::ExitStatus
             let _ = child.wait();
             panic!("{cmd:?} did not end within {WAIT:?}");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     };
-    (status, reader.join().unwrap_or_default())
+    Ran {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
 }
