@@ -109,44 +109,25 @@ fn main() {
     let reps = arg("--reps", 3);
     let candidates: Vec<(&str, KernelSettings)> = vec![
         (
-            "128 KiB writes",
-            KernelSettings {
-                max_write: 128 << 10,
-                ..KernelSettings::default()
-            },
+            "128 KiB writes, readahead 128 KiB",
+            kernel(128 << 10, 16, None),
+        ),
+        ("1 MiB writes, readahead 128 KiB", kernel(1 << 20, 16, None)),
+        (
+            "1 MiB writes, readahead 128 KiB, background 64",
+            kernel(1 << 20, 64, None),
         ),
         (
-            "1 MiB writes (kernel readahead 128 KiB)",
-            KernelSettings::default(),
-        ),
-        (
-            "1 MiB writes, background 64",
-            KernelSettings {
-                max_background: 64,
-                ..KernelSettings::default()
-            },
-        ),
-        (
-            "1 MiB writes, readahead 1 MiB",
-            KernelSettings {
-                read_ahead_kb: Some(1024),
-                ..KernelSettings::default()
-            },
+            "1 MiB writes, readahead 1 MiB (the default)",
+            kernel(1 << 20, 16, Some(1024)),
         ),
         (
             "1 MiB writes, readahead 4 MiB",
-            KernelSettings {
-                read_ahead_kb: Some(4096),
-                ..KernelSettings::default()
-            },
+            kernel(1 << 20, 16, Some(4096)),
         ),
         (
             "1 MiB writes, readahead 4 MiB, background 64",
-            KernelSettings {
-                read_ahead_kb: Some(4096),
-                max_background: 64,
-                ..KernelSettings::default()
-            },
+            kernel(1 << 20, 64, Some(4096)),
         ),
     ];
     let rt = runtime();
