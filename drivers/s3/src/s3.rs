@@ -12,9 +12,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use silt_core::{ObjectInfo, Precondition};
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// Metadata key of the upload token (`x-amz-meta-silt-token`).
 pub const TOKEN_METADATA: &str = "silt-token";
@@ -30,6 +31,11 @@ pub struct S3Remote {
     /// The capabilities are remembered, not yet confirmed by a probe: every condition is
     /// also checked with a HEAD.
     unconfirmed: AtomicBool,
+    /// Copy sources already checked by HEAD for a multipart upload (upload id, source key,
+    /// ETag), where the server ignores `x-amz-copy-source-if-match`: the later part copies of
+    /// the same upload from the same version skip the HEAD. Forgotten when the upload is
+    /// completed or aborted.
+    copy_sources_checked: Mutex<HashSet<(String, String, String)>>,
 }
 
 impl S3Remote {
@@ -95,6 +101,7 @@ impl S3Remote {
             list_page_size: config.list_page_size,
             caps: RwLock::new(Capabilities::assumed()),
             unconfirmed: AtomicBool::new(false),
+            copy_sources_checked: Mutex::new(HashSet::new()),
         }
     }
 
@@ -115,6 +122,7 @@ impl S3Remote {
             list_page_size: self.list_page_size,
             caps: RwLock::new(Capabilities::assumed()),
             unconfirmed: AtomicBool::new(false),
+            copy_sources_checked: Mutex::new(HashSet::new()),
         }
     }
 
@@ -132,6 +140,18 @@ impl S3Remote {
     }
 
     /// Conditions to check with a HEAD: those not enforced, or all while unconfirmed.
+    fn copy_checked(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String, String)>> {
+        // Each change is one insert or retain: a poisoned set is still consistent.
+        self.copy_sources_checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets the copy sources checked for `upload_id` (completed or aborted).
+    fn forget_copy_checks(&self, upload_id: &str) {
+        self.copy_checked().retain(|(id, _, _)| id != upload_id);
+    }
+
     fn checked(&self) -> Capabilities {
         if self.unconfirmed() {
             Capabilities::none()
@@ -460,11 +480,20 @@ impl ObjectStore for S3Remote {
         range: Range<u64>,
     ) -> Result<String> {
         const OP: &str = "UploadPartCopy";
-        if !self.checked().conditional_copy_source {
+        let seen = (
+            upload_id.to_string(),
+            source_key.to_string(),
+            source_etag.to_string(),
+        );
+        if !self.checked().conditional_copy_source && !self.copy_checked().contains(&seen) {
             // The complete's If-Match on the base still guards the result; this catches a
-            // changed source before a whole upload is built on it.
+            // changed source before a whole upload is built on it, once per upload (a HEAD
+            // per part doubled the requests of a partial update and closed no window the
+            // complete leaves open).
             match self.head(source_key).await? {
-                Some(info) if same_etag(source_etag, &info.etag) => {}
+                Some(info) if same_etag(source_etag, &info.etag) => {
+                    self.copy_checked().insert(seen);
+                }
                 _ => {
                     return Err(RemoteError::new(
                         ErrorKind::PreconditionFailed,
@@ -503,6 +532,7 @@ impl ObjectStore for S3Remote {
         precondition: Option<&Precondition>,
     ) -> Result<String> {
         const OP: &str = "CompleteMultipartUpload";
+        self.forget_copy_checks(upload_id);
         let mut completed = Vec::with_capacity(parts.len());
         for (n, etag) in parts {
             completed.push(
@@ -546,6 +576,7 @@ impl ObjectStore for S3Remote {
 
     async fn abort(&self, key: &str, upload_id: &str) -> Result<()> {
         const OP: &str = "AbortMultipartUpload";
+        self.forget_copy_checks(upload_id);
         self.client
             .abort_multipart_upload()
             .bucket(&self.bucket)

@@ -238,6 +238,59 @@ async fn upload_part_copy_checks_the_source_version(c: Ctx) {
     assert_eq!(whole(r, "copy").await, Bytes::from(want));
 }
 
+/// A partial update's copy parts are checked against the base once per upload where the
+/// server ignores copy-source conditions; a base replaced between two part copies is then
+/// caught by the completion's `If-Match` on the base (enforced by the server, or checked by
+/// HEAD where it is not), so no mix of two versions is ever completed.
+async fn a_base_replaced_between_part_copies_fails_the_completion(c: Ctx) {
+    let r = &c.remote;
+    let base = data(11 * MIB as usize, 5);
+    let base_etag = r
+        .put("edited", base.clone(), None, Meta::NONE)
+        .await
+        .expect("base");
+    let id = r
+        .create_multipart("edited", Meta::NONE)
+        .await
+        .expect("create");
+    let e1 = r
+        .upload_part_copy("edited", &id, 1, "edited", &base_etag, 0..5 * MIB)
+        .await
+        .expect("first copy part");
+    let outsider = data(11 * MIB as usize, 6);
+    r.put("edited", outsider.clone(), None, Meta::NONE)
+        .await
+        .expect("an outside writer replaces the base");
+    let second = r
+        .upload_part_copy("edited", &id, 2, "edited", &base_etag, 5 * MIB..10 * MIB)
+        .await;
+    let mut parts = vec![(1, e1)];
+    if let Ok(e2) = second {
+        // The server copied from whatever is there now; the completion must refuse it.
+        parts.push((2, e2));
+    }
+    let tail = r
+        .upload_part("edited", &id, parts.len() as u32 + 1, data(MIB as usize, 7))
+        .await
+        .expect("last part");
+    parts.push((parts.len() as u32 + 1, tail));
+    let done = r
+        .complete(
+            "edited",
+            &id,
+            &parts,
+            Some(&Precondition::IfMatch(base_etag.clone())),
+        )
+        .await;
+    assert_eq!(kind(done), ErrorKind::PreconditionFailed);
+    assert_eq!(
+        whole(r, "edited").await,
+        outsider,
+        "the outside version stays"
+    );
+    let _ = r.abort("edited", &id).await;
+}
+
 async fn complete_on_a_changed_object_is_a_precondition_failure(c: Ctx) {
     let r = &c.remote;
     r.put("target", data(100, 1), None, Meta::NONE)
@@ -522,6 +575,7 @@ suite!(
     conditional_puts,
     multipart_upload_list_and_complete,
     upload_part_copy_checks_the_source_version,
+    a_base_replaced_between_part_copies_fails_the_completion,
     complete_on_a_changed_object_is_a_precondition_failure,
     abort_then_list_parts_is_no_such_upload,
     list_with_delimiter_across_pages,
