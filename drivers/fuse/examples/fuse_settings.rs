@@ -13,7 +13,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use silt_fuse::demo::DemoServer;
 use silt_fuse::{FsOptions, KernelSettings, MountConfig, Ownership};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -131,15 +130,9 @@ fn main() {
         ),
     ];
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let buckets = root.path().join("buckets");
-    let cache = root.path().join("cache");
-    let mnt = root.path().join("mnt");
-    fs::create_dir_all(&mnt).expect("mount point");
-    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-    server.ensure_bucket(BUCKET).expect("bucket");
-    let remote = bounded(&rt, "probe", remote(&server));
-    let mut manager = Some(bounded(&rt, "engine", engine(&cache, &remote)));
+    let s = Served::start(&rt);
+    let remote = s.remote(&rt);
+    let mut manager = Some(bounded(&rt, "engine", engine(&s.cache, &remote)));
     let size = (mib * MIB) as u64;
 
     let mut results: Vec<[Vec<f64>; 3]> = candidates.iter().map(|_| Default::default()).collect();
@@ -150,16 +143,16 @@ fn main() {
                 attr_ttl: Duration::from_secs(1),
                 fsync_on_close: true,
             };
-            let mut config = MountConfig::new(&mnt, fs_opts, "silt-bench");
+            let mut config = MountConfig::new(&s.mnt, fs_opts, "silt-bench");
             config.kernel = *kernel;
             let running = manager.take().expect("the engine between mounts");
             let mounted = silt_fuse::mount(running, rt.handle().clone(), &config).expect("mount");
-            let cached = mnt.join("cached.bin");
+            let cached = s.mnt.join("cached.bin");
             if rep == 0 && i == 0 {
                 write_rate(&cached, mib);
             }
-            let w = write_rate(&mnt.join("written.bin"), mib);
-            fs::remove_file(mnt.join("written.bin")).expect("remove");
+            let w = write_rate(&s.mnt.join("written.bin"), mib);
+            fs::remove_file(s.mnt.join("written.bin")).expect("remove");
             let r = read_rate(&cached);
             let rr = random_reads(&cached, size, 2000, rep as u64 * 7 + i as u64);
             eprintln!("rep {rep} {name}: write {w:.0} MiB/s, read {r:.0} MiB/s, 4 KiB {rr:.1} µs");
@@ -169,7 +162,7 @@ fn main() {
             // The next mount starts an engine on the same cache (recovery reads the index):
             // the cached file stays cached and clean.
             bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
-            manager = Some(bounded(&rt, "engine", engine(&cache, &remote)));
+            manager = Some(bounded(&rt, "engine", engine(&s.cache, &remote)));
         }
     }
     println!("| kernel settings ({mib} MiB, median of {reps}) | write + fsync | cached read, page cache dropped | 4 KiB random reads |");

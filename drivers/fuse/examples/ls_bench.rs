@@ -14,10 +14,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use silt_fuse::demo::DemoServer;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -85,15 +83,9 @@ fn main() {
         }
     };
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let buckets = root.path().join("buckets");
-    let cache = root.path().join("cache");
-    let mnt = root.path().join("mnt");
-    std::fs::create_dir_all(&mnt).expect("mount point");
-    let _guard = DetachOnDrop(mnt.clone());
-
-    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-    let bucket = server.ensure_bucket(BUCKET).expect("bucket");
+    let s = Served::start(&rt);
+    let _guard = DetachOnDrop(s.mnt.clone());
+    let bucket = s.buckets.join(BUCKET);
     for &n in &sizes {
         let dir = bucket.join(format!("ls{n}"));
         std::fs::create_dir_all(&dir).expect("directory in the bucket");
@@ -102,23 +94,18 @@ fn main() {
             std::fs::write(dir.join(format!("f{i:06}")), body).expect("object file");
         }
     }
-    let probed = bounded(&rt, "probe", remote(&server));
+    let probed = s.remote(&rt);
     let caps = probed.capabilities();
-    let cfg = server.remote_config(BUCKET);
-    let counted = bounded(&rt, "connect", async move {
-        let s3 = silt_s3::S3Remote::connect(&cfg).await;
-        s3.set_capabilities(caps);
-        Arc::new(gets::Counting::new(s3))
-    });
-    let manager = bounded(&rt, "engine", engine_on(&cache, &counted, caps));
-    let mounted = mount(&rt, manager, &mnt);
+    let counted = s.counted(&rt, caps);
+    let manager = bounded(&rt, "engine", engine_on(&s.cache, &counted, caps));
+    let mounted = mount(&rt, manager, &s.mnt);
 
     println!(
         "| entries | lookup of the directory | `ls -l` (never listed) | per entry | LIST pages | HEADs | waiting for LIST | the rest, per entry | `ls -l` again at once | server alone: one page | server alone: every page |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &sizes {
-        let dir = mnt.join(format!("ls{n}"));
+        let dir = s.mnt.join(format!("ls{n}"));
         let start = Instant::now();
         let meta = std::fs::metadata(&dir).expect("stat the directory");
         let lookup = start.elapsed();

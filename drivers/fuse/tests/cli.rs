@@ -5,7 +5,7 @@
 
 mod support;
 
-use silt_fuse::demo::{DemoServer, ACCESS_KEY, SECRET_KEY};
+use silt_fuse::demo::{ACCESS_KEY, SECRET_KEY};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -25,24 +25,19 @@ impl Drop for KillOnDrop {
 fn the_seed_command_mounts_in_the_background_uploads_and_stops_on_sigterm() {
     require_fuse();
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let buckets = root.path().join("buckets");
-    let mnt = root.path().join("mnt");
-    let cache = root.path().join("cache");
-    fs::create_dir_all(&mnt).expect("mount point");
-    let _detach = DetachOnDrop(mnt.clone());
-    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-    server.ensure_bucket("test").expect("bucket");
+    let s = Served::without_bucket(&rt);
+    let _detach = DetachOnDrop(s.mnt.clone());
+    s.server.ensure_bucket("test").expect("bucket");
 
     // The seed's command with a loopback endpoint and a Linux mount point for `H:`: no -f,
     // so it returns once the mount is ready and the mount runs on in the background.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
-    cmd.args(["--memory-limit", "1024", "--endpoint", server.endpoint()])
+    cmd.args(["--memory-limit", "1024", "--endpoint", s.server.endpoint()])
         .arg("--cache-dir")
-        .arg(&cache)
+        .arg(&s.cache)
         .arg("test")
-        .arg(&mnt)
-        .env("HOME", root.path())
+        .arg(&s.mnt)
+        .env("HOME", s.root.path())
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
@@ -53,7 +48,7 @@ fn the_seed_command_mounts_in_the_background_uploads_and_stops_on_sigterm() {
         ..
     } = run_bounded(&mut cmd);
     assert!(status.success(), "silt exited with {status}: {err}");
-    assert!(is_mounted(&mnt), "not mounted when silt returned: {err}");
+    assert!(is_mounted(&s.mnt), "not mounted when silt returned: {err}");
     let pid: i32 = err
         .split("(pid ")
         .nth(1)
@@ -61,22 +56,22 @@ fn the_seed_command_mounts_in_the_background_uploads_and_stops_on_sigterm() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no pid in: {err}"));
     let daemon = KillOnDrop(pid);
-    assert!(cache.join("silt.log").exists(), "no log file");
+    assert!(s.cache.join("silt.log").exists(), "no log file");
 
-    fs::write(mnt.join("hello.txt"), b"hello from silt").expect("write on the mount");
-    assert_eq!(names(&mnt), vec!["hello.txt"]);
+    fs::write(s.mnt.join("hello.txt"), b"hello from silt").expect("write on the mount");
+    assert_eq!(names(&s.mnt), vec!["hello.txt"]);
     // Uploaded after the default write-back delay (5 s), while mounted.
     wait_until("hello.txt in the bucket", || {
-        fs::read(buckets.join("test/hello.txt")).is_ok_and(|b| b == b"hello from silt")
+        fs::read(s.buckets.join("test/hello.txt")).is_ok_and(|b| b == b"hello from silt")
     });
 
     // SAFETY: kill(2) with the daemon's pid and a valid signal touches no memory of ours.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     wait_until("the daemon gone", || {
-        !Path::new(&format!("/proc/{pid}")).exists() && !is_mounted(&mnt)
+        !Path::new(&format!("/proc/{pid}")).exists() && !is_mounted(&s.mnt)
     });
     std::mem::forget(daemon);
-    let log = fs::read_to_string(cache.join("silt.log")).expect("log");
+    let log = fs::read_to_string(s.cache.join("silt.log")).expect("log");
     assert!(log.contains("unmounted cleanly"), "log: {log}");
 }
 
@@ -84,24 +79,20 @@ fn the_seed_command_mounts_in_the_background_uploads_and_stops_on_sigterm() {
 fn a_bucket_that_does_not_exist_is_named_in_the_error() {
     require_fuse();
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let mnt = root.path().join("mnt");
-    fs::create_dir_all(&mnt).expect("mount point");
-    let server =
-        bounded(&rt, "server", DemoServer::start(&root.path().join("b"), 0)).expect("server");
-    let _detach = DetachOnDrop(mnt.clone());
+    let s = Served::without_bucket(&rt);
+    let _detach = DetachOnDrop(s.mnt.clone());
     // In the background (the reason comes back from its log) and with -f.
     let silt = |bucket: &str, secret: &str, foreground: bool| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
         if foreground {
             cmd.arg("-f");
         }
-        cmd.args(["--endpoint", server.endpoint()])
+        cmd.args(["--endpoint", s.server.endpoint()])
             .arg("--cache-dir")
-            .arg(root.path().join("cache"))
+            .arg(&s.cache)
             .arg(bucket)
-            .arg(&mnt)
-            .env("HOME", root.path())
+            .arg(&s.mnt)
+            .env("HOME", s.root.path())
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("AWS_REGION", "us-east-1");
@@ -114,14 +105,14 @@ fn a_bucket_that_does_not_exist_is_named_in_the_error() {
         err.contains("bucket \"no-such-bucket\"") && err.contains("does not exist"),
         "stderr: {err}"
     );
-    assert!(!is_mounted(&mnt));
+    assert!(!is_mounted(&s.mnt));
 
-    server.ensure_bucket("there").expect("bucket");
+    s.server.ensure_bucket("there").expect("bucket");
     let (status, err) = silt("there", "a-wrong-secret", true);
     assert!(!status.success());
     assert!(
         err.contains("access denied") && err.contains("credentials"),
         "stderr: {err}"
     );
-    assert!(!is_mounted(&mnt));
+    assert!(!is_mounted(&s.mnt));
 }

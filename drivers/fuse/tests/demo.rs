@@ -102,14 +102,9 @@ impl Drop for Demo {
     }
 }
 
-/// A demo's folder, a HOME for it and its mount point, in a temporary directory (removed at
-/// drop).
-struct Place {
-    _root: tempfile::TempDir,
-    dir: PathBuf,
-    home: PathBuf,
-    mnt: PathBuf,
-}
+/// A demo's folder, a HOME for it and its mount point, after the temporary directory that
+/// holds them (removed at drop): `let Place(_root, dir, home, mnt) = Place::new();`.
+struct Place(tempfile::TempDir, PathBuf, PathBuf, PathBuf);
 
 impl Place {
     fn new() -> Place {
@@ -117,24 +112,15 @@ impl Place {
         let dir: PathBuf = root.path().join("demo");
         let home = root.path().join("home");
         fs::create_dir_all(&home).expect("home");
-        Place {
-            mnt: dir.join("mnt"),
-            dir,
-            home,
-            _root: root,
-        }
+        let mnt = dir.join("mnt");
+        Place(root, dir, home, mnt)
     }
 }
 
 #[test]
 fn silt_demo_without_a_local_cache_stores_each_file_in_the_bucket_when_it_is_closed() {
     require_fuse();
-    let Place {
-        _root,
-        dir,
-        home,
-        mnt,
-    } = Place::new();
+    let Place(_root, dir, home, mnt) = Place::new();
     let bucket = dir.join("buckets/demo");
 
     let demo = Demo::start_with(&dir, &home, &["--no-local-cache"]);
@@ -174,12 +160,7 @@ fn silt_demo_without_a_local_cache_stores_each_file_in_the_bucket_when_it_is_clo
 #[test]
 fn silt_demo_mounts_stops_on_sigterm_and_remounts_with_the_files() {
     require_fuse();
-    let Place {
-        _root,
-        dir,
-        home,
-        mnt,
-    } = Place::new();
+    let Place(_root, dir, home, mnt) = Place::new();
 
     let demo = Demo::start(&dir, &home);
     assert!(is_mounted(&mnt), "{} is not mounted", mnt.display());
@@ -220,12 +201,7 @@ fn silt_demo_mounts_stops_on_sigterm_and_remounts_with_the_files() {
 #[test]
 fn after_kill_9_the_stale_mount_is_named_and_every_fsynced_byte_survives() {
     require_fuse();
-    let Place {
-        _root,
-        dir,
-        home,
-        mnt,
-    } = Place::new();
+    let Place(_root, dir, home, mnt) = Place::new();
 
     let _cleanup = DetachOnDrop(mnt.clone());
     let demo = Demo::start(&dir, &home);
@@ -277,12 +253,7 @@ const CHUNK: usize = 64 * 1024;
 #[test]
 fn kill_9_in_the_middle_of_writes_keeps_every_fsynced_byte() {
     require_fuse();
-    let Place {
-        _root,
-        dir,
-        home,
-        mnt,
-    } = Place::new();
+    let Place(_root, dir, home, mnt) = Place::new();
     let _cleanup = DetachOnDrop(mnt.clone());
     let demo = Demo::start(&dir, &home);
 

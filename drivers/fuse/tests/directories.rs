@@ -5,7 +5,6 @@
 
 mod support;
 
-use silt_fuse::demo::DemoServer;
 use std::fs::{self, OpenOptions};
 use std::io::ErrorKind;
 use std::process::Command;
@@ -15,56 +14,49 @@ use support::*;
 fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
     require_fuse();
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let buckets = root.path().join("buckets");
-    let cache = root.path().join("cache");
-    let mnt = root.path().join("mnt");
-    fs::create_dir_all(&mnt).expect("mount point");
-    let _guard = DetachOnDrop(mnt.clone());
-
-    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-    server.ensure_bucket(BUCKET).expect("bucket");
-    let remote = bounded(&rt, "probe", remote(&server));
+    let s = Served::start(&rt);
+    let _guard = DetachOnDrop(s.mnt.clone());
+    let remote = s.remote(&rt);
     bounded(&rt, "put", put(&remote, "remote/file.txt", b"remote"));
-    let manager = bounded(&rt, "engine", engine(&cache, &remote));
-    let mounted = mount(&rt, manager, &mnt);
+    let manager = bounded(&rt, "engine", engine(&s.cache, &remote));
+    let mounted = mount(&rt, manager, &s.mnt);
 
     // mkdir: an empty directory, listed and statted at once; twice is EEXIST.
-    fs::create_dir(mnt.join("made")).expect("mkdir");
-    assert!(fs::metadata(mnt.join("made")).expect("stat").is_dir());
-    assert_eq!(names(&mnt), vec!["made", "remote"]);
-    assert!(names(&mnt.join("made")).is_empty());
-    let again = fs::create_dir(mnt.join("made")).expect_err("mkdir twice");
+    fs::create_dir(s.mnt.join("made")).expect("mkdir");
+    assert!(fs::metadata(s.mnt.join("made")).expect("stat").is_dir());
+    assert_eq!(names(&s.mnt), vec!["made", "remote"]);
+    assert!(names(&s.mnt.join("made")).is_empty());
+    let again = fs::create_dir(s.mnt.join("made")).expect_err("mkdir twice");
     assert_eq!(again.kind(), ErrorKind::AlreadyExists);
-    fs::create_dir_all(mnt.join("made/a/b")).expect("mkdir -p");
-    fs::write(mnt.join("made/a/b/leaf.txt"), b"leaf").expect("write leaf");
+    fs::create_dir_all(s.mnt.join("made/a/b")).expect("mkdir -p");
+    fs::write(s.mnt.join("made/a/b/leaf.txt"), b"leaf").expect("write leaf");
 
     // rmdir: ENOTEMPTY with a file below (here or on the server), then gone once empty.
-    let busy = fs::remove_dir(mnt.join("made/a/b")).expect_err("rmdir of a full dir");
+    let busy = fs::remove_dir(s.mnt.join("made/a/b")).expect_err("rmdir of a full dir");
     assert_eq!(busy.raw_os_error(), Some(libc::ENOTEMPTY));
-    let remote_busy = fs::remove_dir(mnt.join("remote")).expect_err("remote files below");
+    let remote_busy = fs::remove_dir(s.mnt.join("remote")).expect_err("remote files below");
     assert_eq!(remote_busy.raw_os_error(), Some(libc::ENOTEMPTY));
-    fs::remove_file(mnt.join("made/a/b/leaf.txt")).expect("unlink leaf");
-    fs::remove_dir(mnt.join("made/a/b")).expect("rmdir b");
-    assert_eq!(names(&mnt.join("made")), vec!["a"]);
+    fs::remove_file(s.mnt.join("made/a/b/leaf.txt")).expect("unlink leaf");
+    fs::remove_dir(s.mnt.join("made/a/b")).expect("rmdir b");
+    assert_eq!(names(&s.mnt.join("made")), vec!["a"]);
     assert_eq!(
-        fs::metadata(mnt.join("made/a/b"))
+        fs::metadata(s.mnt.join("made/a/b"))
             .expect_err("removed")
             .kind(),
         ErrorKind::NotFound
     );
 
     // O_EXCL on an existing file is EEXIST.
-    fs::write(mnt.join("made/x.txt"), b"x").expect("write x");
+    fs::write(s.mnt.join("made/x.txt"), b"x").expect("write x");
     let excl = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(mnt.join("made/x.txt"))
+        .open(s.mnt.join("made/x.txt"))
         .expect_err("create_new of an existing file");
     assert_eq!(excl.kind(), ErrorKind::AlreadyExists);
 
     // A tree copied in with cp -r and unpacked with tar.
-    let tree = root.path().join("tree");
+    let tree = s.path("tree");
     for i in 0..20 {
         let dir = tree.join(format!("d{}", i % 4)).join("inner");
         fs::create_dir_all(&dir).expect("tree dir");
@@ -74,13 +66,13 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
         status,
         stderr: err,
         ..
-    } = run_bounded(Command::new("cp").arg("-r").arg(&tree).arg(&mnt));
+    } = run_bounded(Command::new("cp").arg("-r").arg(&tree).arg(&s.mnt));
     assert!(status.success(), "cp -r failed: {err}");
     assert_eq!(
-        fs::read(mnt.join("tree/d1/inner/f5.txt")).expect("copied file"),
+        fs::read(s.mnt.join("tree/d1/inner/f5.txt")).expect("copied file"),
         b"file 5"
     );
-    let tarball = root.path().join("tree.tar");
+    let tarball = s.path("tree.tar");
     let Ran {
         status,
         stderr: err,
@@ -90,11 +82,11 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
             .arg("-cf")
             .arg(&tarball)
             .arg("-C")
-            .arg(root.path())
+            .arg(s.root.path())
             .arg("tree"),
     );
     assert!(status.success(), "tar -c failed: {err}");
-    fs::create_dir(mnt.join("unpacked")).expect("mkdir unpacked");
+    fs::create_dir(s.mnt.join("unpacked")).expect("mkdir unpacked");
     let Ran {
         status,
         stderr: err,
@@ -104,11 +96,11 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
             .arg("-xf")
             .arg(&tarball)
             .arg("-C")
-            .arg(mnt.join("unpacked")),
+            .arg(s.mnt.join("unpacked")),
     );
     assert!(status.success(), "tar -x failed: {err}");
     assert_eq!(
-        fs::read(mnt.join("unpacked/tree/d3/inner/f19.txt")).expect("unpacked file"),
+        fs::read(s.mnt.join("unpacked/tree/d3/inner/f19.txt")).expect("unpacked file"),
         b"file 19"
     );
 
@@ -119,21 +111,21 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
         ..
     } = run_bounded(
         Command::new("mv")
-            .arg(mnt.join("tree"))
-            .arg(mnt.join("moved")),
+            .arg(s.mnt.join("tree"))
+            .arg(s.mnt.join("moved")),
     );
     if !status.success() {
-        let out = Command::new("find").arg(&buckets).output().expect("find");
+        let out = Command::new("find").arg(&s.buckets).output().expect("find");
         eprintln!("{}", String::from_utf8_lossy(&out.stdout));
         let out = Command::new("find")
-            .arg(mnt.join("tree"))
+            .arg(s.mnt.join("tree"))
             .output()
             .expect("find");
         eprintln!("{}", String::from_utf8_lossy(&out.stdout));
     }
     assert!(status.success(), "mv of a directory failed: {err}");
     assert_eq!(
-        fs::read(mnt.join("moved/d2/inner/f6.txt")).expect("moved file"),
+        fs::read(s.mnt.join("moved/d2/inner/f6.txt")).expect("moved file"),
         b"file 6"
     );
     // The engine says so at once; the kernel may keep a name it was handed (a directory
@@ -152,7 +144,7 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
             seen.push((d, bounded(&rt, "list", moved_engine.list(d, None, 100))));
         }
         let out = Command::new("find")
-            .arg(buckets.join(BUCKET))
+            .arg(s.buckets.join(BUCKET))
             .output()
             .expect("find");
         panic!(
@@ -161,7 +153,7 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
         );
     }
     wait_until("the moved directory's old name to go", || {
-        fs::metadata(mnt.join("tree")).is_err_and(|e| e.kind() == ErrorKind::NotFound)
+        fs::metadata(s.mnt.join("tree")).is_err_and(|e| e.kind() == ErrorKind::NotFound)
     });
 
     // Everything reaches the bucket: files, and the markers of directories made here.
@@ -174,23 +166,23 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
         panic!("flush did not finish: {status:#?}");
     }
     assert_eq!(
-        fs::read(object_file(&buckets, "moved/d2/inner/f6.txt")).expect("in the bucket"),
+        fs::read(object_file(&s.buckets, "moved/d2/inner/f6.txt")).expect("in the bucket"),
         b"file 6"
     );
     assert_eq!(
-        fs::read(object_file(&buckets, "unpacked/tree/d0/inner/f0.txt")).expect("unpacked"),
+        fs::read(object_file(&s.buckets, "unpacked/tree/d0/inner/f0.txt")).expect("unpacked"),
         b"file 0"
     );
     assert!(
-        !object_file(&buckets, "tree/d2/inner/f6.txt").exists(),
+        !object_file(&s.buckets, "tree/d2/inner/f6.txt").exists(),
         "the moved source is deleted from the bucket"
     );
     assert!(
-        object_file(&buckets, "made/a").is_dir(),
+        object_file(&s.buckets, "made/a").is_dir(),
         "the marker of an empty directory is in the bucket"
     );
     assert!(
-        !object_file(&buckets, "made/a/b").exists(),
+        !object_file(&s.buckets, "made/a/b").exists(),
         "rmdir reached the bucket"
     );
 
@@ -198,11 +190,11 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
     assert!(report.clean, "{report:?}");
 
     // A remount shows the same tree, the empty directory included.
-    let manager = bounded(&rt, "engine again", engine(&cache, &remote));
-    let mounted = mount(&rt, manager, &mnt);
-    assert_eq!(names(&mnt), vec!["made", "moved", "remote", "unpacked"]);
-    assert_eq!(names(&mnt.join("made")), vec!["a", "x.txt"]);
-    assert!(names(&mnt.join("made/a")).is_empty());
+    let manager = bounded(&rt, "engine again", engine(&s.cache, &remote));
+    let mounted = mount(&rt, manager, &s.mnt);
+    assert_eq!(names(&s.mnt), vec!["made", "moved", "remote", "unpacked"]);
+    assert_eq!(names(&s.mnt.join("made")), vec!["a", "x.txt"]);
+    assert!(names(&s.mnt.join("made/a")).is_empty());
     let report = bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");
     assert!(report.clean, "{report:?}");
 }
@@ -211,33 +203,22 @@ fn directories_are_made_removed_moved_and_copied_into_and_reach_the_bucket() {
 fn ls_l_of_a_listed_directory_asks_the_server_for_nothing_per_name() {
     require_fuse();
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let buckets = root.path().join("buckets");
-    let cache = root.path().join("cache");
-    let mnt = root.path().join("mnt");
-    fs::create_dir_all(&mnt).expect("mount point");
-    let _guard = DetachOnDrop(mnt.clone());
-    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-    server.ensure_bucket(BUCKET).expect("bucket");
-    let remote = bounded(&rt, "probe", remote(&server));
+    let s = Served::start(&rt);
+    let _guard = DetachOnDrop(s.mnt.clone());
+    let remote = s.remote(&rt);
     for i in 0..300 {
         let key = format!("many/f{i:03}");
         bounded(&rt, "put", put(&remote, &key, format!("{i}").as_bytes()));
     }
     let caps = remote.capabilities();
-    let cfg = server.remote_config(BUCKET);
-    let counted = bounded(&rt, "connect", async move {
-        let s3 = silt_s3::S3Remote::connect(&cfg).await;
-        s3.set_capabilities(caps);
-        std::sync::Arc::new(support::gets::Counting::new(s3))
-    });
-    let manager = bounded(&rt, "engine", engine_on(&cache, &counted, caps));
-    let mounted = mount(&rt, manager, &mnt);
+    let counted = s.counted(&rt, caps);
+    let manager = bounded(&rt, "engine", engine_on(&s.cache, &counted, caps));
+    let mounted = mount(&rt, manager, &s.mnt);
 
-    assert!(fs::metadata(mnt.join("many")).expect("stat").is_dir());
+    assert!(fs::metadata(s.mnt.join("many")).expect("stat").is_dir());
     let before = counted.heads();
     let mut sizes = 0;
-    for entry in fs::read_dir(mnt.join("many")).expect("read_dir") {
+    for entry in fs::read_dir(s.mnt.join("many")).expect("read_dir") {
         let entry = entry.expect("entry");
         sizes += entry.metadata().expect("metadata").len();
     }
@@ -256,37 +237,26 @@ fn ls_l_of_a_listed_directory_asks_the_server_for_nothing_per_name() {
 fn ls_l_of_a_large_directory_asks_for_pages_that_grow() {
     require_fuse();
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let buckets = root.path().join("buckets");
-    let cache = root.path().join("cache");
-    let mnt = root.path().join("mnt");
-    fs::create_dir_all(&mnt).expect("mount point");
-    let _guard = DetachOnDrop(mnt.clone());
-    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-    server.ensure_bucket(BUCKET).expect("bucket");
+    let s = Served::start(&rt);
+    let _guard = DetachOnDrop(s.mnt.clone());
     // Written as plain files in the server's folder (s3s-fs serves them as objects): 5 000
     // PUTs would take most of the test's time.
     const N: usize = 5_000;
-    let folder = object_file(&buckets, "wide");
+    let folder = object_file(&s.buckets, "wide");
     fs::create_dir_all(&folder).expect("folder of the directory");
     for i in 0..N {
         fs::write(folder.join(format!("f{i:05}")), format!("{i}")).expect("object file");
     }
-    let caps = bounded(&rt, "probe", remote(&server)).capabilities();
-    let cfg = server.remote_config(BUCKET);
-    let counted = bounded(&rt, "connect", async move {
-        let s3 = silt_s3::S3Remote::connect(&cfg).await;
-        s3.set_capabilities(caps);
-        std::sync::Arc::new(support::gets::Counting::new(s3))
-    });
-    let manager = bounded(&rt, "engine", engine_on(&cache, &counted, caps));
-    let mounted = mount(&rt, manager, &mnt);
+    let caps = s.remote(&rt).capabilities();
+    let counted = s.counted(&rt, caps);
+    let manager = bounded(&rt, "engine", engine_on(&s.cache, &counted, caps));
+    let mounted = mount(&rt, manager, &s.mnt);
 
-    assert!(fs::metadata(mnt.join("wide")).expect("stat").is_dir());
+    assert!(fs::metadata(s.mnt.join("wide")).expect("stat").is_dir());
     let (lists, heads) = (counted.lists(), counted.heads());
     let mut sizes = 0;
     let mut count = 0;
-    for entry in fs::read_dir(mnt.join("wide")).expect("read_dir") {
+    for entry in fs::read_dir(s.mnt.join("wide")).expect("read_dir") {
         sizes += entry.expect("entry").metadata().expect("metadata").len();
         count += 1;
     }

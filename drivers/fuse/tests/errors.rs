@@ -50,20 +50,15 @@ struct Setup {
 fn setup() -> Setup {
     require_fuse();
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let home = root.path().to_path_buf();
-    let mnt = root.path().join("mnt");
-    std::fs::create_dir_all(&mnt).expect("mount point");
-    let server =
-        bounded(&rt, "server", DemoServer::start(&home.join("buckets"), 0)).expect("server");
-    server.ensure_bucket("there").expect("bucket");
+    let s = Served::without_bucket(&rt);
+    s.server.ensure_bucket("there").expect("bucket");
     Setup {
-        mnt: mnt.to_string_lossy().into_owned(),
-        cache: home.join("cache").to_string_lossy().into_owned(),
-        home,
-        server,
+        home: s.root.path().to_path_buf(),
+        mnt: s.mnt.to_string_lossy().into_owned(),
+        cache: s.cache.to_string_lossy().into_owned(),
+        server: s.server,
         _rt: rt,
-        _root: root,
+        _root: s.root,
     }
 }
 

@@ -263,23 +263,17 @@ fn backend(
 
 fn run_seed(seed: u64, how: Serving) {
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let buckets = root.path().join("buckets");
-    let cache = root.path().join("cache");
-    let mnt = root.path().join("mnt");
-    let reference = root.path().join("reference");
-    fs::create_dir_all(&mnt).expect("mount point");
+    let s = Served::start(&rt);
+    let reference = s.path("reference");
     fs::create_dir_all(&reference).expect("reference dir");
-    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-    server.ensure_bucket(BUCKET).expect("bucket");
-    let mounted = mount(&rt, backend(&rt, how, &server, &cache), &mnt);
+    let mounted = mount(&rt, backend(&rt, how, &s.server, &s.cache), &s.mnt);
 
     let mut rng = Rng(seed);
     let mut trace = Vec::new();
     for step in 0..STEPS {
         let op = Op::random(&mut rng);
         trace.push(op.describe());
-        let (got, want) = (op.apply(&mnt), op.apply(&reference));
+        let (got, want) = (op.apply(&s.mnt), op.apply(&reference));
         let fail = |what: String| -> ! {
             let tail = trace[trace.len().saturating_sub(12)..].join("\n  ");
             panic!(
@@ -299,12 +293,12 @@ fn run_seed(seed: u64, how: Serving) {
             ));
         }
         if step % 10 == 9 {
-            if let Err(e) = same_tree(&mnt, &reference) {
+            if let Err(e) = same_tree(&s.mnt, &reference) {
                 fail(e);
             }
         }
     }
-    if let Err(e) = same_tree(&mnt, &reference) {
+    if let Err(e) = same_tree(&s.mnt, &reference) {
         panic!("seed {seed}: at the end: {e}");
     }
 
@@ -313,7 +307,7 @@ fn run_seed(seed: u64, how: Serving) {
     if let Some(manager) = mounted.manager() {
         bounded(&rt, "flush", manager.flush(true)).expect("flush");
     }
-    let bucket_dir = buckets.join(BUCKET);
+    let bucket_dir = s.buckets.join(BUCKET);
     let objects: Vec<String> = names(&bucket_dir)
         .into_iter()
         .filter(|n| !n.starts_with('.'))
@@ -332,8 +326,8 @@ fn run_seed(seed: u64, how: Serving) {
     }
     // ...and a remount shows it too.
     bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
-    let mounted = mount(&rt, backend(&rt, how, &server, &cache), &mnt);
-    if let Err(e) = same_tree(&mnt, &reference) {
+    let mounted = mount(&rt, backend(&rt, how, &s.server, &s.cache), &s.mnt);
+    if let Err(e) = same_tree(&s.mnt, &reference) {
         panic!("seed {seed}: after a remount: {e}");
     }
     bounded(&rt, "unmount again", mounted.unmount()).expect("unmount");

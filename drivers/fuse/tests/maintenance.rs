@@ -7,7 +7,6 @@
 
 mod support;
 
-use silt_fuse::demo::DemoServer;
 use silt_s3::ObjectStore;
 use silt_tokio::{CacheManager, Options};
 use std::path::{Path, PathBuf};
@@ -77,18 +76,10 @@ fn cache_file_over(cache: &Path, min: u64) -> PathBuf {
 #[test]
 fn conflicts_are_listed_and_fsck_repairs_a_flipped_byte_which_is_fetched_again() {
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let home = root.path();
-    let cache = root.path().join("cache");
-    let cache_s = cache.to_string_lossy().into_owned();
-    let server = bounded(
-        &rt,
-        "server",
-        DemoServer::start(&root.path().join("buckets"), 0),
-    )
-    .expect("server");
-    server.ensure_bucket(BUCKET).expect("bucket");
-    let remote = bounded(&rt, "probe", remote(&server));
+    let s = Served::start(&rt);
+    let home = s.root.path();
+    let cache_s = s.cache.to_string_lossy().into_owned();
+    let remote = s.remote(&rt);
     let caps = remote.capabilities();
     let object: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     bounded(&rt, "put", put(&remote, "data.bin", &object));
@@ -99,7 +90,7 @@ fn conflicts_are_listed_and_fsck_repairs_a_flipped_byte_which_is_fetched_again()
     let m = bounded(
         &rt,
         "engine",
-        start(&cache, &remote, caps, Duration::from_secs(600)),
+        start(&s.cache, &remote, caps, Duration::from_secs(600)),
     );
     assert_eq!(bounded(&rt, "read", read_all(&m, "data.bin")), object);
     bounded(&rt, "edit", async {
@@ -153,7 +144,7 @@ fn conflicts_are_listed_and_fsck_repairs_a_flipped_byte_which_is_fetched_again()
     let (code, out, err) = silt(home, &["fsck", "--cache-dir", &cache_s]);
     assert_eq!(code, Some(0), "a sound cache: {out}{err}");
     assert!(out.contains("result:     clean"), "{out}");
-    let file = cache_file_over(&cache, 2_000_000);
+    let file = cache_file_over(&s.cache, 2_000_000);
     let mut bytes = std::fs::read(&file).expect("read cache file");
     bytes[1_500_000] ^= 0x01;
     std::fs::write(&file, &bytes).expect("corrupt");
@@ -179,16 +170,11 @@ fn conflicts_are_listed_and_fsck_repairs_a_flipped_byte_which_is_fetched_again()
     );
 
     // The engine fetches the absent chunk again and reads the object whole.
-    let cfg = server.remote_config(BUCKET);
-    let counted = bounded(&rt, "connect", async move {
-        let s3 = silt_s3::S3Remote::connect(&cfg).await;
-        s3.set_capabilities(caps);
-        Arc::new(gets::Counting::new(s3))
-    });
+    let counted = s.counted(&rt, caps);
     let m = bounded(
         &rt,
         "engine again",
-        start(&cache, &counted, caps, Duration::from_millis(100)),
+        start(&s.cache, &counted, caps, Duration::from_millis(100)),
     );
     assert_eq!(bounded(&rt, "read again", read_all(&m, "data.bin")), object);
     assert!(counted.gets() > 0, "the absent chunk was not fetched again");

@@ -4,7 +4,6 @@
 
 mod support;
 
-use silt_fuse::demo::DemoServer;
 use silt_s3::ObjectStore;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -34,37 +33,37 @@ fn touch_d(path: &std::path::Path, secs: i64) {
 fn times_set_through_the_mount_are_kept_in_the_bucket_and_read_back_by_a_fresh_cache() {
     require_fuse();
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let buckets = root.path().join("buckets");
-    let mnt = root.path().join("mnt");
-    let src = root.path().join("src.txt");
-    fs::create_dir_all(&mnt).expect("mount point");
+    let s = Served::start(&rt);
+    let src = s.path("src.txt");
     fs::write(&src, b"copied with its time").expect("source");
     touch_d(&src, T2);
-
-    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-    server.ensure_bucket(BUCKET).expect("bucket");
-    let remote = bounded(&rt, "probe", remote(&server));
+    let remote = s.remote(&rt);
     bounded(
         &rt,
         "put",
         put(&remote, "old.txt", b"an object never written here"),
     );
 
-    let manager = bounded(&rt, "engine", engine(&root.path().join("cache1"), &remote));
-    let mounted = mount(&rt, manager, &mnt);
+    let manager = bounded(&rt, "engine", engine(&s.path("cache1"), &remote));
+    let mounted = mount(&rt, manager, &s.mnt);
 
     // A clean remote object gets a time; so does a file copied with cp -p.
-    touch_d(&mnt.join("old.txt"), T1);
-    assert_eq!(fs::metadata(mnt.join("old.txt")).expect("stat").mtime(), T1);
+    touch_d(&s.mnt.join("old.txt"), T1);
+    assert_eq!(
+        fs::metadata(s.mnt.join("old.txt")).expect("stat").mtime(),
+        T1
+    );
     let Ran { status, stderr, .. } = run_bounded(
         Command::new("cp")
             .arg("-p")
             .arg(&src)
-            .arg(mnt.join("new.txt")),
+            .arg(s.mnt.join("new.txt")),
     );
     assert!(status.success(), "cp -p: {stderr}");
-    assert_eq!(fs::metadata(mnt.join("new.txt")).expect("stat").mtime(), T2);
+    assert_eq!(
+        fs::metadata(s.mnt.join("new.txt")).expect("stat").mtime(),
+        T2
+    );
     let manager = mounted.manager().expect("engine");
     bounded(&rt, "flush", manager.flush(true)).expect("flush");
 
@@ -77,22 +76,27 @@ fn times_set_through_the_mount_are_kept_in_the_bucket_and_read_back_by_a_fresh_c
             .expect("head")
             .expect("in the bucket");
         assert_eq!(info.mtime_ms, secs as u64 * 1000, "{key}");
-        assert_eq!(fs::read(object_file(&buckets, key)).expect("object"), body);
+        assert_eq!(
+            fs::read(object_file(&s.buckets, key)).expect("object"),
+            body
+        );
     }
     let report = bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
     assert!(report.clean, "{report:?}");
 
     // A fresh cache (nothing held) reads the times from the server.
-    let manager = bounded(
-        &rt,
-        "engine 2",
-        engine(&root.path().join("cache2"), &remote),
-    );
-    let mounted = mount(&rt, manager, &mnt);
-    assert_eq!(fs::metadata(mnt.join("old.txt")).expect("stat").mtime(), T1);
-    assert_eq!(fs::metadata(mnt.join("new.txt")).expect("stat").mtime(), T2);
+    let manager = bounded(&rt, "engine 2", engine(&s.path("cache2"), &remote));
+    let mounted = mount(&rt, manager, &s.mnt);
     assert_eq!(
-        fs::read(mnt.join("old.txt")).expect("read"),
+        fs::metadata(s.mnt.join("old.txt")).expect("stat").mtime(),
+        T1
+    );
+    assert_eq!(
+        fs::metadata(s.mnt.join("new.txt")).expect("stat").mtime(),
+        T2
+    );
+    assert_eq!(
+        fs::read(s.mnt.join("old.txt")).expect("read"),
         b"an object never written here"
     );
     let report = bounded(&rt, "unmount", mounted.unmount()).expect("unmount");

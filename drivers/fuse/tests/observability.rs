@@ -9,7 +9,7 @@
 mod scrape;
 mod support;
 
-use silt_fuse::demo::{DemoServer, ACCESS_KEY, SECRET_KEY};
+use silt_fuse::demo::{ACCESS_KEY, SECRET_KEY};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -59,21 +59,16 @@ fn free_port() -> u16 {
 fn status_flush_metrics_and_a_log_without_the_secret() {
     require_fuse();
     let rt = runtime();
-    let root = tempfile::tempdir().expect("tempdir");
-    let home = root.path();
-    let buckets = root.path().join("buckets");
-    let mnt = root.path().join("mnt");
-    let cache = root.path().join("cache");
-    let cache_s = cache.to_string_lossy().into_owned();
-    let log = root.path().join("logs").join("silt.log");
+    let served = Served::without_bucket(&rt);
+    let home = served.root.path();
+    let cache_s = served.cache.to_string_lossy().into_owned();
+    let log = served.path("logs").join("silt.log");
     fs::create_dir_all(log.parent().expect("parent")).expect("log dir");
-    fs::create_dir_all(&mnt).expect("mount point");
-    let _detach = DetachOnDrop(mnt.clone());
-    let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-    server.ensure_bucket("obs").expect("bucket");
-    fs::create_dir_all(buckets.join("obs/docs")).expect("prefix");
+    let _detach = DetachOnDrop(served.mnt.clone());
+    served.server.ensure_bucket("obs").expect("bucket");
+    fs::create_dir_all(served.buckets.join("obs/docs")).expect("prefix");
     fs::write(
-        buckets.join("obs/docs/remote.txt"),
+        served.buckets.join("obs/docs/remote.txt"),
         b"in the bucket before the mount",
     )
     .expect("object");
@@ -81,15 +76,15 @@ fn status_flush_metrics_and_a_log_without_the_secret() {
 
     // The mount in the background, everything logged at debug level to --log-file.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
-    cmd.args(["--endpoint", server.endpoint()])
+    cmd.args(["--endpoint", served.server.endpoint()])
         .arg("--cache-dir")
-        .arg(&cache)
+        .arg(&served.cache)
         .arg("--metrics-addr")
         .arg(metrics.to_string())
         .arg("--log-file")
         .arg(&log)
         .arg("obs")
-        .arg(&mnt)
+        .arg(&served.mnt)
         .env("HOME", home)
         .env("SILT_LOG", "debug")
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -111,7 +106,7 @@ fn status_flush_metrics_and_a_log_without_the_secret() {
     let daemon = KillOnDrop(pid);
     {
         use std::os::unix::fs::PermissionsExt;
-        let sock = fs::metadata(cache.join("control.sock")).expect("control socket");
+        let sock = fs::metadata(served.cache.join("control.sock")).expect("control socket");
         assert_eq!(
             sock.permissions().mode() & 0o777,
             0o600,
@@ -123,11 +118,11 @@ fn status_flush_metrics_and_a_log_without_the_secret() {
 
     // Work on the mount: a remote file read, a new file written and fsynced.
     assert_eq!(
-        fs::read(mnt.join("docs/remote.txt")).expect("read"),
+        fs::read(served.mnt.join("docs/remote.txt")).expect("read"),
         b"in the bucket before the mount"
     );
     let data = vec![7u8; 300_000];
-    let mut f = fs::File::create(mnt.join("docs/new.bin")).expect("create");
+    let mut f = fs::File::create(served.mnt.join("docs/new.bin")).expect("create");
     f.write_all(&data).expect("write");
     f.sync_all().expect("fsync");
     drop(f);
@@ -167,7 +162,7 @@ fn status_flush_metrics_and_a_log_without_the_secret() {
     let (status, _, err) = silt(home, &["flush", "--wait", "--cache-dir", &cache_s]);
     assert!(status.success(), "silt flush --wait: {err}");
     assert_eq!(
-        fs::read(buckets.join("obs/docs/new.bin")).expect("uploaded"),
+        fs::read(served.buckets.join("obs/docs/new.bin")).expect("uploaded"),
         data,
         "in the bucket once flush --wait returned"
     );
@@ -196,11 +191,11 @@ fn status_flush_metrics_and_a_log_without_the_secret() {
     // SAFETY: kill(2) with the daemon's pid and a valid signal touches no memory of ours.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     wait_until("the daemon gone", || {
-        !Path::new(&format!("/proc/{pid}")).exists() && !is_mounted(&mnt)
+        !Path::new(&format!("/proc/{pid}")).exists() && !is_mounted(&served.mnt)
     });
     std::mem::forget(daemon);
     assert!(
-        !cache.join("control.sock").exists(),
+        !served.cache.join("control.sock").exists(),
         "socket removed at exit"
     );
     let s = status_json(home, &cache_s);

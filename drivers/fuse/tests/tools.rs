@@ -265,20 +265,15 @@ impl Bench {
     fn new() -> Bench {
         require_fuse();
         let rt = runtime();
-        let root = tempfile::tempdir().expect("tempdir");
-        let buckets = root.path().join("buckets");
-        let mnt = root.path().join("mnt");
-        fs::create_dir_all(&mnt).expect("mount point");
-        let server = bounded(&rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
-        server.ensure_bucket(BUCKET).expect("bucket");
-        let remote = bounded(&rt, "probe", remote(&server));
+        let s = Served::start(&rt);
+        let remote = s.remote(&rt);
         Bench {
             remote,
-            _server: server,
+            _server: s.server,
             rt,
-            buckets,
-            mnt,
-            root,
+            buckets: s.buckets,
+            mnt: s.mnt,
+            root: s.root,
         }
     }
 

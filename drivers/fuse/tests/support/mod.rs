@@ -1,5 +1,5 @@
-//! Support for the real-mount tests: the FUSE check, an embedded server with a bucket,
-//! engines with short timers, bounded waits.
+//! Support for the real-mount tests: the FUSE check, an embedded server with a bucket
+//! ([`Served`]), engines with short timers, bounded waits.
 
 #![allow(dead_code)]
 
@@ -15,6 +15,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
 /// Every wait in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -67,6 +68,74 @@ pub async fn remote(server: &DemoServer) -> Arc<S3Remote> {
         .expect("probe the demo server");
     remote.set_capabilities(caps);
     Arc::new(remote)
+}
+
+/// The embedded s3s-fs server on loopback, serving from a temporary directory that also
+/// holds a cache directory and a mount point for the test. Dropped, the server stops, then
+/// the directory is removed.
+pub struct Served {
+    /// The server; each subfolder of `buckets` is one of its buckets.
+    pub server: DemoServer,
+    /// The folder the server serves (`object_file(&buckets, key)` is an object's file).
+    pub buckets: PathBuf,
+    /// `cache` in the temporary directory, for an engine (not made here).
+    pub cache: PathBuf,
+    /// `mnt` in the temporary directory: an empty folder to mount on.
+    pub mnt: PathBuf,
+    /// The temporary directory holding them all.
+    pub root: TempDir,
+}
+
+impl Served {
+    /// Starts the server on `rt` with the demo bucket ([`BUCKET`]).
+    pub fn start(rt: &tokio::runtime::Runtime) -> Served {
+        let served = Served::without_bucket(rt);
+        served.server.ensure_bucket(BUCKET).expect("bucket");
+        served
+    }
+
+    /// Starts the server on `rt` with no bucket yet (the test makes its own with
+    /// `server.ensure_bucket`).
+    pub fn without_bucket(rt: &tokio::runtime::Runtime) -> Served {
+        let root = tempfile::tempdir().expect("tempdir");
+        let buckets = root.path().join("buckets");
+        let cache = root.path().join("cache");
+        let mnt = root.path().join("mnt");
+        std::fs::create_dir_all(&mnt).expect("mount point");
+        let server = bounded(rt, "server", DemoServer::start(&buckets, 0)).expect("demo server");
+        Served {
+            server,
+            buckets,
+            cache,
+            mnt,
+            root,
+        }
+    }
+
+    /// `name` in the temporary directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// A probed remote on the demo bucket ([`remote`]).
+    pub fn remote(&self, rt: &tokio::runtime::Runtime) -> Arc<S3Remote> {
+        bounded(rt, "probe", remote(&self.server))
+    }
+
+    /// A remote on the demo bucket that counts its requests ([`gets::Counting`]), set to
+    /// `caps` (probed on another remote, so that the probe's requests are not counted).
+    pub fn counted(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        caps: silt_s3::Capabilities,
+    ) -> Arc<gets::Counting<S3Remote>> {
+        let cfg = self.server.remote_config(BUCKET);
+        bounded(rt, "connect", async move {
+            let s3 = S3Remote::connect(&cfg).await;
+            s3.set_capabilities(caps);
+            Arc::new(gets::Counting::new(s3))
+        })
+    }
 }
 
 /// Puts `data` at `key` as an outside writer would.
