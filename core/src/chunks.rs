@@ -25,6 +25,9 @@ pub enum ChunkState {
 /// Most parts S3 accepts in one multipart upload.
 pub const MAX_PARTS: u64 = 10_000;
 
+/// The largest range one UploadPartCopy may copy (S3's limit: 5 GiB).
+pub const MAX_COPY_PART: u64 = 5 << 30;
+
 /// The part size of a multipart upload of `object_size` bytes: at least `min_part_size`, large
 /// enough that the object needs at most [`MAX_PARTS`] parts, and a whole multiple of `align`
 /// (the chunk size), so that a chunk always lies in exactly one part.

@@ -168,15 +168,32 @@ fn a_large_object_with_a_small_change_copies_unchanged_parts() {
             _ => 0,
         })
         .sum();
-    let copies = w
+    let copies: Vec<(u32, std::ops::Range<u64>)> = w
         .remote_log
         .iter()
-        .filter(|op| matches!(op, RemoteOp::UploadPartCopy { .. }))
-        .count();
+        .filter_map(|op| match op {
+            RemoteOp::UploadPartCopy { part, range, .. } => Some((*part, range.clone())),
+            _ => None,
+        })
+        .collect();
     assert_eq!(sent, 32, "only the part holding the change is sent");
     assert_eq!(
-        copies, 7,
-        "the seven unchanged 32-byte parts are copied server-side"
+        copies,
+        vec![(1, 0..96), (5, 128..256)],
+        "the unchanged 32-byte parts on each side of the change go in one copy each"
+    );
+    let completed: Vec<u32> = w
+        .remote_log
+        .iter()
+        .find_map(|op| match op {
+            RemoteOp::Complete { parts, .. } => Some(parts.iter().map(|p| p.0).collect()),
+            _ => None,
+        })
+        .expect("a complete");
+    assert_eq!(
+        completed,
+        vec![1, 4, 5],
+        "the slots a copy absorbed are left out"
     );
     let mut want = data.clone();
     want[100..102].copy_from_slice(b"zz");

@@ -59,8 +59,17 @@ pub(crate) struct JournalEntry {
     pub single_body_out: bool,
     /// Parts uploaded from bytes read in this attempt.
     pub data_parts: BTreeSet<u32>,
-    /// Parts copied server-side from the base version.
+    /// Parts copied server-side from the base version (and the slots their copies absorb).
     pub copied_parts: BTreeSet<u32>,
+    /// Copies in flight that cover more than their own slot: part number -> the last slot it
+    /// covers. Unchanged slots in a row go in one UploadPartCopy (up to 5 GiB) under the
+    /// first slot's number; the slots after it are recorded as done with an empty ETag
+    /// ("absorbed") when it lands, and left out of the Complete, whose part numbers may have
+    /// gaps.
+    pub absorbing: BTreeMap<u32, u32>,
+    /// After a restart, what each recorded copy covered (part -> last slot), so that a copy
+    /// the server still holds is reused with its absorbed slots or not at all.
+    pub server_cover: BTreeMap<u32, u32>,
     /// CRC of each chunk's bytes as uploaded in this attempt: chunk -> (extent end, crc).
     pub snap_crcs: BTreeMap<u64, (u64, u32)>,
     /// The next start takes a new snapshot (set when a snapshot went stale).
@@ -104,6 +113,8 @@ impl JournalEntry {
             complete_sent: None,
             data_parts: BTreeSet::new(),
             copied_parts: BTreeSet::new(),
+            absorbing: BTreeMap::new(),
+            server_cover: BTreeMap::new(),
             snap_crcs: BTreeMap::new(),
             fresh: false,
             body: None,
@@ -663,6 +674,7 @@ impl Core {
         j.phase = Phase::Idle;
         j.attempt += 1;
         j.parts_in_flight.clear();
+        j.absorbing.clear();
         j.body = None;
         j.changed = true;
         if j.rec

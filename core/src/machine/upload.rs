@@ -30,6 +30,7 @@ use crate::records::{
     Precondition,
 };
 use bytes::Bytes;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// A version of ours recognised by its token (a HEAD), not answered by the upload itself: it
@@ -137,6 +138,7 @@ impl Core {
         j.changed = true;
         j.data_parts.clear();
         j.copied_parts.clear();
+        j.absorbing.clear();
         j.single_body_out = false;
         j.snap_crcs.clear();
         let snapshot_generation = j.rec.generation;
@@ -211,6 +213,7 @@ impl Core {
         j.stale_parts = false;
         j.listed = false;
         j.parts_in_flight.clear();
+        j.absorbing.clear();
         j.changed = true;
         let key = j.rec.path.clone();
         if let Some(mp) = old {
@@ -314,29 +317,67 @@ impl Core {
         let mut orders = Vec::new();
         let mut reuse = Vec::new();
         let mut next = first;
+        let slot = |p: u32| {
+            let start = u64::from(p - 1) * part_size;
+            start..(start + part_size).min(len)
+        };
+        let copyable = |p: u32| {
+            let range = slot(p);
+            same_source
+                && range.end <= e.base_size()
+                && range.end <= e.local_size
+                && !e.dirty().intersects(range)
+        };
+        // A slot a copy in flight covers is neither done nor in flight of its own.
+        let absorbed = |p: u32| {
+            j.absorbing
+                .range(..p)
+                .next_back()
+                .is_some_and(|(_, &last)| p <= last)
+        };
+        let free = |p: u32| !part_done(mp, p) && !j.parts_in_flight.contains(&p) && !absorbed(p);
         while next <= n && in_flight < max {
             let p = next;
             next += 1;
-            if part_done(mp, p) || j.parts_in_flight.contains(&p) {
+            if !free(p) {
                 continue;
             }
-            let start = u64::from(p - 1) * part_size;
-            let range = start..(start + part_size).min(len);
-            let copyable = same_source
-                && range.end <= e.base_size()
-                && range.end <= e.local_size
-                && !e.dirty().intersects(range.clone());
+            let range = slot(p);
+            let copyable_p = copyable(p);
             let listed = j.server_parts.get(&p).cloned();
             let was_copy = part_origin(mp, p) == Some(None);
-            if let (Some(etag), true, true) = (listed, was_copy, copyable) {
-                // A copy of the base version that is still the base version: reuse it.
-                reuse.push((p, etag));
+            if let (Some(etag), true, true) = (listed, was_copy, copyable_p) {
+                // A copy of the base version that is still the base version: reuse it, with
+                // every slot it covered, if they are all still unchanged (else copy again).
+                let last = j.server_cover.get(&p).copied().unwrap_or(p).min(n);
+                if (p + 1..=last).all(|s| free(s) && copyable(s)) {
+                    reuse.push((p, etag));
+                    for s in p + 1..=last {
+                        reuse.push((s, String::new()));
+                    }
+                    next = last + 1;
+                    continue;
+                }
+            }
+            if copyable_p {
+                // Unchanged slots in a row: one copy, up to S3's largest.
+                let mut last = p;
+                while last < n
+                    && u64::from(last + 1 - p + 1) * part_size <= chunks::MAX_COPY_PART
+                    && free(last + 1)
+                    && copyable(last + 1)
+                {
+                    last += 1;
+                }
+                next = last + 1;
+                in_flight += 1;
+                orders.push((p, range.start..slot(last).end, true, last));
                 continue;
             }
-            if !copyable {
+            {
                 let n = range.end - range.start;
                 let first_body =
-                    bodies_out == 0 && orders.iter().all(|o: &(u32, Range<u64>, bool)| o.2);
+                    bodies_out == 0 && orders.iter().all(|o: &(u32, Range<u64>, bool, u32)| o.2);
                 if n > room && !first_body {
                     // Waits for room; looked at again from here when room returns.
                     next = p;
@@ -346,7 +387,7 @@ impl Core {
                 room = room.saturating_sub(n);
             }
             in_flight += 1;
-            orders.push((p, range, copyable));
+            orders.push((p, range, false, p));
         }
         let all_done = all_parts_done(mp, n);
         let Some(j) = self.journal.get_mut(&jid) else {
@@ -376,13 +417,16 @@ impl Core {
             self.complete_multipart(jid);
             return;
         }
-        for (p, range, copyable) in orders {
+        for (p, range, copyable, last) in orders {
             let Some(j) = self.journal.get_mut(&jid) else {
                 return;
             };
             j.parts_in_flight.insert(p);
             if copyable {
-                j.copied_parts.insert(p);
+                j.copied_parts.extend(p..=last);
+                if last > p {
+                    j.absorbing.insert(p, last);
+                }
                 let op = RemoteOp::UploadPartCopy {
                     key: key.clone(),
                     upload_id: upload_id.clone(),
@@ -701,6 +745,7 @@ impl Core {
                     mp.part_crcs.clear();
                 }
                 j.server_parts.clear();
+                j.server_cover.clear();
                 j.part_cursor = (attempt, 1);
                 j.listed = true;
                 j.changed = true;
@@ -717,6 +762,7 @@ impl Core {
                 // Only parts the server holds with the ETag we recorded for them are ours.
                 if let Some(mp) = j.rec.multipart.as_mut() {
                     let recorded = std::mem::take(&mut mp.parts_done);
+                    j.server_cover = copy_cover(&recorded);
                     j.server_parts = parts
                         .into_iter()
                         .filter(|(p, etag)| {
@@ -740,9 +786,15 @@ impl Core {
                 j.parts_in_flight.remove(&p);
                 let crc = j.part_crc_pending.remove(&p);
                 let copied = j.copied_parts.contains(&p);
+                let last = j.absorbing.remove(&p).unwrap_or(p);
                 if let Some(mp) = j.rec.multipart.as_mut() {
                     record_part(mp, p, etag, if copied { None } else { crc });
                     j.new_parts.push(p);
+                    for s in p + 1..=last {
+                        // Absorbed by this copy: done, no part of its own.
+                        record_part(mp, s, String::new(), None);
+                        j.new_parts.push(s);
+                    }
                 }
                 self.issue_parts(jid);
             }
@@ -1026,11 +1078,45 @@ fn all_parts_done(mp: &MultipartProgress, n: u32) -> bool {
     mp.parts_done.len() >= n as usize && first.zip(1..=n).all(|(d, p)| d.0 == p)
 }
 
-/// The parts a Complete names: 1..=n, in order.
+/// The parts a Complete names: 1..=n, in order, but the slots absorbed by a copy before
+/// them (empty ETag): the part numbers then have gaps, which S3 allows.
 fn completed_parts(mp: &MultipartProgress, n: u32) -> Vec<(u32, String)> {
-    let mut parts: Vec<_> = mp.parts_done.iter().filter(|d| d.0 <= n).cloned().collect();
+    let mut parts: Vec<_> = mp
+        .parts_done
+        .iter()
+        .filter(|d| d.0 <= n && !d.1.is_empty())
+        .cloned()
+        .collect();
     parts.sort();
     parts
+}
+
+/// What each recorded part covers when slots after it were absorbed by it: part -> last
+/// slot. `recorded` is sorted by part number.
+fn copy_cover(recorded: &[(u32, String)]) -> BTreeMap<u32, u32> {
+    let mut cover = BTreeMap::new();
+    let mut owner: Option<(u32, u32)> = None;
+    for (p, etag) in recorded {
+        match owner {
+            Some((o, last)) if etag.is_empty() && *p == last + 1 => owner = Some((o, *p)),
+            _ => {
+                if let Some((o, last)) = owner.take() {
+                    if last > o {
+                        cover.insert(o, last);
+                    }
+                }
+                if !etag.is_empty() {
+                    owner = Some((*p, *p));
+                }
+            }
+        }
+    }
+    if let Some((o, last)) = owner {
+        if last > o {
+            cover.insert(o, last);
+        }
+    }
+    cover
 }
 
 fn part_done(mp: &MultipartProgress, p: u32) -> bool {
