@@ -45,6 +45,11 @@ pub struct CoreConfig {
     pub min_part_size: u64,
     /// Objects larger than this are uploaded as multipart.
     pub multipart_threshold: u64,
+    /// Unchanged parts in a row go up as one UploadPartCopy (up to 5 GiB) under the first
+    /// one's number, and the Complete names part numbers with gaps. S3 and moto accept the
+    /// gaps; s3s-fs refuses them ("invalid part order"), so this is off unless the server is
+    /// known to accept them.
+    pub coalesce_copies: bool,
     /// Uploads running at once.
     pub max_concurrent_uploads: usize,
     /// Parts of one multipart upload in flight at once.
@@ -116,6 +121,7 @@ impl Default for CoreConfig {
             chunk_size: MIB,
             min_part_size: 5 * MIB,
             multipart_threshold: 16 * MIB,
+            coalesce_copies: false,
             max_concurrent_uploads: 4,
             max_parts_in_flight: 4,
             max_concurrent_fetches: 16,

@@ -152,14 +152,22 @@ fn a_412_keeps_the_local_version_as_a_conflict_copy() {
     );
 }
 
-#[test]
-fn a_large_object_with_a_small_change_copies_unchanged_parts() {
-    let mut w = World::new(small_config());
+/// The remote operations of a small change at byte 100 of a 256-byte object (parts of 32
+/// bytes): the bytes sent, the part copies (number, range) and the parts the Complete names.
+fn small_change_of_a_large_object(
+    coalesce: bool,
+) -> (usize, Vec<(u32, std::ops::Range<u64>)>, Vec<u32>) {
+    let mut cfg = small_config();
+    cfg.coalesce_copies = coalesce;
+    let mut w = World::new(cfg);
     let data: Vec<u8> = (0..256u32).map(|i| i as u8).collect();
     w.put_object("big", &data);
     let h = w.open("big", false);
     write(&mut w, h, 100, b"zz");
     assert!(w.drive(10_000));
+    let mut want = data.clone();
+    want[100..102].copy_from_slice(b"zz");
+    assert_eq!(&w.bucket["big"].data[..], &want[..]);
     let sent: usize = w
         .remote_log
         .iter()
@@ -168,7 +176,7 @@ fn a_large_object_with_a_small_change_copies_unchanged_parts() {
             _ => 0,
         })
         .sum();
-    let copies: Vec<(u32, std::ops::Range<u64>)> = w
+    let copies = w
         .remote_log
         .iter()
         .filter_map(|op| match op {
@@ -176,13 +184,7 @@ fn a_large_object_with_a_small_change_copies_unchanged_parts() {
             _ => None,
         })
         .collect();
-    assert_eq!(sent, 32, "only the part holding the change is sent");
-    assert_eq!(
-        copies,
-        vec![(1, 0..96), (5, 128..256)],
-        "the unchanged 32-byte parts on each side of the change go in one copy each"
-    );
-    let completed: Vec<u32> = w
+    let completed = w
         .remote_log
         .iter()
         .find_map(|op| match op {
@@ -190,14 +192,35 @@ fn a_large_object_with_a_small_change_copies_unchanged_parts() {
             _ => None,
         })
         .expect("a complete");
+    (sent, copies, completed)
+}
+
+#[test]
+fn a_large_object_with_a_small_change_copies_unchanged_parts() {
+    let (sent, copies, completed) = small_change_of_a_large_object(false);
+    assert_eq!(sent, 32, "only the part holding the change is sent");
+    assert_eq!(
+        copies.len(),
+        7,
+        "the seven unchanged 32-byte parts are copied server-side"
+    );
+    assert_eq!(completed, (1..=8).collect::<Vec<u32>>());
+}
+
+#[test]
+fn coalesced_copies_cover_each_unchanged_run_in_one_copy_and_leave_gaps() {
+    let (sent, copies, completed) = small_change_of_a_large_object(true);
+    assert_eq!(sent, 32, "only the part holding the change is sent");
+    assert_eq!(
+        copies,
+        vec![(1, 0..96), (5, 128..256)],
+        "the unchanged 32-byte parts on each side of the change go in one copy each"
+    );
     assert_eq!(
         completed,
         vec![1, 4, 5],
         "the slots a copy absorbed are left out"
     );
-    let mut want = data.clone();
-    want[100..102].copy_from_slice(b"zz");
-    assert_eq!(&w.bucket["big"].data[..], &want[..]);
 }
 
 #[test]

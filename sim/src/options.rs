@@ -67,10 +67,14 @@ impl Options {
         } else {
             chunk_size * 256
         };
+        // Half the seeds coalesce unchanged parts into one copy (gaps in part numbers, which
+        // the simulated store accepts as S3 does), drawn from nothing as above.
+        let coalesce_copies = (seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 61) % 2 == 1;
         let core = CoreConfig {
             chunk_size,
             min_part_size,
             multipart_threshold: min_part_size * (1 + pick(3)),
+            coalesce_copies,
             max_concurrent_uploads: 1 + pick(4) as usize,
             max_parts_in_flight: 1 + pick(3) as usize,
             max_concurrent_fetches: 1 + pick(8) as usize,
@@ -134,7 +138,7 @@ impl fmt::Display for Options {
             "seed={} ops={} keys={} preexisting={} write_max={} file_max={} crash={}‰ outside={}‰ \
              remote_error={}‰ remote_timeout={}‰ remote_latency_ms_max={} disk_capacity={} \
              ignore_get_if_match={} ignore_complete_condition={} ignore_write_conditions={} readers={} \
-             chunk_size={} min_part_size={} multipart_threshold={} uploads={} parts={} fetches={} \
+             chunk_size={} min_part_size={} multipart_threshold={} coalesce_copies={} uploads={} parts={} fetches={} \
              write_back_delay_ms={} commit_interval_ms={} retry_ms={}..{} budget={} dirty_limit={} memory_limit={}",
             self.seed,
             self.ops,
@@ -155,6 +159,7 @@ impl fmt::Display for Options {
             c.chunk_size,
             c.min_part_size,
             c.multipart_threshold,
+            c.coalesce_copies,
             c.max_concurrent_uploads,
             c.max_parts_in_flight,
             c.max_concurrent_fetches,

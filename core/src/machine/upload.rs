@@ -288,6 +288,7 @@ impl Core {
             return;
         };
         let max = self.cfg.max_parts_in_flight;
+        let coalesce = self.cfg.coalesce_copies;
         // Room for the bodies of data parts (`memory.rs`): one always goes when none is out.
         let bodies_out = self.journal.body_bytes();
         let mut room = self.cfg.memory_limit.saturating_sub(self.memory_held());
@@ -362,7 +363,8 @@ impl Core {
             if copyable_p {
                 // Unchanged slots in a row: one copy, up to S3's largest.
                 let mut last = p;
-                while last < n
+                while coalesce
+                    && last < n
                     && u64::from(last + 1 - p + 1) * part_size <= chunks::MAX_COPY_PART
                     && free(last + 1)
                     && copyable(last + 1)

@@ -238,6 +238,52 @@ async fn upload_part_copy_checks_the_source_version(c: Ctx) {
     assert_eq!(whole(r, "copy").await, Bytes::from(want));
 }
 
+/// A copy part may cover several slots of the part size: the Complete then names part
+/// numbers with gaps. S3 allows them and moto accepts them; s3s-fs refuses them ("invalid
+/// part order"), which is why the core coalesces copies only where told to
+/// (`CoreConfig::coalesce_copies`, off by default).
+async fn a_complete_with_gaps_in_part_numbers_joins_the_parts_named(c: Ctx) {
+    let r = &c.remote;
+    let base = data(12 * MIB as usize, 8);
+    let base_etag = r
+        .put("gappy", base.clone(), None, Meta::NONE)
+        .await
+        .expect("base");
+    let id = r
+        .create_multipart("gappy", Meta::NONE)
+        .await
+        .expect("create");
+    // Slots of 5 MiB: part 1 copies slots 1 and 2 (10 MiB), part 3 is the last slot.
+    let e1 = r
+        .upload_part_copy("gappy", &id, 1, "gappy", &base_etag, 0..10 * MIB)
+        .await
+        .expect("a copy over two slots");
+    let tail = data(2 * MIB as usize, 9);
+    let e3 = r
+        .upload_part("gappy", &id, 3, tail.clone())
+        .await
+        .expect("part 3");
+    let done = r
+        .complete(
+            "gappy",
+            &id,
+            &[(1, e1), (3, e3)],
+            Some(&Precondition::IfMatch(base_etag)),
+        )
+        .await;
+    if c.server.name == "s3s-fs" {
+        let e = done.expect_err("s3s-fs refuses gaps in part numbers");
+        assert_eq!(e.kind, ErrorKind::Permanent, "{e}");
+        assert_eq!(whole(r, "gappy").await, base, "the base stays");
+        let _ = r.abort("gappy", &id).await;
+        return;
+    }
+    done.expect("complete with a gap");
+    let mut want = base[..10 * MIB as usize].to_vec();
+    want.extend_from_slice(&tail);
+    assert_eq!(whole(r, "gappy").await, Bytes::from(want));
+}
+
 /// A partial update's copy parts are checked against the base once per upload where the
 /// server ignores copy-source conditions; a base replaced between two part copies is then
 /// caught by the completion's `If-Match` on the base (enforced by the server, or checked by
@@ -576,6 +622,7 @@ suite!(
     multipart_upload_list_and_complete,
     upload_part_copy_checks_the_source_version,
     a_base_replaced_between_part_copies_fails_the_completion,
+    a_complete_with_gaps_in_part_numbers_joins_the_parts_named,
     complete_on_a_changed_object_is_a_precondition_failure,
     abort_then_list_parts_is_no_such_upload,
     list_with_delimiter_across_pages,
