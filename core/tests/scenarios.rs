@@ -152,11 +152,19 @@ fn a_412_keeps_the_local_version_as_a_conflict_copy() {
     );
 }
 
+/// What the upload of a small change sent to the server.
+struct UploadSent {
+    /// Bytes in PUT and UploadPart bodies.
+    bytes: usize,
+    /// Part copies: (part number, source range).
+    copies: Vec<(u32, std::ops::Range<u64>)>,
+    /// The part numbers the Complete names.
+    completed: Vec<u32>,
+}
+
 /// The remote operations of a small change at byte 100 of a 256-byte object (parts of 32
-/// bytes): the bytes sent, the part copies (number, range) and the parts the Complete names.
-fn small_change_of_a_large_object(
-    coalesce: bool,
-) -> (usize, Vec<(u32, std::ops::Range<u64>)>, Vec<u32>) {
+/// bytes).
+fn small_change_of_a_large_object(coalesce: bool) -> UploadSent {
     let mut cfg = small_config();
     cfg.coalesce_copies = coalesce;
     let mut w = World::new(cfg);
@@ -168,7 +176,7 @@ fn small_change_of_a_large_object(
     let mut want = data.clone();
     want[100..102].copy_from_slice(b"zz");
     assert_eq!(&w.bucket["big"].data[..], &want[..]);
-    let sent: usize = w
+    let bytes: usize = w
         .remote_log
         .iter()
         .map(|op| match op {
@@ -192,32 +200,36 @@ fn small_change_of_a_large_object(
             _ => None,
         })
         .expect("a complete");
-    (sent, copies, completed)
+    UploadSent {
+        bytes,
+        copies,
+        completed,
+    }
 }
 
 #[test]
 fn a_large_object_with_a_small_change_copies_unchanged_parts() {
-    let (sent, copies, completed) = small_change_of_a_large_object(false);
-    assert_eq!(sent, 32, "only the part holding the change is sent");
+    let sent = small_change_of_a_large_object(false);
+    assert_eq!(sent.bytes, 32, "only the part holding the change is sent");
     assert_eq!(
-        copies.len(),
+        sent.copies.len(),
         7,
         "the seven unchanged 32-byte parts are copied server-side"
     );
-    assert_eq!(completed, (1..=8).collect::<Vec<u32>>());
+    assert_eq!(sent.completed, (1..=8).collect::<Vec<u32>>());
 }
 
 #[test]
 fn coalesced_copies_cover_each_unchanged_run_in_one_copy_and_leave_gaps() {
-    let (sent, copies, completed) = small_change_of_a_large_object(true);
-    assert_eq!(sent, 32, "only the part holding the change is sent");
+    let sent = small_change_of_a_large_object(true);
+    assert_eq!(sent.bytes, 32, "only the part holding the change is sent");
     assert_eq!(
-        copies,
+        sent.copies,
         vec![(1, 0..96), (5, 128..256)],
         "the unchanged 32-byte parts on each side of the change go in one copy each"
     );
     assert_eq!(
-        completed,
+        sent.completed,
         vec![1, 4, 5],
         "the slots a copy absorbed are left out"
     );
