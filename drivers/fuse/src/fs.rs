@@ -219,25 +219,23 @@ async fn release_file(s: &Shared, file: Arc<OpenFile>) {
     }
 }
 
-/// Sets the size of the file at `path` that no handle of the caller names.
-async fn truncate_path(s: &Shared, path: &str, size: u64) -> silt_tokio::Result<()> {
+/// Opens the file at `path` (no handle of the caller names it), runs `op` on the handle,
+/// fsyncs if `sync` and `close` must make changes durable (`fsync_on_close`), and closes it.
+async fn on_path(
+    s: &Shared,
+    path: &str,
+    sync: bool,
+    op: impl AsyncFnOnce(&crate::backend::Handle) -> silt_tokio::Result<()>,
+) -> silt_tokio::Result<()> {
     let handle = s.backend.open(path, silt_core::OpenFlags::EXISTING).await?;
-    let truncated = handle.truncate(size).await;
-    let synced = if truncated.is_ok() && s.opts.fsync_on_close {
+    let done = op(&handle).await;
+    let synced = if done.is_ok() && sync && s.opts.fsync_on_close {
         handle.fsync().await
     } else {
         Ok(())
     };
     let closed = handle.close().await;
-    truncated.and(synced).and(closed)
-}
-
-/// Sets the modification time of the file at `path` that no handle of the caller names.
-async fn set_mtime_path(s: &Shared, path: &str, mtime_ms: u64) -> silt_tokio::Result<()> {
-    let handle = s.backend.open(path, silt_core::OpenFlags::EXISTING).await?;
-    let set = handle.set_mtime(mtime_ms).await;
-    let closed = handle.close().await;
-    set.and(closed)
+    done.and(synced).and(closed)
 }
 
 /// How long a rename waits for the upload of the file it replaces.
@@ -368,7 +366,7 @@ impl fuser::Filesystem for SiltFs {
                         f.mark_written();
                         f.handle.truncate(size).await
                     }
-                    None => truncate_path(&s, &node.path, size).await,
+                    None => on_path(&s, &node.path, true, async |h| h.truncate(size).await).await,
                 };
                 if let Err(e) = truncated {
                     return reply.error(failed("truncate", &node.path, &e));
@@ -377,7 +375,7 @@ impl fuser::Filesystem for SiltFs {
             if let Some(ms) = mtime_ms {
                 let set = match &file {
                     Some(f) => f.handle.set_mtime(ms).await,
-                    None => set_mtime_path(&s, &node.path, ms).await,
+                    None => on_path(&s, &node.path, false, async |h| h.set_mtime(ms).await).await,
                 };
                 if let Err(e) = set {
                     return reply.error(failed("utimens", &node.path, &e));
