@@ -156,30 +156,7 @@ impl FileState {
             self.flush(shared).await?;
         }
         let range = range.start.min(self.size)..range.end.min(self.size);
-        let pieces = self.overlay.pieces(range.clone());
-        let mut out: Vec<Bytes> = Vec::with_capacity(pieces.len());
-        for p in pieces {
-            match p {
-                Piece::Written(b) => out.push(b),
-                Piece::Gap(g) => {
-                    let from_base = g.start..g.end.min(self.base_visible).max(g.start);
-                    if let (Some(base), false) = (&self.base, from_base.is_empty()) {
-                        let etag = base.etag.clone();
-                        let limit = self.base_visible;
-                        out.push(
-                            reader
-                                .read(shared, &self.key, &etag, from_base.clone(), limit)
-                                .await?,
-                        );
-                    }
-                    let zeros = from_base.end.max(g.start)..g.end;
-                    if !zeros.is_empty() {
-                        out.push(Bytes::from(vec![0u8; (zeros.end - zeros.start) as usize]));
-                    }
-                }
-            }
-        }
-        Ok(join(out, range.end - range.start))
+        self.compose(shared, Some(reader), range).await
     }
 
     /// Writes `data` at `offset`.
@@ -312,7 +289,7 @@ impl FileState {
         let (lease, body) = match copy {
             Some(etag) => (Lease::empty(&shared.budget), PartBody::Copy(etag)),
             None => {
-                let data = self.assemble(shared, range.clone()).await?;
+                let data = self.compose(shared, None, range.clone()).await?;
                 self.overlay.remove(range.clone());
                 // The written bytes' budget goes with the part until it is sent.
                 let held = self.lease.bytes().saturating_sub(self.overlay.bytes());
@@ -390,10 +367,12 @@ impl FileState {
         }
     }
 
-    /// The bytes of `range`: written ones, the base's below `base_visible`, zeros above.
-    async fn assemble<S: ObjectStore>(
+    /// The bytes of `range`: written ones, the base's below `base_visible` (through
+    /// `reader`'s readahead when given, else one GET per gap), zeros above.
+    async fn compose<S: ObjectStore + 'static>(
         &self,
-        shared: &Shared<S>,
+        shared: &Arc<Shared<S>>,
+        mut reader: Option<&mut Reader>,
         range: Range<u64>,
     ) -> Result<Bytes> {
         let mut out = Vec::new();
@@ -403,7 +382,20 @@ impl FileState {
                 Piece::Gap(g) => {
                     let from_base = g.start..g.end.min(self.base_visible).max(g.start);
                     if let (Some(base), false) = (&self.base, from_base.is_empty()) {
-                        out.push(get(shared, &self.key, &base.etag, from_base.clone()).await?);
+                        let etag = &base.etag;
+                        out.push(match reader.as_deref_mut() {
+                            Some(r) => {
+                                r.read(
+                                    shared,
+                                    &self.key,
+                                    etag,
+                                    from_base.clone(),
+                                    self.base_visible,
+                                )
+                                .await?
+                            }
+                            None => get(shared, &self.key, etag, from_base.clone()).await?,
+                        });
                     }
                     let zeros = from_base.end.max(g.start)..g.end;
                     if !zeros.is_empty() {
@@ -484,7 +476,7 @@ impl FileState {
         &mut self,
         shared: &Arc<Shared<S>>,
     ) -> Result<u64> {
-        let data = self.assemble(shared, 0..self.size).await?;
+        let data = self.compose(shared, None, 0..self.size).await?;
         let token = shared.token();
         let mtime_ms = self.mtime_set.unwrap_or(self.mtime_ms);
         let meta = Meta {
