@@ -130,22 +130,21 @@ impl<S: ObjectStore + 'static> Bucket<S> {
         }
         table.retain(|_, f| !Arc::ptr_eq(f, file));
         drop(table);
-        let Ok(mut state) = file.state.try_lock() else {
-            return;
-        };
-        if state.dirty() && !state.unlinked {
-            tracing::error!(
-                key = state.key,
-                size = state.size,
-                "closed with changes not stored in the bucket: they are lost"
-            );
+        // When a request (a stat, a listing) holds the state for a moment, the cleanup runs
+        // after it, below.
+        if let Ok(mut state) = file.state.try_lock() {
+            state.closed();
+            if !state.has_stream() {
+                return;
+            }
         }
-        state.unlinked = true;
-        state.forget();
-        drop(state);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (file, shared) = (file.clone(), self.shared.clone());
-            rt.spawn(async move { file.state.lock().await.drop_stream(&shared).await });
+            rt.spawn(async move {
+                let mut state = file.state.lock().await;
+                state.closed();
+                state.drop_stream(&shared).await;
+            });
         }
     }
 
@@ -228,8 +227,16 @@ impl<S: ObjectStore + 'static> Bucket<S> {
         after: Option<&str>,
         max: u32,
     ) -> Result<(Vec<DirEntry>, Option<String>)> {
+        // After a subdirectory, ask for the names past everything below it: the server would
+        // list the subdirectory again for any key below it after its name (as the core does).
+        let start_after = after.map(|a| match a.strip_suffix('/') {
+            Some(_) => format!("{a}\u{10FFFF}"),
+            None => a.to_string(),
+        });
         let page = retried(self.shared.opts.retry_for, || {
-            self.shared.store.list_page(dir, after, max)
+            self.shared
+                .store
+                .list_page(dir, start_after.as_deref(), max)
         })
         .await
         .map_err(Error::remote)?;
@@ -303,10 +310,14 @@ impl<S: ObjectStore + 'static> Bucket<S> {
                 if flags.create && flags.exclusive {
                     return Err(Error::Exists);
                 }
-                let Some(handle) = self.attach(key, &f) else {
+                if !self.attach(key, &f) {
                     // Its last handle closed meanwhile: open it afresh.
                     continue;
-                };
+                }
+                // The size now, waiting for a request on the file to finish (a create with
+                // O_TRUNC decides on it, and the kernel is told it).
+                let size = f.state.lock().await.size;
+                let handle = Handle::new(self.clone(), f, size);
                 if flags.truncate {
                     handle.truncate(0).await?;
                 }
@@ -340,41 +351,45 @@ impl<S: ObjectStore + 'static> Bucket<S> {
         }
     }
 
-    /// A new handle on the open file `f`, unless its last handle closed since it was found.
-    fn attach(self: &Arc<Self>, key: &str, f: &Arc<OpenFile>) -> Option<Handle<S>> {
+    /// Counts one more handle on the open file `f`, unless its last handle closed since it
+    /// was found (false).
+    fn attach(&self, key: &str, f: &Arc<OpenFile>) -> bool {
         let table = self.table();
         if !table.get(key).is_some_and(|g| Arc::ptr_eq(g, f)) {
-            return None;
+            return false;
         }
         f.handles.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        drop(table);
-        let size = f.state.try_lock().map(|s| s.size).unwrap_or(0);
-        Some(Handle::new(self.clone(), f.clone(), size))
+        true
     }
 
-    /// Removes the object `key` (an open file goes on unnamed and is not stored).
+    /// Removes the object `key`. A file open on it goes on unnamed and is never stored; it is
+    /// detached only once the object is gone, so a failed unlink leaves it as it was.
     pub async fn unlink(&self, key: &str) -> Result<()> {
         check_key(key)?;
-        let mut was_open = false;
-        let removed = self.table().remove(key);
-        if let Some(f) = removed {
-            was_open = true;
-            // Marked under its lock once free; a request on it sees it at its next step.
-            let shared = self.shared.clone();
-            let mut s = f.state.lock().await;
-            s.unlinked = true;
-            s.drop_stream(&shared).await;
-        }
+        let open = self.opened(key);
+        // Held across the delete: the open file cannot store a version meanwhile.
+        let mut state = match &open {
+            Some(f) => Some(f.state.lock().await),
+            None => None,
+        };
         match self.find(key).await? {
             Found::File(_) => retried(self.shared.opts.retry_for, || {
                 self.shared.store.delete(key, None)
             })
             .await
-            .map_err(Error::remote),
-            Found::Dir => Err(Error::IsDirectory),
-            Found::Nothing if was_open => Ok(()),
-            Found::Nothing => Err(Error::NotFound),
+            .map_err(Error::remote)?,
+            Found::Dir => return Err(Error::IsDirectory),
+            Found::Nothing if open.is_some() => {}
+            Found::Nothing => return Err(Error::NotFound),
         }
+        if let (Some(f), Some(s)) = (&open, state.as_mut()) {
+            s.unlink(&self.shared).await;
+            let mut table = self.table();
+            if table.get(key).is_some_and(|g| Arc::ptr_eq(g, f)) {
+                table.remove(key);
+            }
+        }
+        Ok(())
     }
 
     /// Creates the directory `key`: the marker object `key/`.

@@ -81,9 +81,22 @@ pub(crate) struct FileState {
     stream: Option<Stream>,
     /// Unlinked while open: nothing is stored any more.
     pub unlinked: bool,
+    /// Bytes below this were sent as parts of an upload that unlinking aborted: they are
+    /// gone, and reading them is an error.
+    gone_below: u64,
+    /// The token of the version being stored, kept across failed attempts while the
+    /// content stays the same, so that an attempt that landed unanswered is recognised as
+    /// this file's own.
+    pending_token: Option<String>,
     lost: Option<String>,
     /// Bumped at every change: the attributes' version.
     pub generation: u64,
+}
+
+/// The length of part `number` (from 1) of an upload whose first parts are `base` bytes.
+pub(crate) fn part_len(base: u64, number: u64) -> u64 {
+    let doublings = ((number.max(1) - 1) / 1_000).min(10) as u32;
+    (base << doublings).min(5 << 30)
 }
 
 impl FileState {
@@ -105,6 +118,8 @@ impl FileState {
             changed,
             stream: None,
             unlinked: false,
+            gone_below: 0,
+            pending_token: None,
             lost: None,
             generation: 0,
         }
@@ -133,11 +148,20 @@ impl FileState {
         }
     }
 
+    /// The length of the next part: `part_size` for the first 1 000 parts, doubling every
+    /// 1 000 parts after (up to S3's 5 GiB), so that 10 000 parts reach about 8 TB with
+    /// 8 MiB parts (S3 allows parts of different sizes, all but the last at least 5 MiB).
+    fn next_part_len<S>(&self, shared: &Shared<S>) -> u64 {
+        let number = self.stream.as_ref().map_or(1, |s| s.parts.len() as u64 + 1);
+        part_len(shared.opts.part_size, number)
+    }
+
     fn streamed(&self) -> u64 {
         self.stream.as_ref().map(|s| s.upto).unwrap_or(0)
     }
 
     fn touched(&mut self) {
+        self.pending_token = None;
         self.changed = true;
         self.generation += 1;
         self.mtime_ms = now_ms();
@@ -156,6 +180,13 @@ impl FileState {
             self.flush(shared).await?;
         }
         let range = range.start.min(self.size)..range.end.min(self.size);
+        let gone = range.start..range.end.min(self.gone_below);
+        if !gone.is_empty() && !self.overlay.covers(gone) {
+            return Err(Error::Lost {
+                key: self.key.clone(),
+                why: "unlinked while open: the bytes already sent to the bucket are gone".into(),
+            });
+        }
         self.compose(shared, Some(reader), range).await
     }
 
@@ -222,6 +253,7 @@ impl FileState {
     /// Sets the modification time stored with the next version.
     pub fn set_mtime(&mut self, mtime_ms: u64) -> Result<()> {
         self.check()?;
+        self.pending_token = None;
         self.changed = true;
         self.generation += 1;
         self.mtime_ms = mtime_ms;
@@ -234,9 +266,9 @@ impl FileState {
         &mut self,
         shared: &Arc<Shared<S>>,
     ) -> Result<()> {
-        let part = shared.opts.part_size;
         loop {
             let start = self.streamed();
+            let part = self.next_part_len(shared);
             if !self.overlay.covers(start..start + part) {
                 return Ok(());
             }
@@ -291,9 +323,18 @@ impl FileState {
             None => {
                 let data = self.compose(shared, None, range.clone()).await?;
                 self.overlay.remove(range.clone());
-                // The written bytes' budget goes with the part until it is sent.
+                // The written bytes' budget goes with the part until it is sent, and the
+                // rest of the part's buffer (the base's bytes, zeros) is charged too.
                 let held = self.lease.bytes().saturating_sub(self.overlay.bytes());
-                (self.lease.split(held), PartBody::Data(data))
+                let mut lease = self.lease.split(held);
+                let extra = (data.len() as u64).saturating_sub(held);
+                if !lease.try_grow(extra) {
+                    self.settle_parts(shared, 0).await?;
+                    if !lease.grow(extra, shared.opts.memory_wait).await {
+                        return Err(Error::Memory);
+                    }
+                }
+                (lease, PartBody::Data(data))
             }
         };
         let Some(stream) = self.stream.as_mut() else {
@@ -449,10 +490,32 @@ impl FileState {
         Ok(())
     }
 
-    /// Drops the bytes held in memory (the last handle is gone), giving their budget back.
-    pub fn forget(&mut self) {
+    /// The object was deleted while this file is open: nothing is stored from now on; the
+    /// bytes written stay for the handles, the parts already sent are gone.
+    pub async fn unlink<S: ObjectStore>(&mut self, shared: &Shared<S>) {
+        self.unlinked = true;
+        self.gone_below = self.gone_below.max(self.streamed());
+        self.drop_stream(shared).await;
+    }
+
+    /// The last handle is gone: what was not stored is lost (a failed close said so), and
+    /// the bytes held in memory give their budget back.
+    pub fn closed(&mut self) {
+        if self.dirty() && !self.unlinked {
+            tracing::error!(
+                key = self.key,
+                size = self.size,
+                "closed with changes not stored in the bucket: they are lost"
+            );
+        }
+        self.unlinked = true;
         self.overlay.cut(0);
         self.lease.shrink_to(0);
+    }
+
+    /// Whether a multipart upload is open.
+    pub fn has_stream(&self) -> bool {
+        self.stream.is_some()
     }
 
     /// Goes on from version `etag`, which holds the file's content (after a rename's copy).
@@ -462,6 +525,7 @@ impl FileState {
 
     /// Marks the file stored as `etag`.
     fn stored(&mut self, etag: String) {
+        self.pending_token = None;
         self.base = Some(Base { etag });
         self.base_visible = self.size;
         self.overlay.cut(0);
@@ -477,7 +541,10 @@ impl FileState {
         shared: &Arc<Shared<S>>,
     ) -> Result<u64> {
         let data = self.compose(shared, None, 0..self.size).await?;
-        let token = shared.token();
+        let token = self
+            .pending_token
+            .get_or_insert_with(|| shared.token())
+            .clone();
         let mtime_ms = self.mtime_set.unwrap_or(self.mtime_ms);
         let meta = Meta {
             token: Some(&token),
@@ -511,9 +578,9 @@ impl FileState {
         shared: &Arc<Shared<S>>,
     ) -> Result<u64> {
         self.open_stream(shared).await?;
-        let part = shared.opts.part_size;
         while self.streamed() < self.size {
             let start = self.streamed();
+            let part = self.next_part_len(shared);
             self.send_part(shared, start..(start + part).min(self.size))
                 .await?;
         }
@@ -639,5 +706,25 @@ impl FileState {
                 tracing::warn!(key = self.key, error = %e, "aborting a multipart upload failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_len;
+
+    #[test]
+    fn parts_grow_so_that_ten_thousand_reach_terabytes() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(part_len(8 * MIB, 1), 8 * MIB);
+        assert_eq!(part_len(8 * MIB, 1_000), 8 * MIB);
+        assert_eq!(part_len(8 * MIB, 1_001), 16 * MIB);
+        assert_eq!(part_len(8 * MIB, 10_000), 4096 * MIB);
+        assert_eq!(part_len(8 * MIB, 20_000), 5 << 30, "never above S3's 5 GiB");
+        let reach: u64 = (1..=10_000).map(|n| part_len(8 * MIB, n)).sum();
+        assert!(
+            reach > 8_000_000_000_000,
+            "10 000 parts reach {reach} bytes (8 TB)"
+        );
     }
 }

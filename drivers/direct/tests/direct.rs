@@ -328,3 +328,65 @@ async fn a_file_unlinked_while_open_is_read_back_and_never_stored() {
         "its bytes are given back at the last close"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlink_that_fails_leaves_the_open_file_as_it_was() {
+    use silt_memstore::{Fault, OpKind, When};
+    let (store, b) = bucket(64 * MIB);
+    store.with(|s| s.outside_put("kept", Bytes::from_static(b"old"), 1));
+    let h = b.open("kept", OpenFlags::EXISTING).await.expect("open");
+    h.write(0, Bytes::from_static(b"new")).await.expect("write");
+    store.with(|s| {
+        s.inject(Fault {
+            on: Some(OpKind::Delete),
+            when: When::Before,
+            error: silt_core::RemoteError::Permanent("refused".into()),
+            times: 1,
+        })
+    });
+    assert!(b.unlink("kept").await.is_err(), "the delete was refused");
+    // Still named and still stored at close: nothing acknowledged is dropped.
+    assert_eq!(b.stat("kept").await.expect("still there").size, 3);
+    h.close().await.expect("close stores it");
+    assert_eq!(stored(&store, "kept").as_deref(), Some(&b"new"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_unlink_the_parts_already_sent_read_as_an_error_not_as_zeros() {
+    let (_store, b) = bucket(64 * MIB);
+    let h = b.open("streamed", create()).await.expect("create");
+    h.write(0, Bytes::from(vec![0xAB; (10 * MIB) as usize]))
+        .await
+        .expect("write a part and more");
+    b.unlink("streamed").await.expect("unlink");
+    assert!(
+        matches!(h.read(0, 4096).await, Err(Error::Lost { .. })),
+        "the first part went to the aborted upload"
+    );
+    assert_eq!(
+        &h.read(9 * MIB, 4).await.expect("still in memory")[..],
+        &[0xAB; 4][..]
+    );
+    h.close().await.expect("close");
+    // The aborted part's buffer goes when its task is dropped, just after.
+    let mut waited = 0;
+    while b.shared().memory_used() > 0 && waited < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert_eq!(b.shared().memory_used(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_ends_at_a_subdirectory_is_followed_by_the_names_after_it() {
+    let (store, b) = bucket(64 * MIB);
+    for k in ["a/x", "a/y", "b"] {
+        store.with(|s| s.outside_put(k, Bytes::from_static(b"1"), 1));
+    }
+    let (first, next) = b.list("", None, 1).await.expect("first page");
+    let keys: Vec<_> = first.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, vec!["a/"]);
+    let (second, _) = b.list("", next.as_deref(), 1).await.expect("second page");
+    let keys: Vec<_> = second.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, vec!["b"], "the subdirectory is not listed twice");
+}

@@ -47,6 +47,8 @@ fn engine_error(e: silt_direct::Error) -> Error {
             Error::CrossDevice
         }
         D::Busy(why) => Error::Busy(why),
+        // Memory full of data not yet uploaded: the direct path's "disk full".
+        D::Memory => Error::NoSpace,
         other => Error::Io(other.to_string()),
     }
 }
