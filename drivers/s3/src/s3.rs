@@ -94,11 +94,26 @@ impl S3Remote {
         if let Some(endpoint) = &config.endpoint {
             b = b.endpoint_url(endpoint);
         }
+        S3Remote::with_client(
+            aws_sdk_s3::Client::from_conf(b.build()),
+            config.bucket.clone(),
+            config.prefix.clone(),
+            config.list_page_size,
+        )
+    }
+
+    /// A remote over `client` that assumes every capability until told otherwise.
+    fn with_client(
+        client: aws_sdk_s3::Client,
+        bucket: String,
+        prefix: String,
+        list_page_size: Option<i32>,
+    ) -> S3Remote {
         S3Remote {
-            client: aws_sdk_s3::Client::from_conf(b.build()),
-            bucket: config.bucket.clone(),
-            prefix: config.prefix.clone(),
-            list_page_size: config.list_page_size,
+            client,
+            bucket,
+            prefix,
+            list_page_size,
             caps: RwLock::new(Capabilities::assumed()),
             unconfirmed: AtomicBool::new(false),
             copy_sources_checked: Mutex::new(HashSet::new()),
@@ -115,15 +130,12 @@ impl S3Remote {
     /// (no HEAD fallback), so that a probe through it gets the server's own answers whatever
     /// this one has been told.
     pub fn for_probe(&self) -> S3Remote {
-        S3Remote {
-            client: self.client.clone(),
-            bucket: self.bucket.clone(),
-            prefix: self.prefix.clone(),
-            list_page_size: self.list_page_size,
-            caps: RwLock::new(Capabilities::assumed()),
-            unconfirmed: AtomicBool::new(false),
-            copy_sources_checked: Mutex::new(HashSet::new()),
-        }
+        S3Remote::with_client(
+            self.client.clone(),
+            self.bucket.clone(),
+            self.prefix.clone(),
+            self.list_page_size,
+        )
     }
 
     /// Marks the capabilities as remembered from an earlier probe and not yet confirmed

@@ -9,17 +9,10 @@ use silt_s3::{execute, partial_update, probe, ErrorKind, Meta, ObjectStore, S3Re
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use support::proxy::{FaultPlan, Proxy};
+use support::rt;
 use support::servers::{self, Server};
 
 const MIB: u64 = 1 << 20;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn data(len: usize, seed: u8) -> Bytes {
     Bytes::from(

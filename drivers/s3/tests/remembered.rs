@@ -12,6 +12,7 @@ use silt_s3::{
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use support::proxy::{FaultPlan, Proxy};
+use support::rt;
 use support::servers;
 
 /// A fresh bucket on s3s-fs, a counting proxy in front of it, and a cache directory.
@@ -52,14 +53,6 @@ impl Ctx {
         let r = S3Remote::connect(&self.config).await;
         probe(&r, "truth").await.expect("probe")
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 #[test]

@@ -5,3 +5,12 @@
 
 pub mod proxy;
 pub mod servers;
+
+/// A two-thread runtime for one test.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
