@@ -34,6 +34,11 @@ pub enum PlantedBug {
     /// The first byte of a write within the base version's bytes is not marked dirty (nor
     /// counted in the dirty bytes): it is in the cache file, and nothing uploads it.
     WriteDirtiesShort,
+    /// Passthrough is granted without looking at which chunks are in the cache file.
+    PassthroughOfAbsentBytes,
+    /// An open passthrough handle pins nothing: eviction punches the entry's chunks and
+    /// invalidations run under the kernel's reader.
+    PassthroughUnpinned,
 }
 
 /// Sizes, limits and timers of the core. See `docs/architecture.md`.
@@ -238,6 +243,8 @@ pub(crate) enum PlantedBugName {
     RmdirIgnoresLocalFiles,
     SetMtimeQueuesNoUpload,
     WriteDirtiesShort,
+    PassthroughOfAbsentBytes,
+    PassthroughUnpinned,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -134,6 +134,12 @@ pub struct OpenFlags {
     pub exclusive: bool,
     /// Cut the file to zero bytes once open.
     pub truncate: bool,
+    /// The handle is for reading only, and the caller can let the kernel read the cache
+    /// file itself (FUSE passthrough): the answer says whether it may
+    /// ([`Reply::Opened`]'s `passthrough`). Granted only when every byte of the file is in
+    /// its cache file and known right in this process; while such a handle is open the
+    /// entry is pinned (see `docs/architecture.md`, "Passthrough"). Ignored with `truncate`.
+    pub passthrough: bool,
 }
 
 impl OpenFlags {
@@ -142,12 +148,21 @@ impl OpenFlags {
         create: false,
         exclusive: false,
         truncate: false,
+        passthrough: false,
     };
     /// Open, creating the file when missing.
     pub const CREATE: OpenFlags = OpenFlags {
         create: true,
         exclusive: false,
         truncate: false,
+        passthrough: false,
+    };
+    /// Open an existing file for reading, asking for passthrough.
+    pub const PASSTHROUGH: OpenFlags = OpenFlags {
+        create: false,
+        exclusive: false,
+        truncate: false,
+        passthrough: true,
     };
 
     /// `CREATE` when `create`, else `EXISTING`.
@@ -169,6 +184,10 @@ pub enum Reply {
         handle: HandleId,
         /// Current size of the file.
         size: u64,
+        /// Passthrough granted (only to an open that asked): the entry whose cache file the
+        /// kernel may read for this handle, exactly `size` bytes long now. The entry is
+        /// pinned until the handle closes.
+        passthrough: Option<EntryId>,
     },
     /// `Read` data (shorter than asked at end of file).
     Data(Bytes),

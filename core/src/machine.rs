@@ -28,6 +28,7 @@ mod journal;
 mod journal_table;
 mod memory;
 mod namespace;
+mod passthrough;
 pub use journal_table::JournalSummary;
 pub use memory::MemoryUse;
 mod readahead;
@@ -129,6 +130,8 @@ pub struct Core {
     next_txn: u64,
     /// Entries whose job queue may be able to start a job.
     ready: BTreeSet<EntryId>,
+    /// Open passthrough handles and the entry each pins (`machine/passthrough.rs`).
+    pub(crate) passthrough: BTreeMap<HandleId, EntryId>,
 }
 
 impl Core {
@@ -176,6 +179,7 @@ impl Core {
             next_remote: 1,
             next_txn: 1,
             ready: BTreeSet::new(),
+            passthrough: BTreeMap::new(),
         }
     }
 
@@ -469,6 +473,7 @@ impl Core {
     /// which call it after every step.
     pub fn check_consistency(&self) -> Result<(), String> {
         self.entries.check()?;
+        self.check_pins()?;
         self.readahead.check()?;
         self.journal.check()
     }

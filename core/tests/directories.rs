@@ -187,6 +187,7 @@ fn open_flags_exclusive_create_truncate_and_directories() {
         create: true,
         exclusive: true,
         truncate: false,
+        passthrough: false,
     };
     assert!(matches!(
         open(&mut w, "new", excl),
@@ -204,7 +205,7 @@ fn open_flags_exclusive_create_truncate_and_directories() {
         truncate: true,
         ..OpenFlags::EXISTING
     };
-    let Ok(Reply::Opened { handle, size }) = open(&mut w, "remote", trunc) else {
+    let Ok(Reply::Opened { handle, size, .. }) = open(&mut w, "remote", trunc) else {
         panic!("open with truncate failed");
     };
     assert_eq!(size, 0);

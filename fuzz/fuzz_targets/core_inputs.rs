@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
                 let request = match r.byte().unwrap_or(0) % 16 {
                     0 => {
                         let f = r.byte().unwrap_or(0);
-                        let flags = OpenFlags { create: f & 1 != 0, exclusive: f & 2 != 0, truncate: f & 4 != 0 };
+                        let flags = OpenFlags { create: f & 1 != 0, exclusive: f & 2 != 0, truncate: f & 4 != 0, passthrough: f & 8 != 0 };
                         Request::Open { key, flags }
                     }
                     1 => Request::Unlink { key },

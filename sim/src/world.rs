@@ -599,6 +599,7 @@ impl World {
                         create: *create,
                         exclusive: *exclusive,
                         truncate: *truncate,
+                        passthrough: false,
                     },
                 }
             }
@@ -941,7 +942,7 @@ impl World {
                     exclusive,
                     truncate,
                 },
-                Ok(Reply::Opened { handle, size }),
+                Ok(Reply::Opened { handle, size, .. }),
             ) => {
                 self.handles.insert(key.clone(), handle);
                 let f = self.model.file(&key);

@@ -6,6 +6,13 @@
 //! checksummed, or read back and checked. Such a chunk is *verified*: reads of it need not
 //! cover (and checksum) its whole extent. Every change of a chunk's state forgets it, and a
 //! restart starts with none (docs/durability.md, "Verified reads").
+//!
+//! A dirty chunk whose other live bytes are present (`Dirty { filled: true }`) carries the
+//! same mark for those bytes: they were checked (the chunk was a verified clean one when it
+//! was written) or written by the core in this process (a backfill), or there are none (every
+//! live byte is dirty). A chunk that is verified either way is *ready*: every byte of it in the
+//! cache file is known right in this process, so the kernel may read it straight from the file
+//! (FUSE passthrough, `machine/passthrough.rs`). The table counts its ready chunks.
 
 use crate::chunks::{self, ChunkState};
 use crate::ids::EntryId;
@@ -18,6 +25,8 @@ pub(crate) struct ChunkTable {
     map: BTreeMap<u64, Slot>,
     /// Chunks in state `Clean`.
     clean: usize,
+    /// Ready chunks: verified clean ones and verified filled dirty ones.
+    ready: usize,
     /// Chunks whose stored form (clean with a CRC, or not stored) changed since the last
     /// snapshot: the index stores clean chunks only, as records of their own.
     changed: BTreeSet<u64>,
@@ -27,8 +36,24 @@ pub(crate) struct ChunkTable {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Slot {
     state: ChunkState,
-    /// Clean, and its bytes in the cache file were checked (or written) in this process.
+    /// Clean (or dirty and filled), and its bytes in the cache file were checked (or
+    /// written) in this process.
     verified: bool,
+}
+
+impl Slot {
+    /// Every byte of the chunk in the cache file is known right in this process.
+    fn ready(&self) -> bool {
+        self.verified && may_verify(self.state)
+    }
+}
+
+/// States a chunk can be verified in: clean, or dirty with its other live bytes present.
+fn may_verify(s: ChunkState) -> bool {
+    matches!(
+        s,
+        ChunkState::Clean { .. } | ChunkState::Dirty { filled: true }
+    )
 }
 
 impl ChunkTable {
@@ -38,14 +63,32 @@ impl ChunkTable {
 
     /// True when chunk `c` is clean and its cached bytes are known to match its CRC.
     pub fn is_verified(&self, c: u64) -> bool {
-        self.map.get(&c).is_some_and(|s| s.verified)
+        self.map
+            .get(&c)
+            .is_some_and(|s| s.verified && matches!(s.state, ChunkState::Clean { .. }))
     }
 
-    /// Records that clean chunk `c`'s cached bytes match its CRC (checked, or written by the
-    /// core from bytes it checksummed). No effect on a chunk that is not clean.
+    /// True when every byte of chunk `c` in the cache file is known right in this process:
+    /// a verified clean chunk, or a filled dirty one whose other bytes are verified.
+    #[cfg(test)]
+    pub fn is_ready(&self, c: u64) -> bool {
+        self.map.get(&c).is_some_and(Slot::ready)
+    }
+
+    /// Number of ready chunks (see [`ChunkTable::is_ready`]).
+    pub fn ready_count(&self) -> usize {
+        self.ready
+    }
+
+    /// Records that chunk `c`'s cached bytes are right: a clean chunk's match its CRC
+    /// (checked, or written by the core from bytes it checksummed), a filled dirty chunk's
+    /// live bytes that are not dirty were just written from fetched bytes (or there are
+    /// none). No effect on a chunk in another state.
     pub fn mark_verified(&mut self, c: u64) {
         if let Some(s) = self.map.get_mut(&c) {
-            s.verified = matches!(s.state, ChunkState::Clean { .. });
+            let was = s.ready();
+            s.verified = may_verify(s.state);
+            self.ready = self.ready + usize::from(s.ready()) - usize::from(was);
         }
     }
 
@@ -59,14 +102,17 @@ impl ChunkTable {
         self.changed.remove(&c);
     }
 
-    /// Sets chunk `c`'s state. A chunk whose state changes is no longer verified.
+    /// Sets chunk `c`'s state. A chunk whose state changes is no longer verified, except a
+    /// verified chunk that gains dirty bytes and stays filled: its other bytes are still
+    /// the ones that were checked.
     pub fn insert(&mut self, c: u64, s: ChunkState) -> Option<ChunkState> {
         let prev = self.map.get(&c).copied();
-        let verified = prev.is_some_and(|p| p.state == s && p.verified);
-        let old = self
-            .map
-            .insert(c, Slot { state: s, verified })
-            .map(|p| p.state);
+        let keeps = |p: &Slot| p.state == s || s == ChunkState::Dirty { filled: true };
+        let verified = prev.is_some_and(|p| p.verified && keeps(&p));
+        let slot = Slot { state: s, verified };
+        self.ready =
+            self.ready + usize::from(slot.ready()) - usize::from(prev.is_some_and(|p| p.ready()));
+        let old = self.map.insert(c, slot).map(|p| p.state);
         if old != Some(s) {
             self.forget(c, old);
             if is_clean(Some(s)) {
@@ -78,7 +124,9 @@ impl ChunkTable {
     }
 
     pub fn remove(&mut self, c: &u64) -> Option<ChunkState> {
-        let old = self.map.remove(c).map(|p| p.state);
+        let old = self.map.remove(c);
+        self.ready -= usize::from(old.is_some_and(|p| p.ready()));
+        let old = old.map(|p| p.state);
         self.forget(*c, old);
         old
     }
@@ -99,6 +147,7 @@ impl ChunkTable {
     pub fn truncate_from(&mut self, first: u64) {
         let gone = self.map.split_off(&first);
         for (c, s) in gone {
+            self.ready -= usize::from(s.ready());
             self.forget(c, Some(s.state));
         }
     }
@@ -205,18 +254,62 @@ mod tests {
         assert!(!t.is_verified(1), "a loaded chunk is unverified");
     }
 
+    /// A chunk is ready while its bytes are known right: verified clean, or dirty and filled
+    /// from verified bytes; it stops being ready when its base bytes are no longer known.
+    #[test]
+    fn readiness_follows_verified_bytes_through_writes() {
+        let mut t = ChunkTable::default();
+        t.insert(0, ChunkState::Clean { crc32c: 5 });
+        assert!(
+            !t.is_ready(0),
+            "a clean chunk loaded or fetched elsewhere is not ready"
+        );
+        t.mark_verified(0);
+        assert!(t.is_ready(0));
+        t.insert(0, ChunkState::Dirty { filled: true });
+        assert!(
+            t.is_ready(0),
+            "a write over a verified chunk keeps its other bytes known"
+        );
+        assert!(
+            !t.is_verified(0),
+            "but the chunk has no CRC to skip a check with"
+        );
+        t.insert(0, ChunkState::Dirty { filled: false });
+        assert!(!t.is_ready(0), "base bytes to fetch");
+        t.insert(0, ChunkState::Dirty { filled: true });
+        assert!(!t.is_ready(0), "filled from bytes nobody checked");
+        t.mark_verified(0);
+        assert!(t.is_ready(0), "filled by the core (a backfill)");
+        t.insert(0, ChunkState::Clean { crc32c: 7 });
+        assert!(!t.is_ready(0), "clean with a new CRC: not checked yet");
+        t.insert(1, ChunkState::Clean { crc32c: 1 });
+        t.mark_verified(1);
+        t.mark_verified(0);
+        assert_eq!(t.ready_count(), 2);
+        t.truncate_from(1);
+        assert_eq!(t.ready_count(), 1);
+        t.remove(&0);
+        assert_eq!(t.ready_count(), 0);
+    }
+
     quickcheck! {
         fn counts_match_a_recount(ops: Vec<(u8, u8)>, size: u16) -> bool {
             let cs = 64u64;
             let mut t = ChunkTable::default();
             for (c, what) in ops {
                 let c = u64::from(c % 32);
-                match what % 4 {
+                match what % 5 {
                     0 => { t.insert(c, ChunkState::Clean { crc32c: 1 }); }
-                    1 => { t.insert(c, ChunkState::Dirty { filled: what % 8 == 1 }); }
+                    1 => { t.insert(c, ChunkState::Dirty { filled: what % 10 == 1 }); }
                     2 => { t.remove(&c); }
+                    3 => t.mark_verified(c),
                     _ => t.truncate_from(c + 8),
                 }
+            }
+            let ready = t.keys().filter(|&&c| t.is_ready(c)).count();
+            if ready != t.ready_count() {
+                return false;
             }
             let clean = t.iter().filter(|(_, s)| matches!(s, ChunkState::Clean { .. })).count();
             let size = u64::from(size) % (40 * cs);

@@ -113,6 +113,13 @@ pub(crate) struct Entry {
     pub materializing: bool,
     /// What it counts for in the entry table's totals and indexes (kept by the table).
     pub accounted: Accounted,
+    /// Open passthrough handles: while any is open the kernel reads the cache file itself,
+    /// so nothing may change its bytes but writes and truncates (`machine/passthrough.rs`).
+    /// In memory only: such handles die with the process.
+    pub pins: u32,
+    /// Jobs that would change the file's content under a passthrough reader (an
+    /// invalidation, a conversion to a conflict copy), held back while `pins` is not zero.
+    pub deferred: Vec<Job>,
 }
 
 impl Snapshot {
@@ -167,6 +174,8 @@ impl Entry {
             mtime_ms: None,
             materializing: false,
             accounted: Accounted::default(),
+            pins: 0,
+            deferred: Vec::new(),
         }
     }
 
@@ -337,12 +346,12 @@ impl Entry {
         let live = self.live(c, chunk_size);
         let has_dirty = self.chunk_has_dirty(c, chunk_size);
         let prev = self.chunks.get(&c).copied();
+        let nothing_to_fill = has_dirty && self.dirty.covers(live.clone());
         let next = if has_dirty {
             let present = matches!(
                 prev,
                 Some(ChunkState::Clean { .. }) | Some(ChunkState::Dirty { filled: true })
             );
-            let nothing_to_fill = self.dirty.covers(live.clone());
             Some(ChunkState::Dirty {
                 filled: present || nothing_to_fill,
             })
@@ -363,6 +372,10 @@ impl Entry {
             None => {
                 self.chunks.remove(&c);
             }
+        }
+        if nothing_to_fill {
+            // Every live byte is dirty: all of them are in the file (ready, see `chunk_table`).
+            self.chunks.mark_verified(c);
         }
     }
 

@@ -164,7 +164,7 @@ impl Core {
                 .upload
                 .and_then(|j| self.journal.get(&j))
                 .is_some_and(|j| j.rec.status == JournalStatus::InProgress);
-            if pinned || e.reading() {
+            if pinned || e.reading() || self.pinned_for_passthrough(eid) {
                 continue;
             }
             let mut victims = Vec::new();

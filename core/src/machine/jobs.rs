@@ -77,6 +77,12 @@ pub(crate) enum Job {
         from: u64,
     },
     Remove,
+    /// Grant passthrough to the just opened `handle` if the entry is still ready: pin it, fit
+    /// the cache file's length to the size, answer `req` (`machine/passthrough.rs`).
+    Passthrough {
+        req: RequestId,
+        handle: HandleId,
+    },
 }
 
 #[derive(Debug)]
@@ -207,10 +213,28 @@ impl Core {
 
     fn start_job(&mut self, eid: EntryId, job: Job) -> Started {
         let cs = self.cfg.chunk_size;
+        if self.defer_for_pin(eid, &job) {
+            return Started::Done;
+        }
         let Some(e) = self.entries.get_mut(&eid) else {
             return Started::Done;
         };
         match job {
+            Job::Passthrough { req, handle } => {
+                let size = e.local_size;
+                if !self.passthrough_allowed(eid) {
+                    let reply = Reply::Opened {
+                        handle,
+                        size,
+                        passthrough: None,
+                    };
+                    self.reply(req, Ok(reply));
+                    return Started::Done;
+                }
+                self.pin(eid, handle);
+                self.emit_local(eid, LocalOp::SetLen { entry: eid, size });
+                running(Running::new(Job::Passthrough { req, handle }, 1))
+            }
             Job::Read { req, offset, len } => {
                 let end = offset.saturating_add(len).min(e.local_size);
                 if offset >= end {
@@ -854,6 +878,19 @@ impl Core {
                 self.forget_buffers(eid);
                 self.entries.remove(&eid);
             }
+            Job::Passthrough { req, handle } => {
+                let granted = failed.is_none() && self.passthrough_allowed(eid);
+                if !granted {
+                    self.unpin(handle);
+                }
+                let size = self.entries.get(&eid).map_or(0, |e| e.local_size);
+                let reply = Reply::Opened {
+                    handle,
+                    size,
+                    passthrough: granted.then_some(eid),
+                };
+                self.reply(req, Ok(reply));
+            }
             Job::UploadDone { .. } | Job::SetMtime { .. } => {}
         }
     }
@@ -1006,7 +1043,11 @@ impl Core {
 /// The answer to a finished truncate: `Opened` (size 0) for the truncate of an open.
 fn truncated_reply(opened: Option<HandleId>) -> Reply {
     match opened {
-        Some(handle) => Reply::Opened { handle, size: 0 },
+        Some(handle) => Reply::Opened {
+            handle,
+            size: 0,
+            passthrough: None,
+        },
         None => Reply::Truncated,
     }
 }

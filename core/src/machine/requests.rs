@@ -113,6 +113,7 @@ impl Core {
             },
             Request::Close { handle } => match self.handles.remove(&handle) {
                 Some(eid) => {
+                    self.unpin(handle);
                     if let Some(e) = self.entries.get_mut(&eid) {
                         e.handles = e.handles.saturating_sub(1);
                         if e.key.is_none() && e.handles == 0 && e.upload.is_none() {
@@ -185,7 +186,7 @@ impl Core {
         }
         match self.named(&key) {
             Some(_) if flags.create && flags.exclusive => self.reply(req, Err(FileError::Exists)),
-            Some(eid) => self.open_entry(req, eid, flags.truncate),
+            Some(eid) => self.open_entry(req, eid, flags),
             None if self.held_below(&format!("{key}/")) => {
                 self.reply(req, Err(FileError::IsDirectory))
             }
@@ -197,8 +198,10 @@ impl Core {
     }
 
     /// Opens a handle on `eid`; with `truncate`, the file is cut to zero bytes first (a
-    /// truncate job, answered with the handle when done).
-    fn open_entry(&mut self, req: RequestId, eid: EntryId, truncate: bool) {
+    /// truncate job, answered with the handle when done); with `passthrough`, the answer
+    /// says whether the kernel may read the cache file (`machine/passthrough.rs`).
+    fn open_entry(&mut self, req: RequestId, eid: EntryId, flags: OpenFlags) {
+        let truncate = flags.truncate;
         self.entries.wake(&eid);
         let atime = self.tick_atime();
         let h = self.alloc_handle();
@@ -219,7 +222,15 @@ impl Core {
             };
             return self.enqueue(eid, job);
         }
-        self.reply(req, Ok(Reply::Opened { handle: h, size }));
+        if flags.passthrough {
+            return self.open_passthrough(req, eid, h);
+        }
+        let reply = Reply::Opened {
+            handle: h,
+            size,
+            passthrough: None,
+        };
+        self.reply(req, Ok(reply));
     }
 
     /// Renames a cached entry; an uncached target is looked up first, so that replacing it
@@ -340,12 +351,10 @@ impl Core {
                 {
                     self.reply(req, Err(FileError::Exists))
                 }
-                (Pending::Open { req, flags }, Some(eid), _) => {
-                    self.open_entry(req, eid, flags.truncate)
-                }
+                (Pending::Open { req, flags }, Some(eid), _) => self.open_entry(req, eid, flags),
                 (Pending::Open { req, flags }, None, i) if i.is_some() || flags.create => {
                     let eid = self.new_entry(key.clone(), i.as_ref());
-                    self.open_entry(req, eid, flags.truncate);
+                    self.open_entry(req, eid, flags);
                 }
                 (Pending::Unlink { req, reply }, Some(eid), _) => {
                     self.unlink_entry(req, eid, reply)

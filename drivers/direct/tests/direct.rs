@@ -21,6 +21,7 @@ fn create() -> OpenFlags {
         create: true,
         exclusive: false,
         truncate: false,
+        passthrough: false,
     }
 }
 
@@ -227,6 +228,7 @@ async fn files_not_stored_yet_are_listed_and_stat_and_names_behave_as_a_filesyst
                 create: true,
                 exclusive: true,
                 truncate: false,
+                passthrough: false,
             },
         )
         .await
@@ -239,7 +241,8 @@ async fn files_not_stored_yet_are_listed_and_stat_and_names_behave_as_a_filesyst
             OpenFlags {
                 create: true,
                 exclusive: true,
-                truncate: false
+                truncate: false,
+                passthrough: false,
             }
         )
         .await,

@@ -42,7 +42,7 @@ impl<L: Link> FileHandle<L> {
             flags,
         };
         match client.request(req).await? {
-            Reply::Opened { handle, size } => Ok(FileHandle {
+            Reply::Opened { handle, size, .. } => Ok(FileHandle {
                 client: client.clone(),
                 handle,
                 key: key.to_string(),

@@ -557,6 +557,7 @@ impl fuser::Filesystem for SiltFs {
             create: true,
             exclusive: flags & libc::O_EXCL != 0,
             truncate: false,
+            passthrough: false,
         };
         self.spawn(|s| async move {
             let handle = match s.backend.open(&path, open_flags).await {

@@ -98,6 +98,8 @@ impl Entry {
         if self.chunk_has_dirty(chunk, cs) {
             self.chunks
                 .insert(chunk, ChunkState::Dirty { filled: true });
+            // Its base bytes are the ones just written.
+            self.chunks.mark_verified(chunk);
         } else if !live.is_empty() {
             let bytes = data
                 .get((live.start - start) as usize..(live.end - start) as usize)

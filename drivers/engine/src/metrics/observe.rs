@@ -398,6 +398,7 @@ mod tests {
             &Ok(Reply::Opened {
                 handle: h,
                 size: 100,
+                passthrough: None,
             }),
         );
         let read = |offset, len| Request::Read {
