@@ -341,8 +341,9 @@ impl Core {
         self.entries.settled_cached_bytes()
     }
 
-    /// Bytes eviction may not take: every chunk of an entry with an upload in progress or a
-    /// read waiting for chunks, and every chunk holding dirty bytes elsewhere. They may take
+    /// Bytes eviction may not take: every chunk of an entry with an upload in progress, a
+    /// read waiting for chunks or a passthrough handle open, and every chunk holding dirty
+    /// bytes elsewhere. They may take
     /// the cache past its budget until the operation ends or the data is uploaded.
     pub fn unevictable_bytes(&self) -> u64 {
         let cs = self.cfg.chunk_size;
@@ -351,6 +352,7 @@ impl Core {
             .active()
             .map(|e| {
                 let pinned = e.reading()
+                    || e.pins > 0
                     || e.upload
                         .and_then(|j| self.journal.get(&j))
                         .is_some_and(|j| j.in_progress());

@@ -63,6 +63,7 @@ fn main() -> ExitCode {
     let (mut seeds, mut violations, mut sim_ms, mut crashes, mut conflicts) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut from_buffers, mut ahead) = (0u64, 0u64);
+    let (mut pt_opens, mut pt_reads) = (0u64, 0u64);
     // The lowest-numbered invariant violated so far.
     let mut worst: Option<Invariant> = None;
     for seed in range {
@@ -82,6 +83,8 @@ fn main() -> ExitCode {
         conflicts += u64::from(r.conflicts);
         from_buffers += r.reads_from_buffers;
         ahead += r.fetched_ahead;
+        pt_opens += r.passthrough_opens;
+        pt_reads += r.passthrough_reads;
         if !r.violations.is_empty() {
             violations += r.violations.len() as u64;
             worst = r.violations.iter().map(|v| v.invariant).chain(worst).min();
@@ -94,7 +97,7 @@ fn main() -> ExitCode {
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "ran {seeds} seeds in {secs:.1} s ({:.0} seeds/s), {:.0} simulated s, {crashes} crashes, {conflicts} conflicts, {ahead} chunks fetched ahead, {from_buffers} reads answered from fetched bytes",
+        "ran {seeds} seeds in {secs:.1} s ({:.0} seeds/s), {:.0} simulated s, {crashes} crashes, {conflicts} conflicts, {ahead} chunks fetched ahead, {from_buffers} reads answered from fetched bytes, {pt_opens} passthrough opens granted, {pt_reads} passthrough reads",
         seeds as f64 / secs.max(1e-9),
         sim_ms as f64 / 1000.0
     );

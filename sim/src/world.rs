@@ -44,6 +44,7 @@ enum Ev {
 }
 
 mod names;
+mod passthrough;
 mod readers;
 
 /// The length of a read that reads the rest of the file.
@@ -130,6 +131,10 @@ pub struct RunResult {
     pub reads_from_buffers: u64,
     /// Chunks fetched ahead of sequential readers.
     pub fetched_ahead: u64,
+    /// Opens granted passthrough.
+    pub passthrough_opens: u64,
+    /// Reads through passthrough handles (served from the disk model).
+    pub passthrough_reads: u64,
 }
 
 /// One simulated world.
@@ -174,6 +179,9 @@ pub struct World {
     /// Concurrent readers and their reads in flight (`readers.rs`).
     readers: Vec<readers::Reader>,
     reader_reads: BTreeMap<RequestId, readers::ReaderRead>,
+    /// Passthrough handles of the readers, and their requests in flight (`passthrough.rs`).
+    pt: Vec<Option<passthrough::PtHandle>>,
+    pt_requests: BTreeMap<RequestId, passthrough::PtRequest>,
     /// Per key, a count of model changes that make reads in flight uncheckable.
     epochs: BTreeMap<String, u64>,
     /// The running core's counters at the last step (they restart with a new core).
@@ -241,10 +249,13 @@ impl World {
             restarts: 0,
             readers: Vec::new(),
             reader_reads: BTreeMap::new(),
+            pt: Vec::new(),
+            pt_requests: BTreeMap::new(),
             epochs: BTreeMap::new(),
             last_stats: silt_core::ReadStats::default(),
         };
         w.readers = vec![readers::Reader::default(); w.opts.readers as usize];
+        w.pt = vec![None; w.opts.readers as usize];
         for i in 0..w.opts.readers {
             w.schedule(1 + u64::from(i), Ev::Reader(i));
         }
@@ -472,6 +483,7 @@ impl World {
     fn quiet(&self) -> bool {
         self.pending.is_none()
             && self.reader_reads.is_empty()
+            && self.pt_requests.is_empty()
             && self.core.pending().is_none()
             && self
                 .events
@@ -577,6 +589,7 @@ impl World {
     // ---- the client --------------------------------------------------------------------
 
     fn send(&mut self, op: Op) {
+        self.pt_note_send(&op);
         let req = RequestId(self.next_req);
         self.next_req += 1;
         let request = match &op {
@@ -902,7 +915,7 @@ impl World {
     }
 
     fn on_reply(&mut self, req: RequestId, r: Result<Reply, FileError>) {
-        if self.on_reader_reply(req, &r) {
+        if self.on_reader_reply(req, &r) || self.on_pt_reply(req, &r) {
             return;
         }
         if self.flush_req == Some(req) {
@@ -925,6 +938,9 @@ impl World {
         if id != req {
             self.pending = Some((id, op));
             return;
+        }
+        if r.is_err() {
+            self.pt_note_failure(&op);
         }
         self.trace(format!(
             "reply {req} {}",
@@ -1294,6 +1310,7 @@ impl World {
         self.handles.clear();
         // Reads in flight die with the core; the readers go on after the restart.
         self.reader_reads.clear();
+        self.pt_crash();
         for r in &mut self.readers {
             r.scan = None;
         }
@@ -1318,6 +1335,7 @@ impl World {
     fn start_quiet_phase(&mut self) {
         self.trace("faults stop; draining".into());
         self.faults = false;
+        self.pt_close_all();
         self.disk.enospc = false;
         self.disk.capacity = u64::MAX / 4;
         self.input(Input::DiskFree {

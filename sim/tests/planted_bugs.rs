@@ -108,3 +108,13 @@ fn the_unplanted_core_passes_the_same_seeds() {
         "seeds failing without a planted bug: {failing:?}"
     );
 }
+
+#[test]
+fn catches_passthrough_granted_over_absent_bytes() {
+    assert_caught(PlantedBug::PassthroughOfAbsentBytes);
+}
+
+#[test]
+fn catches_a_passthrough_handle_that_pins_nothing() {
+    assert_caught(PlantedBug::PassthroughUnpinned);
+}

@@ -41,7 +41,7 @@ impl World {
         *self.epochs.entry(key.to_string()).or_default() += 1;
     }
 
-    fn epoch(&self, key: &str) -> u64 {
+    pub(super) fn epoch(&self, key: &str) -> u64 {
         self.epochs.get(key).copied().unwrap_or(0)
     }
 
@@ -52,6 +52,9 @@ impl World {
         }
         let think = 1 + self.rng.below(15);
         self.schedule(self.now + think, Ev::Reader(i));
+        if self.passthrough_step(i) {
+            return;
+        }
         let open: Vec<String> = self.handles.keys().cloned().collect();
         if open.is_empty() {
             return;
@@ -109,7 +112,7 @@ impl World {
         ));
     }
 
-    fn model_size(&self, key: &str) -> u64 {
+    pub(super) fn model_size(&self, key: &str) -> u64 {
         self.model
             .files
             .get(key)
