@@ -196,6 +196,15 @@ pub const KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "passthrough",
+        default: Some("true"),
+        doc: "Fully cached files opened for reading are read by the kernel from the cache file (FUSE passthrough, Linux 6.9 or later; ignored elsewhere): true or false.",
+        apply: |s, v| {
+            s.passthrough = values::boolean(v)?;
+            Ok(())
+        },
+    },
+    Key {
         name: "local_cache",
         default: Some("true"),
         doc: "Keep a crash-safe write-back cache on local disk: true, or false to read and \

@@ -66,6 +66,9 @@ pub struct Settings {
     pub upload_retry_max: Duration,
     /// `close()` waits for the same durable commit as `fsync()`.
     pub fsync_on_close: bool,
+    /// Fully cached files opened for reading are read by the kernel straight from their
+    /// cache files (FUSE passthrough, where the kernel offers it).
+    pub passthrough: bool,
     /// Serve files through the local disk cache (`--local-cache`, the default); `false`
     /// reads and writes the bucket directly through memory (`--no-local-cache`).
     pub local_cache: bool,
@@ -92,6 +95,7 @@ impl Default for Settings {
             upload_retry_initial: Duration::from_secs(1),
             upload_retry_max: Duration::from_secs(300),
             fsync_on_close: true,
+            passthrough: true,
             local_cache: true,
             conflict_policy: ConflictPolicy::KeepBoth,
             metrics_addr: None,

@@ -14,6 +14,8 @@ pub struct FileHandle<L: Link> {
     handle: HandleId,
     key: String,
     size_at_open: u64,
+    /// The entry whose cache file the kernel may read for this handle (FUSE passthrough).
+    passthrough: Option<silt_core::EntryId>,
     fsync_on_close: bool,
     closed: bool,
 }
@@ -42,11 +44,16 @@ impl<L: Link> FileHandle<L> {
             flags,
         };
         match client.request(req).await? {
-            Reply::Opened { handle, size, .. } => Ok(FileHandle {
+            Reply::Opened {
+                handle,
+                size,
+                passthrough,
+            } => Ok(FileHandle {
                 client: client.clone(),
                 handle,
                 key: key.to_string(),
                 size_at_open: size,
+                passthrough,
                 fsync_on_close,
                 closed: false,
             }),
@@ -62,6 +69,12 @@ impl<L: Link> FileHandle<L> {
     /// The core's handle id.
     pub fn id(&self) -> HandleId {
         self.handle
+    }
+
+    /// Passthrough granted (asked for with `OpenFlags::passthrough`): the entry whose cache
+    /// file the kernel may read for this handle until it is closed.
+    pub fn passthrough(&self) -> Option<silt_core::EntryId> {
+        self.passthrough
     }
 
     /// The file's size when it was opened.

@@ -142,6 +142,7 @@ fn main() {
                 ownership: Ownership::of_current_user(),
                 attr_ttl: Duration::from_secs(1),
                 fsync_on_close: true,
+                passthrough: false,
             };
             let mut config = MountConfig::new(&s.mnt, fs_opts, "silt-bench");
             config.kernel = *kernel;

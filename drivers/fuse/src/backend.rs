@@ -66,6 +66,11 @@ impl Backend {
         }
     }
 
+    /// The cache file of entry `id` (for passthrough); `None` without a disk cache.
+    pub fn cache_file(&self, id: silt_core::EntryId) -> Option<std::path::PathBuf> {
+        self.manager().map(|m| m.cache_file(id))
+    }
+
     /// Attributes of `key`.
     pub async fn stat(&self, key: &str) -> Result<Attr> {
         match self {
@@ -162,6 +167,14 @@ impl Handle {
         match self {
             Handle::Cached(h) => h.key(),
             Handle::Direct { key, .. } => key,
+        }
+    }
+
+    /// The entry whose cache file the kernel may read for this handle (passthrough granted).
+    pub fn passthrough(&self) -> Option<silt_core::EntryId> {
+        match self {
+            Handle::Cached(h) => h.passthrough(),
+            Handle::Direct { .. } => None,
         }
     }
 

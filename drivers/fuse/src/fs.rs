@@ -11,6 +11,7 @@ use crate::dirs::DirStream;
 use crate::errno::errno;
 use crate::handles::{Handles, OpenFile};
 use crate::inodes::{child_path, Inodes, Node, ROOT};
+use crate::passthrough::Passthrough;
 use crate::readdir::{self, DirSlot};
 use bytes::Bytes;
 use fuser::{
@@ -22,6 +23,7 @@ use silt_core::{Attr, FileKind};
 use silt_tokio::CacheManager;
 use std::ffi::OsStr;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -62,6 +64,9 @@ pub struct FsOptions {
     /// `close()` returns once what was written through the file is durable in the cache
     /// (fsync on the last close of a written descriptor: `fsync_on_close`).
     pub fsync_on_close: bool,
+    /// Let the kernel read fully cached files opened for reading straight from their cache
+    /// files (FUSE passthrough, where the kernel offers it: `passthrough`).
+    pub passthrough: bool,
 }
 
 /// What the filesystem's requests share: the engine, the inode table, the open handles.
@@ -74,6 +79,10 @@ pub struct Shared {
     opts: FsOptions,
     /// The root directory's attributes (modified: when mounted).
     root: Attr,
+    /// Passthrough opens and the kernel's per-inode I/O modes (`passthrough.rs`).
+    pt: Passthrough,
+    /// FUSE read requests served (reads the kernel does from cache files are not).
+    reads: AtomicU64,
 }
 
 impl Shared {
@@ -90,6 +99,18 @@ impl Shared {
     /// The engine, when the mount has a disk cache.
     pub fn manager(&self) -> Option<&Arc<CacheManager>> {
         self.backend.manager()
+    }
+
+    /// FUSE read requests served so far (a read the kernel does from a cache file through
+    /// passthrough is not one).
+    pub fn read_requests(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Opens served from the cache file by the kernel (passthrough) so far, and whether
+    /// passthrough is in use on this mount.
+    pub fn passthrough_opens(&self) -> (u64, bool) {
+        (self.pt.granted(), self.pt.enabled())
     }
 
     /// The engine, taking the shared state apart (once no request holds it); `None`
@@ -145,6 +166,8 @@ impl SiltFs {
                 handles: Handles::default(),
                 opts,
                 root: Attr::directory(now_ms()),
+                pt: Passthrough::default(),
+                reads: AtomicU64::new(0),
             }),
         }
     }
@@ -184,6 +207,30 @@ impl SiltFs {
         Ok(child_path(&parent.path, name))
     }
 
+    /// Asks for FUSE passthrough (a disk cache, `passthrough` on, the kernel offering it)
+    /// and says once whether the mount uses it.
+    fn init_passthrough(&self, config: &mut KernelConfig) {
+        let s = &self.shared;
+        if !s.opts.passthrough || s.manager().is_none() {
+            return;
+        }
+        let offered = config.capabilities().contains(InitFlags::FUSE_PASSTHROUGH);
+        // A stack depth of 1: cache files on a plain file system (not an overlay).
+        let accepted = offered
+            && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(1).is_ok();
+        if accepted {
+            s.pt.enable();
+            tracing::info!(
+                "FUSE passthrough on: files opened for reading whose bytes are all cached are read by the kernel from the cache file"
+            );
+        } else {
+            tracing::info!(
+                "FUSE passthrough unavailable (the kernel does not offer it; Linux 6.9 or later does): reads go through the mount"
+            );
+        }
+    }
+
     fn file(&self, fh: FileHandle) -> Result<Arc<OpenFile>, Errno> {
         self.shared.handles.file(fh.0).ok_or(Errno::EBADF)
     }
@@ -202,6 +249,9 @@ pub(crate) fn failed(op: &str, path: &str, err: &silt_tokio::Error) -> Errno {
 
 /// fsyncs a released file if `close` must make it durable, then closes it.
 async fn release_file(s: &Shared, file: Arc<OpenFile>) {
+    if let Some((ino, mode)) = file.io {
+        s.pt.released(ino, mode);
+    }
     if s.opts.fsync_on_close && file.take_written() {
         if let Err(e) = file.handle.fsync().await {
             tracing::warn!(key = file.handle.key(), error = %e, "fsync at release failed");
@@ -283,6 +333,7 @@ impl fuser::Filesystem for SiltFs {
             tracing::warn!("the kernel refused FUSE capabilities it offered");
         }
         tracing::debug!(?supported, "FUSE session initialised");
+        self.init_passthrough(config);
         Ok(())
     }
 
@@ -515,12 +566,15 @@ impl fuser::Filesystem for SiltFs {
             return reply.error(Errno::EISDIR);
         }
         let truncate = flags.0 & libc::O_TRUNC != 0;
+        let read_only = flags.0 & libc::O_ACCMODE == libc::O_RDONLY;
+        let ask = read_only && !truncate && self.shared.pt.may_ask(ino.0);
         self.spawn(|s| async move {
-            let handle = match s
-                .backend
-                .open(&node.path, silt_core::OpenFlags::EXISTING)
-                .await
-            {
+            let open_flags = if ask {
+                silt_core::OpenFlags::PASSTHROUGH
+            } else {
+                silt_core::OpenFlags::EXISTING
+            };
+            let handle = match s.backend.open(&node.path, open_flags).await {
                 Ok(h) => h,
                 Err(e) => return reply.error(failed("open", &node.path, &e)),
             };
@@ -533,8 +587,13 @@ impl fuser::Filesystem for SiltFs {
                     return reply.error(code);
                 }
             }
-            let fh = s.handles.add_file(file);
-            reply.opened(FileHandle(fh), FopenFlags::empty());
+            let granted = file
+                .handle
+                .passthrough()
+                .and_then(|id| s.backend.cache_file(id));
+            s.pt.answer_open(reply, ino.0, granted.as_deref(), |mode| {
+                s.handles.add_file(file.with_io(ino.0, mode))
+            });
         });
     }
 
@@ -577,14 +636,17 @@ impl fuser::Filesystem for SiltFs {
                 size = 0;
             }
             let ino = s.inodes.assign(&path, false, true);
-            let fh = s.handles.add_file(file);
-            reply.created(
-                s.ttl(),
-                &s.attr(ino, &fresh_file(size)),
-                Generation(0),
-                FileHandle(fh),
-                FopenFlags::empty(),
-            );
+            let attr = s.attr(ino, &fresh_file(size));
+            let answer = |reply: ReplyCreate, fh, flags, backing: Option<&fuser::BackingId>| {
+                let (ttl, g, fh) = (s.ttl(), Generation(0), FileHandle(fh));
+                match backing {
+                    Some(b) => reply.created_passthrough(ttl, &attr, g, fh, flags, b),
+                    None => reply.created(ttl, &attr, g, fh, flags),
+                }
+            };
+            s.pt.answer_create(reply, ino, answer, |mode| {
+                s.handles.add_file(file.with_io(ino, mode))
+            });
         });
     }
 
@@ -603,6 +665,7 @@ impl fuser::Filesystem for SiltFs {
             Ok(f) => f,
             Err(e) => return reply.error(e),
         };
+        self.shared.reads.fetch_add(1, Ordering::Relaxed);
         self.spawn(|_| async move {
             match file.handle.read(offset, u64::from(size)).await {
                 Ok(data) => reply.data(&data),

@@ -11,6 +11,9 @@ pub struct OpenFile {
     /// The engine's handle.
     pub handle: crate::backend::Handle,
     written: AtomicBool,
+    /// The inode and how the kernel was told to do its I/O (`passthrough.rs`), when the
+    /// open was counted there.
+    pub io: Option<(u64, crate::passthrough::IoMode)>,
 }
 
 impl OpenFile {
@@ -19,7 +22,14 @@ impl OpenFile {
         OpenFile {
             handle,
             written: AtomicBool::new(false),
+            io: None,
         }
+    }
+
+    /// The same, counted as an open of inode `ino` in `mode`.
+    pub fn with_io(mut self, ino: u64, mode: crate::passthrough::IoMode) -> OpenFile {
+        self.io = Some((ino, mode));
+        self
     }
 
     /// Records a write.

@@ -24,6 +24,7 @@ mod fs;
 mod handles;
 pub mod inodes;
 mod mount;
+mod passthrough;
 mod readdir;
 
 pub use attrs::Ownership;

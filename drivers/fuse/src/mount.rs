@@ -160,6 +160,20 @@ impl Mounted {
             .map(|m| m.as_ref())
     }
 
+    /// FUSE read requests the mount served so far (reads the kernel does from cache files
+    /// through passthrough are not among them).
+    pub fn read_requests(&self) -> u64 {
+        self.shared.as_ref().map_or(0, |s| s.read_requests())
+    }
+
+    /// Opens the kernel served from cache files (passthrough) so far, and whether
+    /// passthrough is in use on this mount.
+    pub fn passthrough_opens(&self) -> (u64, bool) {
+        self.shared
+            .as_ref()
+            .map_or((0, false), |s| s.passthrough_opens())
+    }
+
     /// Returns when the mount is gone by other means (`umount` by someone else).
     pub async fn ended(&mut self) {
         match self.ended.as_mut() {
@@ -383,6 +397,7 @@ mod tests {
             ownership: crate::Ownership::of_current_user(),
             attr_ttl: Duration::from_secs(1),
             fsync_on_close: true,
+            passthrough: true,
         };
         let mut config = MountConfig::new("/mnt", fs, "b:p");
         config.options = vec!["allow_other,ro".into(), "noatime".into()];

@@ -77,6 +77,17 @@ impl Shared {
     }
 }
 
+/// Where the container of `id` lives in the cache directory `cache_dir` (see
+/// [`Store::path_of`]); for readers outside the engine (the mount's passthrough).
+pub fn container_path(cache_dir: &Path, id: EntryId) -> PathBuf {
+    container_in(&cache_dir.join("data"), id)
+}
+
+fn container_in(data: &Path, id: EntryId) -> PathBuf {
+    data.join(format!("{:02x}", id.0 & 0xff))
+        .join(format!("{:016x}", id.0))
+}
+
 impl Store {
     /// Opens (creating) `<cache_dir>/data`, with the cache dir and `data/` at mode 0700.
     pub fn open(cache_dir: &Path, options: StoreOptions) -> Result<Store> {
@@ -106,9 +117,7 @@ impl Store {
 
     /// Where the container of `id` lives: `data/<low byte, 2 hex>/<id, 16 hex>`.
     pub fn path_of(&self, id: EntryId) -> PathBuf {
-        self.data
-            .join(format!("{:02x}", id.0 & 0xff))
-            .join(format!("{:016x}", id.0))
+        container_in(&self.data, id)
     }
 
     /// Opens the container of `id`, creating an empty sparse one (mode 0600) if there is

@@ -92,6 +92,11 @@ impl CacheManager {
         &self.cache_dir
     }
 
+    /// The cache file of entry `id` (what a passthrough grant names: `Reply::Opened`).
+    pub fn cache_file(&self, id: silt_core::EntryId) -> PathBuf {
+        silt_store::container_path(&self.cache_dir, id)
+    }
+
     /// This cache's instance id (kept in `<cache_dir>/instance`), which every upload token
     /// carries.
     pub fn instance_id(&self) -> u64 {

@@ -58,5 +58,6 @@ fn fs_options(common: &CommonArgs, settings: &silt_config::Settings) -> FsOption
         },
         attr_ttl: common.stat_cache_ttl,
         fsync_on_close: settings.fsync_on_close,
+        passthrough: settings.passthrough,
     }
 }

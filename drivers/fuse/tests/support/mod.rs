@@ -186,6 +186,7 @@ pub fn mount(
         ownership: Ownership::of_current_user(),
         attr_ttl: Duration::from_secs(1),
         fsync_on_close: true,
+        passthrough: true,
     };
     let config = MountConfig::new(mountpoint, fs, "silt-test");
     silt_fuse::mount(backend, rt.handle().clone(), &config).expect("mount")
