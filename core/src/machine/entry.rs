@@ -119,7 +119,10 @@ pub(crate) struct Entry {
     pub pins: u32,
     /// Jobs that would change the file's content under a passthrough reader (an
     /// invalidation, a conversion to a conflict copy), held back while `pins` is not zero.
-    pub deferred: Vec<Job>,
+    /// Each with the key and base ETag the entry had when it was held back: a job whose
+    /// reason no longer holds when released (the entry moved to another key, or its base
+    /// changed) is dropped (`machine/passthrough.rs`).
+    pub deferred: Vec<(Job, Option<String>, Option<String>)>,
 }
 
 impl Snapshot {

@@ -86,8 +86,20 @@ impl Core {
         };
         e.pins = e.pins.saturating_sub(1);
         if e.pins == 0 && !e.deferred.is_empty() {
-            for job in std::mem::take(&mut e.deferred).into_iter().rev() {
+            let base = e.base.as_ref().map(|b| b.etag.clone());
+            let mut moved = false;
+            for (job, key, etag) in std::mem::take(&mut e.deferred).into_iter().rev() {
+                // A conflict found at a key the entry has left is no conflict of its
+                // content (as `upload_conflict` decides when it is not held back); either
+                // job found for another base than the entry's now is stale.
+                if key != e.key || etag != base {
+                    moved |= matches!(job, Job::Convert { .. });
+                    continue;
+                }
                 e.queue.push_front(job);
+            }
+            if moved {
+                self.ensure_upload_queued(eid);
             }
             self.mark_ready(eid);
         }
@@ -110,9 +122,12 @@ impl Core {
             return false;
         }
         let twice = matches!(job, Job::Convert { .. })
-            && e.deferred.iter().any(|j| matches!(j, Job::Convert { .. }));
+            && e.deferred
+                .iter()
+                .any(|j| matches!(j.0, Job::Convert { .. }));
         if !twice {
-            e.deferred.push(job.clone());
+            let etag = e.base.as_ref().map(|b| b.etag.clone());
+            e.deferred.push((job.clone(), e.key.clone(), etag));
         }
         true
     }
