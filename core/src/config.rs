@@ -77,6 +77,10 @@ pub struct CoreConfig {
     pub memory_limit: u64,
     /// How long after its last write an object waits before it is uploaded.
     pub write_back_delay: Duration,
+    /// While a file is open, how long it must go unchanged before its upload starts, if
+    /// longer than `write_back_delay` (0: open files wait like closed ones). Its last close
+    /// ends the wait; a file kept open and changing is still uploaded at least every 30 s.
+    pub open_upload_pause: Duration,
     /// Interval of the periodic commit that bounds what a crash can lose.
     pub commit_interval: Duration,
     /// First retry backoff of a failed upload.
@@ -132,6 +136,7 @@ impl Default for CoreConfig {
             stat_ttl: Duration::from_secs(60),
             dir_rename_limit: 10_000,
             write_back_delay: Duration::from_secs(5),
+            open_upload_pause: Duration::from_secs(1),
             commit_interval: Duration::from_secs(5),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),

@@ -70,6 +70,13 @@ impl Options {
         // Half the seeds coalesce unchanged parts into one copy (gaps in part numbers, which
         // the simulated store accepts as S3 does), drawn from nothing as above.
         let coalesce_copies = (seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 61) % 2 == 1;
+        // How long an open file's upload waits for a pause in its writes: none for a third of
+        // the seeds, up to 600 ms for the rest, drawn from nothing as above.
+        let pause_draw = seed.wrapping_mul(0xA24B_AED4_963E_E407) >> 40;
+        let open_upload_pause = Duration::from_millis(match pause_draw % 3 {
+            0 => 0,
+            _ => (pause_draw >> 2) % 600,
+        });
         let core = CoreConfig {
             chunk_size,
             min_part_size,
@@ -88,6 +95,7 @@ impl Options {
             // Small, so that some renames of a directory answer EXDEV.
             dir_rename_limit: 6,
             write_back_delay: Duration::from_millis(pick(400)),
+            open_upload_pause,
             commit_interval: Duration::from_millis(50 + pick(1000)),
             retry_initial: Duration::from_millis(10 + pick(100)),
             retry_max: Duration::from_millis(1000 + pick(5000)),
@@ -139,7 +147,7 @@ impl fmt::Display for Options {
              remote_error={}‰ remote_timeout={}‰ remote_latency_ms_max={} disk_capacity={} \
              ignore_get_if_match={} ignore_complete_condition={} ignore_write_conditions={} readers={} \
              chunk_size={} min_part_size={} multipart_threshold={} coalesce_copies={} uploads={} parts={} fetches={} \
-             write_back_delay_ms={} commit_interval_ms={} retry_ms={}..{} budget={} dirty_limit={} memory_limit={}",
+             write_back_delay_ms={} open_upload_pause_ms={} commit_interval_ms={} retry_ms={}..{} budget={} dirty_limit={} memory_limit={}",
             self.seed,
             self.ops,
             self.keys,
@@ -164,6 +172,7 @@ impl fmt::Display for Options {
             c.max_parts_in_flight,
             c.max_concurrent_fetches,
             c.write_back_delay.as_millis(),
+            c.open_upload_pause.as_millis(),
             c.commit_interval.as_millis(),
             c.retry_initial.as_millis(),
             c.retry_max.as_millis(),

@@ -117,6 +117,8 @@ impl Core {
                         e.handles = e.handles.saturating_sub(1);
                         if e.key.is_none() && e.handles == 0 && e.upload.is_none() {
                             self.drop_entry(eid);
+                        } else if e.handles == 0 {
+                            self.release_open_hold(eid);
                         }
                     }
                     self.forget_stream(handle);
@@ -346,6 +348,9 @@ impl Core {
                 (Pending::Open { req, flags }, None, i) if i.is_some() || flags.create => {
                     let eid = self.new_entry(key.clone(), i.as_ref());
                     self.open_entry(req, eid, flags.truncate);
+                    // A file created here is open now: its first upload waits like a
+                    // written one (`ensure_upload_queued`).
+                    self.ensure_upload_queued(eid);
                 }
                 (Pending::Unlink { req, reply }, Some(eid), _) => {
                     self.unlink_entry(req, eid, reply)
