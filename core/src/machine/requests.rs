@@ -306,7 +306,11 @@ impl Core {
         let atime = self.tick_atime();
         self.entries
             .insert(Entry::new(eid, key.clone(), info.map(base_of), atime));
-        self.stat_cache.forget(&key);
+        if info.is_some() {
+            self.stat_cache.forget(&key);
+        } else {
+            self.stat_cache.forget_created(&key);
+        }
         self.names.insert(key, eid);
         self.ensure_upload_queued(eid);
         eid
