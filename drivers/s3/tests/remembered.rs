@@ -261,8 +261,11 @@ fn a_weaker_answer_found_in_the_background_is_applied_at_once() {
             Duration::ZERO,
             7,
         );
+        // The probe corrects the remote first and the file just after: wait for both.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while remote.unconfirmed() {
+        while remote.unconfirmed()
+            || !matches!(file.lookup(SystemTime::now()), Lookup::Fresh(r) if r.caps == truth)
+        {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "no background probe"
