@@ -48,7 +48,7 @@ pub struct CoreConfig {
     /// Unchanged parts in a row go up as one UploadPartCopy (up to 5 GiB) under the first
     /// one's number, and the Complete names part numbers with gaps. S3 and moto accept the
     /// gaps; s3s-fs refuses them ("invalid part order"), so this is off unless the server is
-    /// known to accept them.
+    /// known to accept them (the S3 driver's capability probe asks, and sets this).
     pub coalesce_copies: bool,
     /// Uploads running at once.
     pub max_concurrent_uploads: usize,
