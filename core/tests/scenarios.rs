@@ -560,3 +560,32 @@ fn without_an_open_upload_pause_an_open_file_waits_only_the_write_back_delay() {
     assert_eq!(puts_of(&w, "k"), 1, "sent while open, after the delay");
     assert_eq!(w.call(Request::Close { handle: h }), Ok(Reply::Closed));
 }
+
+/// A rename over a file that is still open: once the rename is acknowledged, a crash brings
+/// back the renamed file at the name, never the replaced one (which only its open handle
+/// still reached).
+#[test]
+fn a_rename_over_an_open_file_survives_a_crash_as_the_renamed_file() {
+    let mut cfg = small_config();
+    cfg.write_back_delay = std::time::Duration::from_secs(3600);
+    let mut w = World::new(cfg.clone());
+    // The source is made first: recovery must not be right by the order of entry ids.
+    let new = w.open("source", true);
+    let old = w.open("target", true);
+    write(&mut w, old, 0, b"replaced");
+    assert_eq!(w.call(Request::Fsync { handle: old }), Ok(Reply::Synced));
+    write(&mut w, new, 0, b"renamed!");
+    assert_eq!(w.call(Request::Fsync { handle: new }), Ok(Reply::Synced));
+    assert_eq!(w.call(Request::Close { handle: new }), Ok(Reply::Closed));
+    let r = w.call(Request::Rename {
+        from: "source".into(),
+        to: "target".into(),
+    });
+    assert_eq!(r, Ok(Reply::Renamed));
+    // Crash with `old` still open: the index and the files remain.
+    let (index, files) = (w.index.clone(), w.files.clone());
+    let mut w2 = World::recover(cfg, index);
+    w2.files = files;
+    let h = w2.open("target", false);
+    assert_eq!(read(&mut w2, h, 0, 8), b"renamed!");
+}

@@ -538,6 +538,17 @@ impl Core {
                     te.persist_wanted = true;
                     if te.handles == 0 {
                         self.drop_entry(t);
+                    } else {
+                        // Kept for its open handles: the index must stop naming it at `to`
+                        // no later than the rename is durable, or a crash would bring back
+                        // two entries at one key. Its head goes in the next transaction (a
+                        // crash then drops it, as any unlinked entry), and so does a
+                        // snapshot of it already waiting, now without the key.
+                        if let Some(snap) = te.snapshot.as_mut() {
+                            snap.head.key = None;
+                        }
+                        let head = te.head_record();
+                        self.commit.pending_ops.push(IndexOp::PutEntryHead(head));
                     }
                 }
                 Precondition::IfNoneMatch
