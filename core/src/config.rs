@@ -53,7 +53,7 @@ pub struct CoreConfig {
     /// Unchanged parts in a row go up as one UploadPartCopy (up to 5 GiB) under the first
     /// one's number, and the Complete names part numbers with gaps. S3 and moto accept the
     /// gaps; s3s-fs refuses them ("invalid part order"), so this is off unless the server is
-    /// known to accept them.
+    /// known to accept them (the S3 driver's capability probe asks, and sets this).
     pub coalesce_copies: bool,
     /// Uploads running at once.
     pub max_concurrent_uploads: usize,
@@ -82,6 +82,10 @@ pub struct CoreConfig {
     pub memory_limit: u64,
     /// How long after its last write an object waits before it is uploaded.
     pub write_back_delay: Duration,
+    /// While a file is open, how long it must go unchanged before its upload starts, if
+    /// longer than `write_back_delay` (0: open files wait like closed ones). Its last close
+    /// ends the wait; a file kept open and changing is still uploaded at least every 30 s.
+    pub open_upload_pause: Duration,
     /// Interval of the periodic commit that bounds what a crash can lose.
     pub commit_interval: Duration,
     /// First retry backoff of a failed upload.
@@ -137,6 +141,7 @@ impl Default for CoreConfig {
             stat_ttl: Duration::from_secs(60),
             dir_rename_limit: 10_000,
             write_back_delay: Duration::from_secs(5),
+            open_upload_pause: Duration::from_secs(1),
             commit_interval: Duration::from_secs(5),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),

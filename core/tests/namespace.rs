@@ -320,3 +320,74 @@ fn a_create_right_after_a_lookup_that_found_nothing_asks_the_server_nothing_more
     assert!(matches!(r, Ok(Reply::Opened { size: 0, .. })), "{r:?}");
     assert_eq!(w.remote_log.len(), before, "the create sent another HEAD");
 }
+
+fn lookups_sent(w: &World) -> usize {
+    w.remote_log
+        .iter()
+        .filter(|op| matches!(op, RemoteOp::Head { .. } | RemoteOp::List { .. }))
+        .count()
+}
+
+/// `cp -r` into a new directory: the mkdir learnt that the server holds nothing at or below
+/// the name, so the names created below it, and their subdirectories, are looked up and
+/// created without asking the server again (until `stat_ttl`).
+#[test]
+fn names_below_a_directory_found_empty_are_nothing_without_asking() {
+    let mut w = World::new(small_config());
+    assert_eq!(
+        ask(&mut w, Request::Mkdir { key: "new".into() }),
+        Ok(Reply::DirCreated)
+    );
+    let before = lookups_sent(&w);
+    assert!(before >= 2, "the mkdir asked the server (HEAD and listing)");
+    for i in 0..5 {
+        let key = format!("new/f{i}");
+        assert_eq!(kind(&mut w, &key), None);
+        create(&mut w, &key, b"data");
+    }
+    assert_eq!(
+        ask(
+            &mut w,
+            Request::Mkdir {
+                key: "new/sub".into()
+            }
+        ),
+        Ok(Reply::DirCreated)
+    );
+    assert_eq!(kind(&mut w, "new/sub/deeper/x"), None);
+    assert_eq!(kind(&mut w, "new/f3"), Some((FileKind::File, 4)));
+    assert_eq!(kind(&mut w, "new/sub"), Some((FileKind::Directory, 0)));
+    assert_eq!(
+        lookups_sent(&w),
+        before,
+        "nothing asked below the new directory"
+    );
+}
+
+/// What the server showed of an empty directory is believed for `stat_ttl` only: a name
+/// another writer put there afterwards is found once it expires.
+#[test]
+fn a_directory_found_empty_is_asked_again_after_the_stat_ttl() {
+    let mut cfg = small_config();
+    cfg.stat_ttl = std::time::Duration::from_secs(1);
+    let mut w = World::new(cfg);
+    assert_eq!(kind(&mut w, "d"), None);
+    w.put_object("d/outside", b"abc");
+    let before = lookups_sent(&w);
+    assert_eq!(kind(&mut w, "d/outside"), None, "within the TTL: believed");
+    assert_eq!(lookups_sent(&w), before);
+    w.now += 1_001;
+    assert_eq!(kind(&mut w, "d/outside"), Some((FileKind::File, 3)));
+    assert!(lookups_sent(&w) > before, "asked once the TTL passed");
+}
+
+/// A listing that shows names in a directory thought empty ends that belief at once.
+#[test]
+fn a_listing_that_shows_names_ends_what_was_known_of_an_empty_directory() {
+    let mut w = World::new(small_config());
+    assert_eq!(kind(&mut w, "d"), None);
+    w.put_object("d/sub/x", b"x");
+    let (names, _) = page(&mut w, "d/", None, 100);
+    assert_eq!(names, vec!["d/sub/".to_string()]);
+    assert_eq!(kind(&mut w, "d/sub/x"), Some((FileKind::File, 1)));
+}

@@ -29,6 +29,8 @@ pub struct S3 {
     pub ignore_write_conditions: bool,
     /// Smallest part but the last.
     pub min_part_size: u64,
+    /// Refuses a Complete whose part numbers have gaps (like s3s-fs).
+    pub refuse_part_gaps: bool,
     /// Time of the cache's last HEAD per key (the window a HEAD-compare fallback leaves).
     pub(crate) last_head_ms: BTreeMap<String, u64>,
     /// Invariant violations seen, for the world to record.
@@ -112,6 +114,7 @@ impl S3 {
             ignore_complete_condition: self.ignore_complete_condition,
             ignore_write_conditions: self.ignore_write_conditions,
             min_part_size: self.min_part_size,
+            refuse_part_gaps: self.refuse_part_gaps,
         };
         if let RemoteOp::Head { key } = op {
             self.last_head_ms.insert(key.clone(), now_ms);

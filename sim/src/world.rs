@@ -1315,6 +1315,10 @@ impl World {
             r.scan = None;
         }
         self.timer_at = None;
+        if self.opts.gaps_refused_after_restart {
+            self.opts.core.coalesce_copies = false;
+            self.s3.refuse_part_gaps = true;
+        }
         let mut cfg = self.opts.core.clone();
         cfg.seed = cfg.seed.wrapping_add(self.restarts);
         let recovered = self.index.load().expect("the memory index cannot fail");

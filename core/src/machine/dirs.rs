@@ -377,6 +377,9 @@ impl Core {
         let Some(p) = self.probes.live.remove(&id) else {
             return;
         };
+        if answer.as_ref().is_ok_and(|a| a.exists()) {
+            self.stat_cache.not_empty(&p.root);
+        }
         match p.purpose {
             ProbeFor::Stat {
                 key,

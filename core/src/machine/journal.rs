@@ -16,6 +16,11 @@ use crate::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+/// The longest an open file's upload is held back by `open_upload_pause` after it was first
+/// queued, however often the file changes: a file kept open and written for hours (a log, a
+/// database) still reaches the bucket at this pace.
+pub(crate) const OPEN_UPLOAD_HOLD_MAX: Duration = Duration::from_secs(30);
+
 /// Where an upload is, beyond its persisted status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -207,8 +212,12 @@ impl Core {
 
     /// Makes sure an entry that differs from the remote has a queued upload, and pushes the
     /// start of a queued one back while writes keep coming (bounded).
+    ///
+    /// While the file is open, the upload also waits until it has been left alone for
+    /// `open_upload_pause` (at most `OPEN_UPLOAD_HOLD_MAX` after it was first queued): a file
+    /// being written is not uploaded half-written, only to be copied from and sent again
+    /// once complete. The last close releases the hold (`release_open_hold`).
     pub(crate) fn ensure_upload_queued(&mut self, eid: EntryId) {
-        let delay = self.cfg.write_back_delay;
         let now = self.now;
         let Some(e) = self.entries.get(&eid) else {
             return;
@@ -216,11 +225,12 @@ impl Core {
         if !e.needs_upload() {
             return;
         }
+        let (delay, hold_max) = self.upload_wait(e.handles > 0);
         match e.upload {
             Some(jid) => {
                 if let Some(j) = self.journal.get_mut(&jid) {
                     if j.rec.status == JournalStatus::Queued && j.phase == Phase::Idle {
-                        let cap = j.first_queued.plus(delay.saturating_mul(4));
+                        let cap = j.first_queued.plus(hold_max);
                         let next = now.plus(delay).min(cap).max(j.rec.next_attempt);
                         if next != j.rec.next_attempt {
                             j.rec.next_attempt = next;
@@ -234,6 +244,40 @@ impl Core {
                 if let Some(e) = self.entries.get_mut(&eid) {
                     e.upload = Some(jid);
                 }
+            }
+        }
+    }
+
+    /// How long a queued upload waits after the last change to its file, and at most after
+    /// it was first queued: `write_back_delay` (bounded at four times it), longer while the
+    /// file is open (see `ensure_upload_queued`).
+    fn upload_wait(&self, open: bool) -> (Duration, Duration) {
+        let delay = self.cfg.write_back_delay;
+        let cap = delay.saturating_mul(4);
+        let pause = self.cfg.open_upload_pause;
+        if open && !pause.is_zero() {
+            (delay.max(pause), cap.max(OPEN_UPLOAD_HOLD_MAX))
+        } else {
+            (delay, cap)
+        }
+    }
+
+    /// The last handle of `eid` closed: a queued upload held back because the file was open
+    /// waits only `write_back_delay` from now (never less than it already had to wait, and
+    /// a retry's backoff is left alone).
+    pub(crate) fn release_open_hold(&mut self, eid: EntryId) {
+        let now = self.now;
+        let Some(jid) = self.entries.get(&eid).and_then(|e| e.upload) else {
+            return;
+        };
+        let due = now.plus(self.cfg.write_back_delay);
+        if let Some(j) = self.journal.get_mut(&jid) {
+            if j.rec.status == JournalStatus::Queued
+                && j.phase == Phase::Idle
+                && j.rec.attempts == 0
+                && j.rec.next_attempt > due
+            {
+                j.rec.next_attempt = due;
             }
         }
     }

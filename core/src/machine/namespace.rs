@@ -52,6 +52,14 @@ pub(crate) struct StatCache {
     /// listing older than the delete is out.
     deleted_at: BTreeMap<u64, String>,
     deleted_keys: BTreeMap<String, u64>,
+    /// Directories (`dir/`) the server showed nothing at or below (a HEAD of `dir` found
+    /// nothing and neither did a listing of `dir/`), until they expire: every name below is
+    /// nothing there too, without asking (`cp -r` into a new directory asks once per
+    /// directory, not twice per file). Names the cache holds are answered from local state
+    /// first, so a name created here does not end the fact; what shows the server changed
+    /// (a version found, a conflict, a name removed or renamed here) does.
+    empty_dirs: BTreeMap<String, Instant>,
+    empty_by_expiry: BTreeSet<(Instant, String)>,
 }
 
 /// Entries the cache remembers at most; the oldest go first.
@@ -59,8 +67,52 @@ const STAT_CACHE_MAX: usize = 100_000;
 
 impl StatCache {
     fn get(&self, key: &str, now: Instant) -> Option<Option<Attr>> {
-        let (expires, attr) = self.known.get(key)?;
-        (*expires > now).then(|| attr.clone())
+        if let Some((expires, attr)) = self.known.get(key) {
+            if *expires > now {
+                return Some(attr.clone());
+            }
+        }
+        self.in_empty_dir(key, now).then_some(None)
+    }
+
+    /// True when a directory above `key` is known to hold nothing on the server. O(depth).
+    fn in_empty_dir(&self, key: &str, now: Instant) -> bool {
+        !self.empty_dirs.is_empty()
+            && key
+                .match_indices('/')
+                .any(|(i, _)| self.empty_dirs.get(&key[..=i]).is_some_and(|t| *t > now))
+    }
+
+    /// The server holds nothing at `key` nor below `key/` (until `expires`).
+    fn put_empty_dir(&mut self, key: &str, expires: Instant, now: Instant) {
+        let dir = format!("{key}/");
+        self.forget_empty_dir(&dir);
+        while let Some((t, d)) = self.empty_by_expiry.first().cloned() {
+            if t > now && self.empty_dirs.len() < STAT_CACHE_MAX {
+                break;
+            }
+            self.empty_by_expiry.remove(&(t, d.clone()));
+            self.empty_dirs.remove(&d);
+        }
+        self.empty_by_expiry.insert((expires, dir.clone()));
+        self.empty_dirs.insert(dir, expires);
+    }
+
+    /// The server was seen to hold names below `dir` (which ends with `/`, or is empty for
+    /// the root): neither it nor a directory above it is empty.
+    pub(crate) fn not_empty(&mut self, dir: &str) {
+        if self.empty_dirs.is_empty() {
+            return;
+        }
+        for (i, _) in dir.match_indices('/') {
+            self.forget_empty_dir(&dir[..=i]);
+        }
+    }
+
+    fn forget_empty_dir(&mut self, dir: &str) {
+        if let Some(t) = self.empty_dirs.remove(dir) {
+            self.empty_by_expiry.remove(&(t, dir.to_string()));
+        }
     }
 
     fn put(&mut self, key: String, attr: Option<Attr>, expires: Instant, now: Instant) {
@@ -82,8 +134,25 @@ impl StatCache {
     }
 
     /// Forgets what the server said about `key` and the directories above it: local state
-    /// changed them (a directory may hold nothing once its last key is deleted here).
+    /// changed them (a directory may hold nothing once its last key is deleted here), or
+    /// the server was found to hold what was thought absent. Also ends what was known of
+    /// those directories, and `key/`, being empty.
     pub fn forget(&mut self, key: &str) {
+        self.forget_created(key);
+        if self.empty_dirs.is_empty() {
+            return;
+        }
+        let own = format!("{key}/");
+        self.forget_empty_dir(&own);
+        for (i, _) in key.match_indices('/') {
+            self.forget_empty_dir(&key[..=i]);
+        }
+    }
+
+    /// Forgets what the server said about `key` and the directories above it, for a name
+    /// created here that the server did not hold: what is known of empty directories above
+    /// it stays true of the server (the new name is answered from local state).
+    pub fn forget_created(&mut self, key: &str) {
         self.changes += 1;
         let ancestors = key.match_indices('/').map(|(i, _)| &key[..i]);
         for k in std::iter::once(key).chain(ancestors) {
@@ -292,12 +361,21 @@ impl Core {
         // delete is journaled below the name (the server still shows what goes away).
         let settled =
             epoch == self.stat_cache.changes && !self.pending_delete_below(&format!("{key}/"));
+        if matches!(found, Ok(Some(_))) {
+            // Something is there: no directory above it is empty.
+            self.stat_cache.not_empty(&key);
+        }
         let answer = match (local, found) {
             (Some(local), _) => Ok(local),
             (None, Ok(attr)) => {
                 if settled {
                     let expires = self.now.plus(self.cfg.stat_ttl);
                     let now = self.now;
+                    if attr.is_none() {
+                        // Nothing at the key nor below it (the listing of `key/` found
+                        // nothing): the names below are nothing as well.
+                        self.stat_cache.put_empty_dir(&key, expires, now);
+                    }
                     self.stat_cache.put(key.clone(), attr.clone(), expires, now);
                 }
                 Ok(attr)
@@ -353,6 +431,10 @@ impl Core {
                 return self.reply(req, Err(FileError::Io(format!("object store: {e}"))));
             }
         };
+        if !page.objects.is_empty() || !page.prefixes.is_empty() {
+            // The server holds names here: no directory above them is empty.
+            self.stat_cache.not_empty(&dir);
+        }
         let (entries, next) = self.overlay(&dir, after.as_deref(), page, epoch);
         self.stat_cache.list_answered(epoch);
         // A subdirectory the server lists may hold nothing but keys deleted here: ask.

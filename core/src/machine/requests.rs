@@ -118,6 +118,8 @@ impl Core {
                         e.handles = e.handles.saturating_sub(1);
                         if e.key.is_none() && e.handles == 0 && e.upload.is_none() {
                             self.drop_entry(eid);
+                        } else if e.handles == 0 {
+                            self.release_open_hold(eid);
                         }
                     }
                     self.forget_stream(handle);
@@ -315,7 +317,11 @@ impl Core {
         let atime = self.tick_atime();
         self.entries
             .insert(Entry::new(eid, key.clone(), info.map(base_of), atime));
-        self.stat_cache.forget(&key);
+        if info.is_some() {
+            self.stat_cache.forget(&key);
+        } else {
+            self.stat_cache.forget_created(&key);
+        }
         self.names.insert(key, eid);
         self.ensure_upload_queued(eid);
         eid
@@ -355,6 +361,9 @@ impl Core {
                 (Pending::Open { req, flags }, None, i) if i.is_some() || flags.create => {
                     let eid = self.new_entry(key.clone(), i.as_ref());
                     self.open_entry(req, eid, flags);
+                    // A file created here is open now: its first upload waits like a
+                    // written one (`ensure_upload_queued`).
+                    self.ensure_upload_queued(eid);
                 }
                 (Pending::Unlink { req, reply }, Some(eid), _) => {
                     self.unlink_entry(req, eid, reply)
@@ -538,6 +547,17 @@ impl Core {
                     te.persist_wanted = true;
                     if te.handles == 0 {
                         self.drop_entry(t);
+                    } else {
+                        // Kept for its open handles: the index must stop naming it at `to`
+                        // no later than the rename is durable, or a crash would bring back
+                        // two entries at one key. Its head goes in the next transaction (a
+                        // crash then drops it, as any unlinked entry), and so does a
+                        // snapshot of it already waiting, now without the key.
+                        if let Some(snap) = te.snapshot.as_mut() {
+                            snap.head.key = None;
+                        }
+                        let head = te.head_record();
+                        self.commit.pending_ops.push(IndexOp::PutEntryHead(head));
                     }
                 }
                 Precondition::IfNoneMatch

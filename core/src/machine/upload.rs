@@ -350,8 +350,11 @@ impl Core {
             if let (Some(etag), true, true) = (listed, was_copy, copyable_p) {
                 // A copy of the base version that is still the base version: reuse it, with
                 // every slot it covered, if they are all still unchanged (else copy again).
+                // One that covered several slots leaves gaps in the part numbers: reused only
+                // while the server is known to accept them (a remount may have learnt that it
+                // no longer does; then its slots are copied again, one part each).
                 let last = j.server_cover.get(&p).copied().unwrap_or(p).min(n);
-                if (p + 1..=last).all(|s| free(s) && copyable(s)) {
+                if (coalesce || last == p) && (p + 1..=last).all(|s| free(s) && copyable(s)) {
                     reuse.push((p, etag));
                     for s in p + 1..=last {
                         reuse.push((s, String::new()));

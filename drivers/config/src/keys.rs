@@ -108,6 +108,17 @@ pub const KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "open_upload_pause",
+        default: Some("1s"),
+        doc: "While a file is open, quiet time before its upload starts (its last close ends \
+              the wait; at most 30s), up to 1h; 0s: open files wait like closed ones.",
+        apply: |s, v| {
+            let d = values::duration(v)?;
+            s.open_upload_pause = in_range(d, Duration::ZERO, Duration::from_secs(3600), v)?;
+            Ok(())
+        },
+    },
+    Key {
         name: "commit_interval",
         default: Some("5s"),
         doc: "Interval of the periodic index commit: bounds what a crash can lose of data \

@@ -52,6 +52,8 @@ pub struct Settings {
     pub max_concurrent_uploads: usize,
     /// Quiet time after the last write before an object is uploaded.
     pub write_back_delay: Duration,
+    /// While a file is open, quiet time before its upload starts (its last close ends it).
+    pub open_upload_pause: Duration,
     /// Interval of the periodic index commit (bounds what a crash loses without fsync).
     pub commit_interval: Duration,
     /// Dirty bytes above which writers wait; `None` means min(4 GiB, half the cache size).
@@ -88,6 +90,7 @@ impl Default for Settings {
             chunk_size: MIB,
             max_concurrent_uploads: 4,
             write_back_delay: Duration::from_secs(5),
+            open_upload_pause: Duration::from_secs(1),
             commit_interval: Duration::from_secs(5),
             dirty_limit: None,
             min_free_space: 256 * MIB,
@@ -118,6 +121,7 @@ impl Settings {
             chunk_size: self.chunk_size,
             max_concurrent_uploads: self.max_concurrent_uploads,
             write_back_delay: self.write_back_delay,
+            open_upload_pause: self.open_upload_pause,
             commit_interval: self.commit_interval,
             retry_initial: self.upload_retry_initial,
             retry_max: self.upload_retry_max,

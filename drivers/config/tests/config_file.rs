@@ -144,6 +144,8 @@ fn each_invalid_field_names_field_rule_and_line() {
         ),
         ("write_back_delay: 2h", "write_back_delay", "between"),
         ("write_back_delay: soon", "write_back_delay", "duration"),
+        ("open_upload_pause: 2h", "open_upload_pause", "between"),
+        ("open_upload_pause: -1s", "open_upload_pause", "duration"),
         ("commit_interval: 10ms", "commit_interval", "between"),
         ("dirty_limit: 512KiB", "dirty_limit", "at least 1MiB"),
         (
@@ -217,6 +219,7 @@ fn every_key_has_an_invalid_value_case_above() {
         "chunk_size",
         "max_concurrent_uploads",
         "write_back_delay",
+        "open_upload_pause",
         "commit_interval",
         "dirty_limit",
         "min_free_space",

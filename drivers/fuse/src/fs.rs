@@ -348,7 +348,16 @@ impl fuser::Filesystem for SiltFs {
                     let ino = s.inodes.assign(&path, kind_of(&attr), true);
                     reply.entry(s.ttl(), &s.attr(ino, &attr), Generation(0));
                 }
-                Err(e) => reply.error(failed("lookup", &path, &e)),
+                Err(e) => match failed("lookup", &path, &e) {
+                    // A negative entry (node 0): the kernel answers "not found" for the name
+                    // itself for the TTL, so `open(O_CREAT)` after a `stat` of a new name
+                    // costs no second lookup. A create or mkdir through the mount replaces it.
+                    Errno::ENOENT => {
+                        let nothing = s.attr(0, &Attr::directory(0));
+                        reply.entry(s.ttl(), &nothing, Generation(0));
+                    }
+                    code => reply.error(code),
+                },
             }
         });
     }

@@ -170,6 +170,9 @@ impl MemStore {
             return Err(RemoteError::PreconditionFailed);
         }
         let mut body = Vec::new();
+        if self.quirks.refuse_part_gaps && (1u32..).zip(parts).any(|(want, (n, _))| *n != want) {
+            return Err(RemoteError::Permanent("invalid part order".into()));
+        }
         for (i, (n, etag)) in parts.iter().enumerate() {
             let (e, d) = u
                 .parts

@@ -12,6 +12,9 @@ pub struct Quirks {
     /// Smallest size of a multipart part but the last (S3: 5 MiB); 0 accepts any size. A
     /// smaller part makes CompleteMultipartUpload fail for good (`EntityTooSmall`).
     pub min_part_size: u64,
+    /// CompleteMultipartUpload accepts only part numbers 1, 2, 3... in order, without gaps
+    /// (s3s-fs: "invalid part order"); S3 accepts any ascending numbers.
+    pub refuse_part_gaps: bool,
 }
 
 impl Quirks {

@@ -173,6 +173,13 @@ fn multipart_with_copied_parts_builds_the_object() {
         s.perform(&complete(vec![(1, p2.clone())], None), 3),
         Err(RemoteError::Permanent(m)) if m.contains("etag")
     ));
+    // A server that refuses gaps in part numbers (s3s-fs) refuses parts 1 and 3 alone, and
+    // the upload stays open.
+    s.quirks.refuse_part_gaps = true;
+    assert!(matches!(
+        s.perform(&complete(vec![(1, p1.clone()), (3, p3.clone())], None), 3),
+        Err(RemoteError::Permanent(m)) if m.contains("part order")
+    ));
     let parts = vec![(1, p1), (2, p2), (3, p3)];
     stored(s.perform(
         &complete(parts.clone(), Some(Precondition::IfMatch(base))),

@@ -1,6 +1,6 @@
 //! The probe's answer, remembered in the cache directory, so that a mount need not wait for
-//! the probe (14 requests, two multipart uploads started and aborted: most of a remount's
-//! time on some servers).
+//! the probe (16 or 17 requests, two multipart uploads started and aborted: most of a
+//! remount's time on some servers).
 //!
 //! `<cache_dir>/capabilities` (0600) holds the last answer, the time it was found and what
 //! it is the answer for (endpoint, bucket, prefix). At mount ([`mount_capabilities`]):
@@ -10,8 +10,9 @@
 //!   ([`S3Remote::set_unconfirmed`]) until a probe run in the background ([`keep_current`])
 //!   confirms or corrects it: a server that stopped enforcing a condition is never trusted
 //!   blindly, not even for the second the probe takes;
-//! - no file, another target's answer, an older one, or a file that cannot be read or
-//!   parsed (a warning): the probe runs before the mount, as without the file.
+//! - no file, another target's answer, an older one, an answer in another format (written
+//!   before the probe asked what it asks now), or a file that cannot be read or parsed (a
+//!   warning): the probe runs before the mount, as without the file.
 //!
 //! A re-probe's answer is applied to the remote at once and written to the file; an answer
 //! that differs from the one the engine started with is logged (info; a warning when a
@@ -35,8 +36,8 @@ pub const FILE_NAME: &str = "capabilities";
 pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// The file's format. Raise it when the probe changes what it finds out: an answer in an
-/// older format is then not used.
-const FORMAT: u32 = 1;
+/// older format is then not used. 2: `part_number_gaps` added (format 1 did not ask).
+const FORMAT: u32 = 2;
 
 /// First pause after a failed background probe; doubled up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(5);
@@ -93,8 +94,11 @@ pub struct Remembered {
 pub enum Lookup {
     /// No file: never probed from this cache directory (or the file was removed).
     Missing,
-    /// An answer for another endpoint, bucket or prefix, or in another format.
+    /// An answer for another endpoint, bucket or prefix.
     OtherTarget,
+    /// An answer in another format: written by a silt whose probe asked other questions
+    /// (format 1 did not ask about gaps in part numbers). Not used, and not an error.
+    OtherFormat(u32),
     /// Older than the file's maximum age, or dated in the future (the clock moved back).
     Stale(Remembered),
     /// The file could not be read or parsed: ignored, with a warning.
@@ -153,7 +157,7 @@ impl CapabilitiesFile {
         };
         let (target, remembered) = match decode(&text) {
             Ok(Decoded::Answer(target, remembered)) => (target, remembered),
-            Ok(Decoded::OtherFormat) => return Lookup::OtherTarget,
+            Ok(Decoded::OtherFormat(format)) => return Lookup::OtherFormat(format),
             Err(e) => return Lookup::Unusable(e),
         };
         if target != self.target {
@@ -248,7 +252,8 @@ fn encode(target: &Target, caps: Capabilities, probed_at: SystemTime) -> String 
          conditional_put {}\n\
          conditional_complete {}\n\
          conditional_delete {}\n\
-         conditional_copy_source {}\n",
+         conditional_copy_source {}\n\
+         part_number_gaps {}\n",
         escape(&target.endpoint),
         escape(&target.bucket),
         escape(&target.prefix),
@@ -256,13 +261,14 @@ fn encode(target: &Target, caps: Capabilities, probed_at: SystemTime) -> String 
         caps.conditional_complete,
         caps.conditional_delete,
         caps.conditional_copy_source,
+        caps.part_number_gaps,
     );
     s
 }
 
 enum Decoded {
     Answer(Target, Remembered),
-    OtherFormat,
+    OtherFormat(u32),
 }
 
 fn decode(text: &str) -> std::result::Result<Decoded, FileError> {
@@ -293,7 +299,7 @@ fn decode(text: &str) -> std::result::Result<Decoded, FileError> {
     let (line, format) = get("format")?;
     match format.parse::<u32>() {
         Ok(FORMAT) => {}
-        Ok(_) => return Ok(Decoded::OtherFormat),
+        Ok(other) => return Ok(Decoded::OtherFormat(other)),
         Err(_) => return Err(corrupt(line, format!("format {format:?} is not a number"))),
     }
     let text_field = |name: &str| {
@@ -322,6 +328,7 @@ fn decode(text: &str) -> std::result::Result<Decoded, FileError> {
         conditional_complete: flag("conditional_complete")?,
         conditional_delete: flag("conditional_delete")?,
         conditional_copy_source: flag("conditional_copy_source")?,
+        part_number_gaps: flag("part_number_gaps")?,
     };
     if let Some((line, name, _)) = fields.iter().find(|(_, n, _)| {
         ![
@@ -334,6 +341,7 @@ fn decode(text: &str) -> std::result::Result<Decoded, FileError> {
             "conditional_complete",
             "conditional_delete",
             "conditional_copy_source",
+            "part_number_gaps",
         ]
         .contains(n)
     }) {
@@ -414,6 +422,12 @@ pub async fn mount_capabilities(
                 file.path.display()
             );
         }
+        Lookup::OtherFormat(format) => {
+            tracing::info!(
+                "{} holds capabilities in format {format}, not {FORMAT} (the probe asks more now); probing",
+                file.path.display()
+            );
+        }
         Lookup::Stale(r) => {
             let age = now.duration_since(r.probed_at).map(|d| d.as_secs());
             tracing::info!(
@@ -463,6 +477,13 @@ impl Refreshed {
     /// Conditions the server now enforces that the engine started without.
     pub fn newly_enforced(&self) -> Vec<&'static str> {
         fields(self.caps, self.started_with)
+    }
+
+    /// Whether the server accepts gaps in part numbers now, if that differs from what the
+    /// engine started with (which fixed `CoreConfig::coalesce_copies` until the next mount).
+    pub fn part_number_gaps_changed(&self) -> Option<bool> {
+        (self.caps.part_number_gaps != self.started_with.part_number_gaps)
+            .then_some(self.caps.part_number_gaps)
     }
 }
 
@@ -533,6 +554,15 @@ async fn refresh_via(
                 "the server now enforces {}; the cache keeps checking them with a HEAD of its own until the next mount",
                 new.join(", ")
             );
+        }
+        match r.part_number_gaps_changed() {
+            Some(false) => tracing::warn!(
+                "the server no longer accepts gaps in part numbers: a multipart upload that put unchanged parts in one copy fails at its completion and is retried, its data kept; a remount stops putting parts in one copy"
+            ),
+            Some(true) => tracing::info!(
+                "the server now accepts gaps in part numbers; the cache puts unchanged parts in one copy from the next mount"
+            ),
+            None => {}
         }
     }
     if let Err(e) = file.save(caps, at) {
@@ -679,10 +709,12 @@ mod tests {
             conditional_complete: false,
             conditional_delete: true,
             conditional_copy_source: false,
+            part_number_gaps: true,
         };
         let at = UNIX_EPOCH + Duration::from_millis(1_764_968_000_123);
         let text = encode(&target(), caps, at);
-        assert_eq!(text.lines().count(), 10, "{text}");
+        assert_eq!(text.lines().count(), 11, "{text}");
+        assert!(text.contains("\npart_number_gaps true\n"), "{text}");
         match decode(&text) {
             Ok(Decoded::Answer(t, r)) => {
                 assert_eq!(t, target());
@@ -690,6 +722,42 @@ mod tests {
                 assert_eq!(r.probed_at, at);
             }
             _ => panic!("not decoded: {text}"),
+        }
+        for gaps in [false, true] {
+            let caps = Capabilities {
+                part_number_gaps: gaps,
+                ..Capabilities::none()
+            };
+            match decode(&encode(&target(), caps, at)) {
+                Ok(Decoded::Answer(_, r)) => assert_eq!(r.caps, caps),
+                _ => panic!("not decoded: {caps:?}"),
+            }
+        }
+    }
+
+    /// What format 1 wrote (before the probe asked about gaps in part numbers): it holds no
+    /// answer on gaps, so it is another format, never an answer read with a default.
+    const FORMAT_1: &str = "# What the server enforced when silt last probed it; delete this file to probe at the next mount.\n\
+        format 1\n\
+        endpoint http://127.0.0.1:9000\n\
+        bucket b\n\
+        prefix mnt/\n\
+        probed_at_ms 1764968000123\n\
+        conditional_put true\n\
+        conditional_complete true\n\
+        conditional_delete false\n\
+        conditional_copy_source false\n";
+
+    #[test]
+    fn an_answer_in_format_1_is_another_format() {
+        assert!(matches!(decode(FORMAT_1), Ok(Decoded::OtherFormat(1))));
+        // The same lines under the current format number lack the answer on gaps: damage.
+        let relabelled = FORMAT_1.replace("format 1\n", &format!("format {FORMAT}\n"));
+        match decode(&relabelled) {
+            Err(FileError::Corrupt { reason, .. }) => {
+                assert!(reason.contains("part_number_gaps"), "{reason}")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
         }
     }
 
@@ -713,8 +781,10 @@ mod tests {
                 "{case:?}"
             );
         }
-        let newer = text.replace("format 1\n", "format 2\n");
-        assert!(matches!(decode(&newer), Ok(Decoded::OtherFormat)));
+        let newer = text.replace("format 2\n", "format 3\n");
+        assert!(matches!(decode(&newer), Ok(Decoded::OtherFormat(3))));
+        let gaps = text.replace("part_number_gaps false", "part_number_gaps 1");
+        assert!(matches!(decode(&gaps), Err(FileError::Corrupt { .. })));
     }
 
     #[test]
@@ -729,5 +799,24 @@ mod tests {
         assert!(r.changed());
         assert_eq!(r.no_longer_enforced(), vec!["conditional_complete"]);
         assert!(r.newly_enforced().is_empty());
+        assert_eq!(r.part_number_gaps_changed(), None);
+
+        let mut gaps = all;
+        gaps.part_number_gaps = true;
+        let r = Refreshed {
+            caps: all,
+            started_with: gaps,
+        };
+        assert!(r.changed());
+        assert_eq!(r.part_number_gaps_changed(), Some(false));
+        assert!(
+            r.no_longer_enforced().is_empty(),
+            "gaps are not a condition"
+        );
+        let r = Refreshed {
+            caps: gaps,
+            started_with: all,
+        };
+        assert_eq!(r.part_number_gaps_changed(), Some(true));
     }
 }

@@ -229,6 +229,83 @@ fn another_targets_answer_is_not_used() {
     });
 }
 
+/// A file written before the probe asked about gaps in part numbers (format 1, no such
+/// line) is not read as an answer: the mount probes, and the answer it remembers has the
+/// field. s3s-fs refuses gaps, so the remembered answer says so.
+#[test]
+fn an_answer_in_the_format_before_gaps_is_probed_again() {
+    rt().block_on(async {
+        let c = Ctx::new("format1").await;
+        let truth = c.truth().await;
+        assert!(!truth.part_number_gaps, "s3s-fs accepts gaps now?");
+        let file = c.file();
+        let ms = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis();
+        let old = format!(
+            "# What the server enforced when silt last probed it; delete this file to probe at the next mount.\n\
+             format 1\n\
+             endpoint {}\n\
+             bucket {}\n\
+             prefix mnt/\n\
+             probed_at_ms {ms}\n\
+             conditional_put true\n\
+             conditional_complete true\n\
+             conditional_delete true\n\
+             conditional_copy_source true\n",
+            c.config.endpoint.as_deref().expect("an endpoint"),
+            c.config.bucket,
+        );
+        std::fs::write(file.path(), old).expect("write");
+        assert!(
+            matches!(file.lookup(SystemTime::now()), Lookup::OtherFormat(1)),
+            "{:?}",
+            file.lookup(SystemTime::now())
+        );
+        let remote = c.remote().await;
+        let m = mount_capabilities(&remote, &file, "format1")
+            .await
+            .expect("mount");
+        assert!(matches!(m.lookup, Lookup::OtherFormat(1)), "{:?}", m.lookup);
+        let Source::Probed { at } = m.source else {
+            panic!("not probed: {:?}", m.source)
+        };
+        assert!(c.proxy.bytes_up() > 0, "no probe");
+        assert_eq!(m.caps, truth);
+        file.save(m.caps, at).expect("save");
+        let text = std::fs::read_to_string(file.path()).expect("read");
+        assert!(text.contains("\npart_number_gaps false\n"), "{text}");
+        match file.lookup(SystemTime::now()) {
+            Lookup::Fresh(r) => assert_eq!(r.caps, truth),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+/// Both answers on gaps in part numbers come back from the file as saved, and reach the
+/// core's `coalesce_copies` through `apply_to`.
+#[test]
+fn the_answer_on_part_number_gaps_round_trips_through_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = servers::config("http://127.0.0.1:1", "gaps");
+    let file = CapabilitiesFile::new(dir.path(), &config);
+    for gaps in [true, false] {
+        let caps = Capabilities {
+            part_number_gaps: gaps,
+            ..Capabilities::assumed()
+        };
+        file.save(caps, SystemTime::now()).expect("save");
+        let Lookup::Fresh(r) = file.lookup(SystemTime::now()) else {
+            panic!("{:?}", file.lookup(SystemTime::now()))
+        };
+        assert_eq!(r.caps, caps);
+        let mut core = silt_core::CoreConfig::default();
+        r.caps.apply_to(&mut core);
+        assert_eq!(core.coalesce_copies, gaps);
+    }
+}
+
 /// The remembered answer claims more than the server enforces (s3s-fs enforces neither
 /// conditional deletes nor copy-source conditions): the mount starts from it, and the
 /// background probe corrects the remote at once and the file for the next mount.
@@ -261,8 +338,11 @@ fn a_weaker_answer_found_in_the_background_is_applied_at_once() {
             Duration::ZERO,
             7,
         );
+        // The probe corrects the remote first and the file just after: wait for both.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while remote.unconfirmed() {
+        while remote.unconfirmed()
+            || !matches!(file.lookup(SystemTime::now()), Lookup::Fresh(r) if r.caps == truth)
+        {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "no background probe"

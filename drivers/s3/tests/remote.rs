@@ -240,10 +240,18 @@ async fn upload_part_copy_checks_the_source_version(c: Ctx) {
 
 /// A copy part may cover several slots of the part size: the Complete then names part
 /// numbers with gaps. S3 allows them and moto accepts them; s3s-fs refuses them ("invalid
-/// part order"), which is why the core coalesces copies only where told to
-/// (`CoreConfig::coalesce_copies`, off by default).
+/// part order"), which is why the core coalesces copies only where the probe found them
+/// accepted (`Capabilities::part_number_gaps` sets `CoreConfig::coalesce_copies`). The
+/// probe asks with a Complete naming a part 2 alone; its answer holds for parts 1 and 3.
 async fn a_complete_with_gaps_in_part_numbers_joins_the_parts_named(c: Ctx) {
     let r = &c.remote;
+    let accepted = r.capabilities().part_number_gaps;
+    assert_eq!(
+        accepted,
+        c.server.name != "s3s-fs",
+        "the probe's answer on {}",
+        c.server.name
+    );
     let base = data(12 * MIB as usize, 8);
     let base_etag = r
         .put("gappy", base.clone(), None, Meta::NONE)
@@ -271,8 +279,8 @@ async fn a_complete_with_gaps_in_part_numbers_joins_the_parts_named(c: Ctx) {
             Some(&Precondition::IfMatch(base_etag)),
         )
         .await;
-    if c.server.name == "s3s-fs" {
-        let e = done.expect_err("s3s-fs refuses gaps in part numbers");
+    if !accepted {
+        let e = done.expect_err("the probe found gaps in part numbers refused");
         assert_eq!(e.kind, ErrorKind::Permanent, "{e}");
         assert_eq!(whole(r, "gappy").await, base, "the base stays");
         let _ = r.abort("gappy", &id).await;
@@ -282,6 +290,51 @@ async fn a_complete_with_gaps_in_part_numbers_joins_the_parts_named(c: Ctx) {
     let mut want = base[..10 * MIB as usize].to_vec();
     want.extend_from_slice(&tail);
     assert_eq!(whole(r, "gappy").await, Bytes::from(want));
+}
+
+/// The probe asks whether gaps in part numbers are accepted (moto: yes; s3s-fs: no) and
+/// leaves nothing behind: no scratch object, no open upload. The raw server agrees with its
+/// answer on the probe's own question, a Complete naming a part 2 alone.
+async fn the_probe_asks_whether_gaps_in_part_numbers_are_accepted(c: Ctx) {
+    let caps = c.remote.capabilities();
+    let want = match c.server.name {
+        "s3s-fs" => false,
+        "moto" => true,
+        other => panic!("which answer for {other}?"),
+    };
+    assert_eq!(caps.part_number_gaps, want, "{}: {caps:?}", c.server.name);
+    // The setup probed this bucket (and a second probe here must leave it as empty).
+    let again = probe(&c.remote.for_probe(), "again").await.expect("probe");
+    assert_eq!(again, caps);
+    let left = c.remote.list("", None).await.expect("list");
+    assert!(left.objects.is_empty(), "{:?}", left.objects);
+    if let Ok(u) = c
+        .remote
+        .client()
+        .list_multipart_uploads()
+        .bucket(c.remote.bucket())
+        .send()
+        .await
+    {
+        assert!(u.uploads().is_empty(), "{:?}", u.uploads());
+    }
+
+    let raw = S3Remote::connect(&servers::config(&c.server.endpoint, c.remote.bucket())).await;
+    let id = raw.create_multipart("g", Meta::NONE).await.expect("create");
+    let e2 = raw
+        .upload_part("g", &id, 2, data(5, 6))
+        .await
+        .expect("part 2");
+    let done = raw.complete("g", &id, &[(2, e2)], None).await;
+    assert_eq!(done.is_ok(), want, "{done:?}");
+    if want {
+        assert_eq!(whole(&raw, "g").await, data(5, 6));
+        raw.delete("g", None).await.expect("delete");
+    } else {
+        // s3s-fs forgets the upload when it refuses the Complete: its abort then answers
+        // AccessDenied, and the part stays in its root folder, outside the bucket.
+        let _ = raw.abort("g", &id).await;
+    }
 }
 
 /// A partial update's copy parts are checked against the base once per upload where the
@@ -623,6 +676,7 @@ suite!(
     upload_part_copy_checks_the_source_version,
     a_base_replaced_between_part_copies_fails_the_completion,
     a_complete_with_gaps_in_part_numbers_joins_the_parts_named,
+    the_probe_asks_whether_gaps_in_part_numbers_are_accepted,
     complete_on_a_changed_object_is_a_precondition_failure,
     abort_then_list_parts_is_no_such_upload,
     list_with_delimiter_across_pages,

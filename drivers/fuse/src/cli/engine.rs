@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// What the server enforces comes from `<cache_dir>/capabilities` when a probe from this
 /// cache directory, for this endpoint, bucket and prefix, is less than a day old: the mount
-/// does not wait for the probe (14 requests), which then runs in the background, and until
-/// it answers the remote checks every condition with a HEAD as well. Otherwise the probe runs
+/// does not wait for the probe (16 or 17 requests), which then runs in the background, and
+/// until it answers the remote checks every condition with a HEAD as well. Otherwise the probe runs
 /// here, as before. Either way the answer is probed again every day while mounted. See
 /// `docs/architecture.md` ("Server capabilities are remembered").
 pub async fn start(
