@@ -926,7 +926,8 @@ impl Core {
         self.wake_parked(eid);
     }
 
-    fn sync_done(
+    /// A snapshot of `eid` is ready for the next transaction (its data synced, or not needed).
+    pub(crate) fn sync_done(
         &mut self,
         eid: EntryId,
         mut snap: super::entry::Snapshot,

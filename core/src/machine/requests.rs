@@ -550,14 +550,12 @@ impl Core {
                     } else {
                         // Kept for its open handles: the index must stop naming it at `to`
                         // no later than the rename is durable, or a crash would bring back
-                        // two entries at one key. Its head goes in the next transaction (a
-                        // crash then drops it, as any unlinked entry), and so does a
-                        // snapshot of it already waiting, now without the key.
-                        if let Some(snap) = te.snapshot.as_mut() {
-                            snap.head.key = None;
-                        }
-                        let head = te.head_record();
-                        self.commit.pending_ops.push(IndexOp::PutEntryHead(head));
+                        // two entries at one key. A snapshot of it, keyless, is ready for the
+                        // next transaction at once, without syncing its data first: a crash
+                        // drops a keyless entry (as any unlinked one), so what its cache
+                        // file holds no longer matters.
+                        let snap = te.snapshot();
+                        self.sync_done(t, snap, None);
                     }
                 }
                 Precondition::IfNoneMatch
