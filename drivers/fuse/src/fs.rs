@@ -237,6 +237,17 @@ impl SiltFs {
 }
 
 /// Reports a request's failure at debug level (ENOENT is routine) and returns the errno.
+/// An open for reading and writing of a file read through passthrough: refused, since a
+/// writable `mmap` of it would map the cache file itself (`passthrough.rs`).
+fn busy_beside_passthrough(path: &str) -> Errno {
+    tracing::warn!(
+        path,
+        "open for reading and writing refused (EBUSY): the file is open for reading through \
+         FUSE passthrough (set passthrough: false to allow it)"
+    );
+    Errno::EBUSY
+}
+
 pub(crate) fn failed(op: &str, path: &str, err: &silt_tokio::Error) -> Errno {
     let code = errno(err);
     if code == Errno::ENOENT {
@@ -576,8 +587,12 @@ impl fuser::Filesystem for SiltFs {
         }
         let truncate = flags.0 & libc::O_TRUNC != 0;
         let read_only = flags.0 & libc::O_ACCMODE == libc::O_RDONLY;
+        let read_write = flags.0 & libc::O_ACCMODE == libc::O_RDWR;
         let ask = read_only && !truncate && self.shared.pt.may_ask(ino.0);
         self.spawn(|s| async move {
+            if read_write && !s.pt.wait_unused(ino.0).await {
+                return reply.error(busy_beside_passthrough(&node.path));
+            }
             let open_flags = if ask {
                 silt_core::OpenFlags::PASSTHROUGH
             } else {
@@ -600,9 +615,17 @@ impl fuser::Filesystem for SiltFs {
                 .handle
                 .passthrough()
                 .and_then(|id| s.backend.cache_file(id));
-            s.pt.answer_open(reply, ino.0, granted.as_deref(), |mode| {
-                s.handles.add_file(file.with_io(ino.0, mode))
-            });
+            let mut slot = Some(file);
+            let answered =
+                s.pt.answer_open(reply, ino.0, granted.as_deref(), read_write, |mode| {
+                    let file = slot.take().expect("registered once");
+                    s.handles.add_file(file.with_io(ino.0, mode))
+                });
+            if let (Err(reply), Some(file)) = (answered, slot) {
+                // A passthrough open came while this one was being made.
+                release_file(&s, Arc::new(file)).await;
+                reply.error(busy_beside_passthrough(&node.path));
+            }
         });
     }
 
@@ -653,9 +676,16 @@ impl fuser::Filesystem for SiltFs {
                     None => reply.created(ttl, &attr, g, fh, flags),
                 }
             };
-            s.pt.answer_create(reply, ino, answer, |mode| {
+            let mut slot = Some(file);
+            let read_write = flags & libc::O_ACCMODE == libc::O_RDWR;
+            let answered = s.pt.answer_create(reply, ino, read_write, answer, |mode| {
+                let file = slot.take().expect("registered once");
                 s.handles.add_file(file.with_io(ino, mode))
             });
+            if let (Err(reply), Some(file)) = (answered, slot) {
+                release_file(&s, Arc::new(file)).await;
+                reply.error(busy_beside_passthrough(&path));
+            }
         });
     }
 

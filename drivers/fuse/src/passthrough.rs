@@ -9,8 +9,13 @@
 //! - an inode with a passthrough open refuses every open without `FOPEN_PASSTHROUGH` (EIO):
 //!   the other opens of it (writers, readers the core did not grant) are answered with
 //!   `FOPEN_PASSTHROUGH | FOPEN_DIRECT_IO` and the inode's backing id: their reads and writes
-//!   still come to the mount (direct I/O overrides passthrough), only their `mmap` maps the
-//!   cache file;
+//!   still come to the mount (direct I/O overrides passthrough), but their `mmap` maps the
+//!   cache file. A shared writable mapping would then change the cache file behind the
+//!   core's back (bytes never uploaded, clean chunks no longer matching their checksums), so
+//!   an open for reading *and* writing (the only kind a writable `mmap` can come from) of an
+//!   inode with passthrough opens is refused with EBUSY, after waiting up to
+//!   `READ_WRITE_WAIT` for them to be released (the kernel releases files asynchronously:
+//!   `cat f` then an edit of `f` must not fail); write-only opens cannot be mapped and go on;
 //! - one backing id per inode, opened (read-only) with its first passthrough open and closed
 //!   when the last one is released.
 //!
@@ -23,6 +28,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long an open for reading and writing waits for the inode's passthrough opens to be
+/// released before it is refused (EBUSY).
+pub const READ_WRITE_WAIT: Duration = Duration::from_secs(1);
 
 /// How an open file was answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +85,28 @@ impl Passthrough {
         self.granted.load(Ordering::Relaxed)
     }
 
+    /// Whether `ino` has opens answered with its backing file (passthrough).
+    pub fn in_use(&self, ino: u64) -> bool {
+        lock(&self.inodes)
+            .get(&ino)
+            .is_some_and(|s| s.passthrough > 0)
+    }
+
+    /// Waits, up to `READ_WRITE_WAIT`, until `ino` has no passthrough opens; true if it has
+    /// none.
+    pub async fn wait_unused(&self, ino: u64) -> bool {
+        let step = Duration::from_millis(10);
+        let mut waited = Duration::ZERO;
+        while self.in_use(ino) {
+            if waited >= READ_WRITE_WAIT {
+                return false;
+            }
+            tokio::time::sleep(step).await;
+            waited += step;
+        }
+        true
+    }
+
     /// Whether an open of `ino` should ask the core for passthrough: enabled, and no cached
     /// open of the inode (the kernel would refuse it).
     pub fn may_ask(&self, ino: u64) -> bool {
@@ -84,14 +116,17 @@ impl Passthrough {
     /// Answers an open of `ino`: straight from the cache file at `granted` when the core
     /// granted it and the kernel will take it, with direct I/O beside the inode's passthrough
     /// opens, else as a plain open. `register` adds the open file in the mode chosen and
-    /// returns its handle number.
+    /// returns its handle number. An open for reading and writing (`read_write`) is not
+    /// answered beside passthrough opens: the reply comes back (`Err`) for the caller to
+    /// close the file and answer EBUSY.
     pub fn answer_open(
         &self,
         reply: ReplyOpen,
         ino: u64,
         granted: Option<&Path>,
+        read_write: bool,
         register: impl FnOnce(IoMode) -> u64,
-    ) {
+    ) -> Result<(), ReplyOpen> {
         let mut inodes = lock(&self.inodes);
         let io = inodes.entry(ino).or_default();
         if let (Some(path), 0, true) = (granted, io.cached, self.enabled()) {
@@ -104,32 +139,43 @@ impl Passthrough {
                 let fh = register(IoMode::Passthrough);
                 self.granted.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(ino, fh, "open served from the cache file");
-                return reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &backing);
+                reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &backing);
+                return Ok(());
             }
         }
         if let (true, Some(backing)) = (io.passthrough > 0, io.backing.clone()) {
+            if read_write {
+                return Err(reply);
+            }
             io.passthrough += 1;
             drop(inodes);
             let fh = register(IoMode::Passthrough);
-            return reply.opened_passthrough(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO, &backing);
+            reply.opened_passthrough(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO, &backing);
+            return Ok(());
         }
         io.cached += 1;
         drop(inodes);
         let fh = register(IoMode::Cached);
         reply.opened(FileHandle(fh), FopenFlags::empty());
+        Ok(())
     }
 
     /// Answers a create of `ino` (never served from the cache file: it is written): with
-    /// direct I/O beside passthrough opens of the inode, else as a plain open.
+    /// direct I/O beside passthrough opens of the inode, else as a plain open; refused
+    /// (`Err`, as in `answer_open`) for reading and writing beside passthrough opens.
     pub fn answer_create(
         &self,
         reply: ReplyCreate,
         ino: u64,
+        read_write: bool,
         answer: impl FnOnce(ReplyCreate, u64, FopenFlags, Option<&BackingId>),
         register: impl FnOnce(IoMode) -> u64,
-    ) {
+    ) -> Result<(), ReplyCreate> {
         let mut inodes = lock(&self.inodes);
         let io = inodes.entry(ino).or_default();
+        if read_write && io.passthrough > 0 {
+            return Err(reply);
+        }
         let mode = match io.backing.clone() {
             Some(b) if io.passthrough > 0 => {
                 io.passthrough += 1;
@@ -150,6 +196,7 @@ impl Passthrough {
             Some(b) => answer(reply, fh, FopenFlags::FOPEN_DIRECT_IO, Some(&b)),
             None => answer(reply, fh, FopenFlags::empty(), None),
         }
+        Ok(())
     }
 
     /// An open file of `ino` answered in `mode` was released: the last passthrough one

@@ -152,6 +152,52 @@ fn writers_beside_a_passthrough_reader_land_in_the_file_it_reads() {
     bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
 }
 
+/// An open for reading and writing beside a passthrough reader is refused (EBUSY): a shared
+/// writable `mmap` of it would map the cache file itself, behind the cache's back. Write-only
+/// opens go on, and once the reader is closed a read-write open works again.
+#[test]
+fn a_read_write_open_beside_a_passthrough_reader_is_refused() {
+    require_fuse();
+    let rt = runtime();
+    let s = Served::start(&rt);
+    let remote = s.remote(&rt);
+    let data = pattern(1_500_000, 97);
+    bounded(&rt, "put", put(&remote, "m.bin", &data));
+    let manager = bounded(&rt, "engine", engine(&s.cache, &remote));
+    let mounted = mount(&rt, manager, &s.mnt);
+    let path = s.mnt.join("m.bin");
+    cache_whole(&path);
+    let reader = open_passthrough(&mounted, &path);
+    let refused = OpenOptions::new().read(true).write(true).open(&path);
+    let e = refused.expect_err("read-write beside a passthrough reader");
+    assert_eq!(e.raw_os_error(), Some(libc::EBUSY), "{e}");
+    let writer = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("write-only beside the reader");
+    writer.write_all_at(b"wo", 10).expect("write");
+    drop(writer);
+    drop(reader);
+    // Released asynchronously by the kernel: the read-write open waits for it.
+    let rw = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("read-write once the reader is closed");
+    rw.write_all_at(b"rw", 20).expect("write");
+    rw.sync_all().expect("fsync");
+    drop(rw);
+    let mut expect = data;
+    expect[10..12].copy_from_slice(b"wo");
+    expect[20..22].copy_from_slice(b"rw");
+    bounded(&rt, "flush", mounted.manager().expect("engine").flush(true)).expect("flush");
+    assert_eq!(
+        fs::read(object_file(&s.buckets, "m.bin")).expect("bucket"),
+        expect
+    );
+    bounded(&rt, "unmount", mounted.unmount()).expect("unmount");
+}
+
 /// An engine whose cache holds about 4 MiB.
 async fn small_engine(cache: &Path, remote: &Arc<silt_s3::S3Remote>) -> CacheManager {
     let mut o = Options::new(cache, remote.clone());
