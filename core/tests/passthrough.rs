@@ -231,3 +231,24 @@ fn a_conflict_waits_for_the_last_passthrough_close() {
         w.events
     );
 }
+
+/// A file written here and uploaded needs no read before passthrough: the upload read its
+/// bytes from the cache file and checksummed them in this process.
+#[test]
+fn a_file_written_and_uploaded_here_is_granted_without_a_read_first() {
+    let mut w = World::new(small_config());
+    let data = object(3);
+    let h = w.open("w", true);
+    let r = w.call(Request::Write {
+        handle: h,
+        offset: 0,
+        data: bytes::Bytes::from(data.clone()),
+    });
+    assert!(r.is_ok(), "{r:?}");
+    close(&mut w, h);
+    assert!(w.drive(10_000), "the upload settles");
+    assert_eq!(w.bucket.get("w").map(|o| o.data.to_vec()), Some(data));
+    let (h, granted) = open_pt(&mut w, "w");
+    assert!(granted.is_some(), "uploaded bytes are verified");
+    close(&mut w, h);
+}

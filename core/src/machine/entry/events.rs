@@ -230,7 +230,8 @@ impl Entry {
 
     /// An upload landed: its version is the entry's base at `path`. Answered, the dirty
     /// bytes of its snapshot (generation at most its own) become clean, and chunks sent from
-    /// the cache file are clean with the CRC they were sent with. Recognised by token only,
+    /// the cache file are clean with the CRC they were sent with, and verified (read and
+    /// checksummed in this process: reads and passthrough need not check them). Recognised by token only,
     /// which attempt's bytes landed is unknown (and after a crash the cache file may hold
     /// later writes over them): every dirty byte stays dirty, to go up again over the new
     /// version. Chunks copied server-side by the answered attempt keep their state.
@@ -267,8 +268,17 @@ impl Entry {
                 _ => has_dirty.then_some(ChunkState::Dirty { filled: false }),
             };
             match state {
-                Some(s) => self.chunks.insert(c, s),
-                None => self.chunks.remove(&c),
+                Some(s) => {
+                    self.chunks.insert(c, s);
+                    if trusted && matches!(s, ChunkState::Clean { .. }) {
+                        // Its bytes were read from the cache file and checksummed by this
+                        // attempt, in this process: the file holds what the CRC says.
+                        self.chunks.mark_verified(c);
+                    }
+                }
+                None => {
+                    self.chunks.remove(&c);
+                }
             };
         }
         let beyond: Vec<u64> = self
