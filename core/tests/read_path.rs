@@ -14,14 +14,7 @@ fn object() -> Vec<u8> {
 }
 
 fn read(w: &mut World, h: HandleId, offset: u64, len: u64) -> Vec<u8> {
-    match w.call(Request::Read {
-        handle: h,
-        offset,
-        len,
-    }) {
-        Ok(Reply::Data(d)) => d.to_vec(),
-        other => panic!("read failed: {other:?}"),
-    }
+    w.read(h, offset, len)
 }
 
 /// Cache-file bytes read since the log was last cleared.

@@ -21,14 +21,7 @@ fn write(w: &mut World, h: silt_core::HandleId, offset: u64, data: &[u8]) {
 }
 
 fn read(w: &mut World, h: silt_core::HandleId, offset: u64, len: u64) -> Vec<u8> {
-    match w.call(Request::Read {
-        handle: h,
-        offset,
-        len,
-    }) {
-        Ok(Reply::Data(d)) => d.to_vec(),
-        other => panic!("read failed: {other:?}"),
-    }
+    w.read(h, offset, len)
 }
 
 #[test]

@@ -286,6 +286,20 @@ impl World {
         panic!("open of {key} did not complete: {:?}", self.reply(r));
     }
 
+    /// Reads `len` bytes at `offset` through handle `h`, driving until answered; panics on
+    /// anything but data.
+    #[allow(dead_code)] // not every test file reads
+    pub fn read(&mut self, h: silt_core::HandleId, offset: u64, len: u64) -> Vec<u8> {
+        match self.call(Request::Read {
+            handle: h,
+            offset,
+            len,
+        }) {
+            Ok(Reply::Data(d)) => d.to_vec(),
+            other => panic!("read failed: {other:?}"),
+        }
+    }
+
     /// Sends a request and drives until it is answered.
     pub fn call(&mut self, req: Request) -> Result<Reply, FileError> {
         let r = self.request(req);
