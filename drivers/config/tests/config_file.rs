@@ -172,6 +172,7 @@ fn each_invalid_field_names_field_rule_and_line() {
         ),
         ("fsync_on_close: yes", "fsync_on_close", "true or false"),
         ("local_cache: off", "local_cache", "true or false"),
+        ("passthrough: maybe", "passthrough", "true or false"),
         (
             "conflict_policy: local-wins",
             "conflict_policy",
@@ -227,6 +228,7 @@ fn every_key_has_an_invalid_value_case_above() {
         "upload_retry.initial",
         "upload_retry.max",
         "fsync_on_close",
+        "passthrough",
         "local_cache",
         "conflict_policy",
         "metrics_addr",
