@@ -87,13 +87,7 @@ impl StatCache {
     fn put_empty_dir(&mut self, key: &str, expires: Instant, now: Instant) {
         let dir = format!("{key}/");
         self.forget_empty_dir(&dir);
-        while let Some((t, d)) = self.empty_by_expiry.first().cloned() {
-            if t > now && self.empty_dirs.len() < STAT_CACHE_MAX {
-                break;
-            }
-            self.empty_by_expiry.remove(&(t, d.clone()));
-            self.empty_dirs.remove(&d);
-        }
+        drop_expired(&mut self.empty_by_expiry, &mut self.empty_dirs, now);
         self.empty_by_expiry.insert((expires, dir.clone()));
         self.empty_dirs.insert(dir, expires);
     }
@@ -117,13 +111,7 @@ impl StatCache {
 
     fn put(&mut self, key: String, attr: Option<Attr>, expires: Instant, now: Instant) {
         self.remove(&key);
-        while let Some((t, k)) = self.by_expiry.first().cloned() {
-            if t > now && self.known.len() < STAT_CACHE_MAX {
-                break;
-            }
-            self.by_expiry.remove(&(t, k.clone()));
-            self.known.remove(&k);
-        }
+        drop_expired(&mut self.by_expiry, &mut self.known, now);
         self.by_expiry.insert((expires, key.clone()));
         self.known.insert(key, (expires, attr));
     }
@@ -207,6 +195,22 @@ impl StatCache {
                 self.deleted_keys.remove(&key);
             }
         }
+    }
+}
+
+/// Drops from `map` the entries expired at `now` (oldest first, by `by_expiry`), and more
+/// while it holds `STAT_CACHE_MAX`, so that one more fits.
+fn drop_expired<V>(
+    by_expiry: &mut BTreeSet<(Instant, String)>,
+    map: &mut BTreeMap<String, V>,
+    now: Instant,
+) {
+    while let Some((t, k)) = by_expiry.first().cloned() {
+        if t > now && map.len() < STAT_CACHE_MAX {
+            break;
+        }
+        by_expiry.remove(&(t, k.clone()));
+        map.remove(&k);
     }
 }
 

@@ -110,15 +110,18 @@ impl Core {
     /// Such a job is kept in `Entry::deferred` (one conversion at most: a second one would
     /// make a conflict copy of the copy).
     pub(crate) fn defer_for_pin(&mut self, eid: EntryId, job: &Job) -> bool {
-        let unpinned = self.cfg.planted(Bug::PassthroughUnpinned);
-        let Some(e) = self.entries.get_mut(&eid) else {
-            return false;
-        };
+        // Every job start asks: most are none of these, and cost no lookup.
         let held = matches!(
             job,
             Job::Invalidate { .. } | Job::Convert { .. } | Job::Punch { .. }
         );
-        if e.pins == 0 || !held || unpinned {
+        if !held || self.cfg.planted(Bug::PassthroughUnpinned) {
+            return false;
+        }
+        let Some(e) = self.entries.get_mut(&eid) else {
+            return false;
+        };
+        if e.pins == 0 {
             return false;
         }
         let twice = matches!(job, Job::Convert { .. })
